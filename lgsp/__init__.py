@@ -1,0 +1,38 @@
+"""lgsp: an emulator of a Vietnamese provincial LGSP data-sharing bus.
+
+The public API for integrators is what this module exports; every other
+module is an implementation detail and may change.
+"""
+
+from lgsp_contracts.spec import (
+    Catalogue,
+    Contract,
+    ErrorSpec,
+    Example,
+    ServiceContract,
+    TopicContract,
+)
+
+from lgsp.adapter import Adapter, Context
+from lgsp.envelope import Envelope, Event, Reply
+from lgsp.errors import DomainError, LgspError
+from lgsp.registry import Registry
+from lgsp.transport.base import Transport
+
+__all__ = [
+    "Adapter",
+    "Catalogue",
+    "Context",
+    "Contract",
+    "DomainError",
+    "Envelope",
+    "ErrorSpec",
+    "Event",
+    "Example",
+    "LgspError",
+    "Registry",
+    "Reply",
+    "ServiceContract",
+    "TopicContract",
+    "Transport",
+]

@@ -1,0 +1,221 @@
+"""The adapter SDK: connect an agency system to the bus as a provider of
+service versions and a subscriber of topics.
+
+An :class:`Adapter` holds typed handlers; the bus binds them to a transport.
+Handlers receive the validated request model and a :class:`Context`, return
+the response model, and raise :class:`~lgsp.errors.DomainError` with a code
+their contract declares::
+
+    adapter = Adapter("population", agency="Bộ Công an")
+
+    @adapter.service("population.citizen.lookup", version=1)
+    async def lookup(request: CitizenLookupRequest, ctx: Context) -> CitizenRecord:
+        ...
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+import structlog
+from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
+from pydantic import ValidationError
+
+from lgsp.envelope import Envelope, Event, Reply, new_id
+from lgsp.errors import DomainError
+from lgsp.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
+from lgsp.registry import Registry
+from lgsp.transport.base import Transport
+
+log = structlog.get_logger("lgsp.adapter")
+
+Req = TypeVar("Req", bound=Contract)
+Resp = TypeVar("Resp", bound=Contract)
+Payload = TypeVar("Payload", bound=Contract)
+
+ServiceFn = Callable[[Any, "Context"], Awaitable[Contract]]
+EventFn = Callable[[Any, "Context"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler knows about the exchange it serves, and how it reaches
+    the bus (publishing events)."""
+
+    request_id: str
+    client: str
+    """The client that called (or published), as the bus authenticated it."""
+    adapter: Adapter
+    _transport: Transport = field(repr=False)
+    _registry: Registry = field(repr=False)
+
+    async def publish(self, topic: str, payload: Contract, *, version: int | None = None) -> str:
+        """Publish an event as this adapter; returns its event id once the
+        transport has durably accepted it."""
+        contract = self._registry.topic(topic, version)
+        if not isinstance(payload, contract.payload):
+            raise TypeError(f"{topic} v{contract.version} takes {contract.payload.__name__}")
+        event = Event(
+            topic=topic,
+            version=contract.version,
+            client=self.adapter.client_id,
+            request_id=self.request_id,
+            body=payload.model_dump_json().encode(),
+            payload=payload,
+        )
+        await self._transport.publish(event)
+        EVENTS_PUBLISHED.labels(topic).inc()
+        return event.event_id
+
+
+@dataclass
+class _ServiceBinding:
+    service: str
+    version: int
+    fn: ServiceFn
+
+
+@dataclass
+class _Subscription:
+    topic: str
+    name: str
+    fn: EventFn
+
+
+class Adapter:
+    """A named set of handlers for one agency system."""
+
+    def __init__(self, name: str, *, agency: str, client_id: str | None = None) -> None:
+        self.name = name
+        self.agency = agency
+        self.client_id = client_id or f"adapter.{name}"
+        self.instance = f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._services: list[_ServiceBinding] = []
+        self._subscriptions: list[_Subscription] = []
+
+    def service(
+        self, service: str, *, version: int = 1
+    ) -> Callable[
+        [Callable[[Req, Context], Awaitable[Resp]]], Callable[[Req, Context], Awaitable[Resp]]
+    ]:
+        """Register the handler of one service version."""
+
+        def register(
+            fn: Callable[[Req, Context], Awaitable[Resp]],
+        ) -> Callable[[Req, Context], Awaitable[Resp]]:
+            self._services.append(_ServiceBinding(service, version, fn))
+            return fn
+
+        return register
+
+    def subscribe(
+        self, topic: str, *, name: str | None = None
+    ) -> Callable[
+        [Callable[[Payload, Context], Awaitable[None]]],
+        Callable[[Payload, Context], Awaitable[None]],
+    ]:
+        """Register a durable subscription to a topic. ``name`` identifies the
+        subscriber (its queue survives restarts); default ``<adapter>.<function>``."""
+
+        def register(
+            fn: Callable[[Payload, Context], Awaitable[None]],
+        ) -> Callable[[Payload, Context], Awaitable[None]]:
+            self._subscriptions.append(
+                _Subscription(topic, name or f"{self.name}.{fn.__name__}", fn)
+            )
+            return fn
+
+        return register
+
+    @property
+    def services(self) -> list[tuple[str, int]]:
+        return [(b.service, b.version) for b in self._services]
+
+    @property
+    def topics(self) -> list[str]:
+        return [s.topic for s in self._subscriptions]
+
+    async def start(self, transport: Transport, registry: Registry) -> None:
+        """Bind every handler to the transport; contracts come from the registry,
+        so an adapter can only serve what the catalogue declares."""
+        for binding in self._services:
+            contract = registry.service(binding.service, binding.version)
+            await transport.serve(
+                binding.service,
+                binding.version,
+                self._provider(binding.fn, contract, transport, registry),
+                instance=self.instance,
+            )
+        for sub in self._subscriptions:
+            topic = registry.topic(sub.topic)
+            await transport.subscribe(
+                sub.topic, sub.name, self._consumer(sub, topic, transport, registry)
+            )
+        log.info(
+            "adapter.started",
+            adapter=self.name,
+            instance=self.instance,
+            transport=transport.name,
+            services=[f"{s}/v{v}" for s, v in self.services],
+            topics=self.topics,
+        )
+
+    def _provider(
+        self, fn: ServiceFn, contract: ServiceContract, transport: Transport, registry: Registry
+    ) -> Callable[[Envelope], Awaitable[Reply]]:
+        serializer = contract.response.__pydantic_serializer__
+
+        async def handle(envelope: Envelope) -> Reply:
+            ctx = Context(envelope.request_id, envelope.client, self, transport, registry)
+            try:
+                request = envelope.payload
+                if request is None:
+                    request = contract.request.model_validate_json(envelope.body)
+                response = await fn(request, ctx)
+            except DomainError as exc:
+                spec = contract.error(exc.code)
+                if spec is None:
+                    log.error(
+                        "provider.undeclared_error",
+                        service=contract.service,
+                        code=exc.code,
+                        request_id=envelope.request_id,
+                    )
+                    return Reply(500, orjson.dumps({"code": exc.code, "detail": exc.detail}))
+                return Reply(spec.status, orjson.dumps({"code": exc.code, "detail": exc.detail}))
+            except ValidationError:
+                log.exception(
+                    "provider.failed", service=contract.service, request_id=envelope.request_id
+                )
+                return Reply(
+                    500, b'{"code":"provider.failed","detail":"invalid request or response model"}'
+                )
+            except Exception:
+                log.exception(
+                    "provider.failed", service=contract.service, request_id=envelope.request_id
+                )
+                return Reply(500, b'{"code":"provider.failed","detail":"provider raised an error"}')
+            return Reply(200, serializer.to_json(response))
+
+        return handle
+
+    def _consumer(
+        self, sub: _Subscription, topic: TopicContract, transport: Transport, registry: Registry
+    ) -> Callable[[Event], Awaitable[None]]:
+        async def consume(event: Event) -> None:
+            payload = event.payload
+            if payload is None:
+                payload = registry.topic(event.topic, event.version).payload.model_validate_json(
+                    event.body
+                )
+            ctx = Context(event.request_id or new_id(), event.client, self, transport, registry)
+            await sub.fn(payload, ctx)
+            EVENTS_DELIVERED.labels(event.topic, sub.name).inc()
+
+        return consume

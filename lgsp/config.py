@@ -1,0 +1,110 @@
+"""Settings of a bus: the gateway's limits and the clients with their grants.
+
+Loaded from a TOML file (``--config``); without one, the demo province of
+PROTOCOL.md. A config with ``production = true`` refuses to start while any
+client still has a demo secret.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+ClientId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
+# "<count>/<second|minute|hour>", the notation of the `limits` library.
+RateLimit = Annotated[
+    str, StringConstraints(pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour)s?$")
+]
+
+
+class ClientConfig(BaseModel):
+    """An agency system allowed to call the bus."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: ClientId
+    secret: Annotated[str, StringConstraints(min_length=8)]
+    grants: tuple[str, ...] = Field(
+        description="Services and topics this client may use: exact names or prefixes "
+        "ending in '.*' (e.g. 'population.*')."
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None, description="Quota, e.g. '100/second'; none means unlimited."
+    )
+    description: str = ""
+
+
+DEMO_CLIENTS: tuple[ClientConfig, ...] = (
+    ClientConfig(
+        id="dongthap.onestop",
+        secret="demo-onestop-secret",
+        grants=("population.*", "land.*", "onestop.*", "dvcqg.*"),
+        description="Đồng Tháp one-stop-shop (một cửa điện tử)",
+    ),
+    ClientConfig(
+        id="dongthap.land",
+        secret="demo-land-secret",
+        grants=("population.citizen.lookup", "population.citizen.verify"),
+        description="Đồng Tháp land registration office",
+    ),
+    ClientConfig(
+        id="dongthap.viewer",
+        secret="demo-viewer-secret",
+        grants=("land.parcel.lookup",),
+        description="A read-only land viewer",
+    ),
+)
+DEMO_SECRETS = frozenset(c.secret for c in DEMO_CLIENTS)
+
+
+class Settings(BaseModel):
+    """Everything a gateway process needs to know (transport aside)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    production: bool = False
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    default_timeout_ms: int = Field(default=10_000, ge=1)
+    max_timeout_ms: int = Field(default=60_000, ge=1)
+    token_ttl_s: int = Field(default=3600, ge=1)
+    token_secret: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(32),
+        min_length=32,
+        description="HMAC key signing access tokens. Gateways behind one load balancer "
+        "must share it; a random one is made when absent.",
+    )
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
+    clients: tuple[ClientConfig, ...] = DEMO_CLIENTS
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        ids = [c.id for c in self.clients]
+        if len(ids) != len(set(ids)):
+            raise ValueError("client ids must be unique")
+        if self.default_timeout_ms > self.max_timeout_ms:
+            raise ValueError("default_timeout_ms exceeds max_timeout_ms")
+        if self.production:
+            demo = [c.id for c in self.clients if c.secret in DEMO_SECRETS]
+            if demo:
+                raise ValueError(
+                    f"production config refuses demo secrets (clients: {', '.join(demo)})"
+                )
+        return self
+
+    @property
+    def demo(self) -> bool:
+        return any(c.secret in DEMO_SECRETS for c in self.clients)
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: object) -> Settings:
+        """Read a TOML config; ``overrides`` (e.g. from the environment) win."""
+        data: dict[str, object] = {}
+        if path is not None:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(data)

@@ -1,0 +1,118 @@
+"""The envelope: everything the bus knows about one exchange, parsed once.
+
+The gateway builds an :class:`Envelope` at the edge; transports carry it to a
+provider unchanged (in memory as the object itself, over AMQP as message
+properties and headers); the provider answers with a :class:`Reply`. No
+layer re-derives these values from HTTP headers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from lgsp_contracts.spec import Contract
+
+# Names of the envelope fields when they travel as message headers.
+H_CLIENT = "lgsp-client"
+H_SERVICE = "lgsp-service"
+H_VERSION = "lgsp-version"
+H_DEADLINE = "lgsp-deadline"
+H_IDEMPOTENCY = "lgsp-idempotency-key"
+H_STATUS = "lgsp-status"
+H_TOPIC = "lgsp-topic"
+H_PUBLISHED = "lgsp-published"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One synchronous exchange on its way to a provider."""
+
+    request_id: str
+    client: str
+    service: str
+    version: int
+    deadline: float
+    """Absolute wall-clock time (epoch seconds) after which nobody waits."""
+    body: bytes
+    """The request payload as the client sent it, already validated."""
+    payload: Contract | None = None
+    """The validated payload, when the provider runs in the same process."""
+    idempotency_key: str | None = None
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (never negative)."""
+        return max(0.0, self.deadline - time.time())
+
+    def headers(self) -> dict[str, str]:
+        h = {
+            H_CLIENT: self.client,
+            H_SERVICE: self.service,
+            H_VERSION: str(self.version),
+            H_DEADLINE: f"{self.deadline:.3f}",
+        }
+        if self.idempotency_key is not None:
+            h[H_IDEMPOTENCY] = self.idempotency_key
+        return h
+
+    @classmethod
+    def from_headers(cls, request_id: str, headers: dict[str, str], body: bytes) -> Envelope:
+        return cls(
+            request_id=request_id,
+            client=headers[H_CLIENT],
+            service=headers[H_SERVICE],
+            version=int(headers[H_VERSION]),
+            deadline=float(headers[H_DEADLINE]),
+            body=body,
+            idempotency_key=headers.get(H_IDEMPOTENCY),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Reply:
+    """A provider's answer: 200 with the response payload, a declared domain
+    error status with ``{"code", "detail"}``, or 500 when the provider failed."""
+
+    status: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class Event:
+    """One accepted event on its way to every subscriber of its topic."""
+
+    topic: str
+    version: int
+    client: str
+    request_id: str
+    body: bytes
+    event_id: str = field(default_factory=new_id)
+    published: float = field(default_factory=time.time)
+    payload: Contract | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {
+            H_CLIENT: self.client,
+            H_TOPIC: self.topic,
+            H_VERSION: str(self.version),
+            H_PUBLISHED: f"{self.published:.6f}",
+        }
+
+    @classmethod
+    def from_headers(
+        cls, event_id: str, request_id: str, headers: dict[str, str], body: bytes
+    ) -> Event:
+        return cls(
+            topic=headers[H_TOPIC],
+            version=int(headers[H_VERSION]),
+            client=headers[H_CLIENT],
+            request_id=request_id,
+            body=body,
+            event_id=event_id,
+            published=float(headers[H_PUBLISHED]),
+        )

@@ -1,0 +1,169 @@
+"""One exception hierarchy for the whole bus.
+
+Each class carries its HTTP status and problem ``code`` (PROTOCOL.md); code
+raises them and a single gateway middleware renders them as RFC 9457
+``application/problem+json``. Transports and adapters raise them too, so an
+error means the same thing wherever it starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LgspError(Exception):
+    """Base of every error the bus answers with."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal.error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+
+    def problem(self, request_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+            "request_id": request_id,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+class MalformedRequest(LgspError):
+    status = 400
+    code = "request.malformed"
+    title = "Malformed request"
+
+
+class Unauthenticated(LgspError):
+    status = 401
+    code = "auth.unauthenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="lgsp"'})
+
+
+class Forbidden(LgspError):
+    status = 403
+    code = "auth.forbidden"
+    title = "Client not granted this service"
+
+
+class UnknownService(LgspError):
+    status = 404
+    code = "service.unknown"
+    title = "No such service, version or topic"
+
+
+class MethodNotAllowed(LgspError):
+    status = 405
+    code = "request.method_not_allowed"
+    title = "Method not allowed"
+
+    def __init__(self, detail: str = "", *, allowed: list[str]) -> None:
+        super().__init__(detail, headers={"Allow": ", ".join(allowed)})
+
+
+class RequestTooLarge(LgspError):
+    status = 413
+    code = "request.too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(LgspError):
+    status = 415
+    code = "request.unsupported_media_type"
+    title = "Request body must be application/json"
+
+
+class RequestInvalid(LgspError):
+    status = 422
+    code = "contract.request_invalid"
+    title = "Request does not match contract"
+
+
+class RateLimited(LgspError):
+    status = 429
+    code = "rate.limited"
+    title = "Client over its quota"
+
+    def __init__(self, detail: str = "", *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ResponseInvalid(LgspError):
+    status = 502
+    code = "contract.response_invalid"
+    title = "Provider answered outside its contract"
+
+
+class ServiceUnavailable(LgspError):
+    status = 503
+    code = "service.unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ServiceTimeout(LgspError):
+    status = 504
+    code = "service.timeout"
+    title = "No answer before the deadline"
+
+
+class DomainError(LgspError):
+    """A provider's own error, declared in its service contract.
+
+    Adapters raise it with the declared code; the status comes from the
+    contract, so a provider cannot answer with an undeclared error.
+    """
+
+    def __init__(self, code: str, detail: str = "", *, status: int = 400, title: str = "") -> None:
+        super().__init__(detail)
+        # Instance attributes shadow the class defaults on purpose: every
+        # domain error has its own code.
+        self.code = code  # type: ignore[misc]
+        self.status = status  # type: ignore[misc]
+        self.title = title or code  # type: ignore[misc]
+        self.detail = detail or self.title
+
+
+def error_for(status: int, code: str) -> type[LgspError] | None:
+    """The bus error class with this status and code, if there is one."""
+    for cls in _BUS_ERRORS:
+        if cls.status == status and cls.code == code:
+            return cls
+    return None
+
+
+_BUS_ERRORS: tuple[type[LgspError], ...] = (
+    MalformedRequest,
+    Unauthenticated,
+    Forbidden,
+    UnknownService,
+    MethodNotAllowed,
+    RequestTooLarge,
+    UnsupportedMediaType,
+    RequestInvalid,
+    RateLimited,
+    ResponseInvalid,
+    ServiceUnavailable,
+    ServiceTimeout,
+)

@@ -1,0 +1,42 @@
+"""The gateway: an aiohttp application over a transport and a registry."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lgsp.config import Settings
+from lgsp.gateway.catalogue import Catalogue
+from lgsp.gateway.exchange import Exchange
+from lgsp.gateway.middlewares import problems
+from lgsp.gateway.oauth import TokenEndpoint
+from lgsp.registry import Registry
+from lgsp.security import Security
+from lgsp.transport.base import Transport
+
+
+def create_app(settings: Settings, registry: Registry, transport: Transport) -> web.Application:
+    """The gateway's web application; the caller owns the transport's life."""
+    security = Security(settings)
+    exchange = Exchange(settings, registry, transport, security)
+    catalogue = Catalogue(registry, transport, security)
+    tokens = TokenEndpoint(security)
+    # Bodies are read by the exchange with its own limit check; aiohttp's
+    # cap stays as a backstop for chunked uploads.
+    app = web.Application(middlewares=[problems], client_max_size=settings.max_body_bytes)
+    app.add_routes(
+        [
+            web.post("/oauth2/token", tokens.token),
+            web.post("/v1/services/{service}", exchange.call_service),
+            web.post("/v1/events/{topic}", exchange.publish_event),
+            web.get("/v1/services", catalogue.services),
+            web.get("/v1/services/{service}", catalogue.service),
+            web.get("/v1/topics", catalogue.topics),
+            web.get("/v1/topics/{topic}", catalogue.topic),
+            web.get("/openapi.json", catalogue.openapi),
+            web.get("/asyncapi.json", catalogue.asyncapi),
+            web.get("/healthz", catalogue.healthz),
+            web.get("/readyz", catalogue.readyz),
+            web.get("/metrics", catalogue.metrics),
+        ]
+    )
+    return app

@@ -1,0 +1,295 @@
+"""The exchange routes: synchronous service calls and event publishing.
+
+The per-request path is the product's speed: everything is parsed once
+(the envelope), looked up in precomputed tables, and validated by pydantic's
+compiled validators straight from the request bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import orjson
+import structlog
+from aiohttp import web
+from lgsp_contracts.spec import Contract, ServiceContract
+from pydantic import ValidationError
+
+from lgsp.config import Settings
+from lgsp.envelope import Envelope, Event
+from lgsp.errors import (
+    LgspError,
+    MalformedRequest,
+    RequestInvalid,
+    RequestTooLarge,
+    ResponseInvalid,
+    UnsupportedMediaType,
+)
+from lgsp.gateway.middlewares import PROBLEM_JSON, REQUEST_ID
+from lgsp.idempotency import IdempotencyStore, Outcome
+from lgsp.metrics import EVENTS_PUBLISHED, IN_FLIGHT, LATENCY, REQUESTS
+from lgsp.ratelimit import RateLimiter
+from lgsp.registry import Registry
+from lgsp.security import Security
+from lgsp.transport.base import Transport
+
+log = structlog.get_logger("lgsp.gateway")
+
+_MAX_IDEMPOTENCY_KEY = 255
+M = TypeVar("M", bound=Contract)
+_Forward = Callable[[], Awaitable[Outcome]]
+
+
+class Exchange:
+    """Handlers of ``POST /v1/services/{service}`` and ``POST /v1/events/{topic}``."""
+
+    def __init__(
+        self, settings: Settings, registry: Registry, transport: Transport, security: Security
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.transport = transport
+        self.security = security
+        self.limiter = RateLimiter(settings.clients)
+        self.idempotency = IdempotencyStore(settings.idempotency_ttl_s)
+
+    async def call_service(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request[REQUEST_ID]
+        # Labels stay bounded: an unknown service is "unknown", an
+        # unauthenticated caller "-".
+        service, client, version, status, code = "unknown", "-", 0, 500, ""
+        IN_FLIGHT.inc()
+        try:
+            client = self.security.verify(request.headers.get("Authorization")).client
+            contract = self.registry.service(request.match_info["service"], self._version(request))
+            service, version = contract.service, contract.version
+            self.security.authorize(client, service)
+            self.limiter.check(client)
+            body = await self._body(request)
+            envelope = Envelope(
+                request_id=request_id,
+                client=client,
+                service=service,
+                version=version,
+                deadline=time.time() + self._timeout(request),
+                body=body,
+                payload=_validate(contract.request, body),
+                idempotency_key=self._idempotency_key(request),
+            )
+            outcome = await self._once(envelope, lambda: self._forward(contract, envelope))
+            status = outcome.status
+            if status >= 400:
+                code = orjson.loads(outcome.body).get("code", "")
+            return _respond(outcome, request_id)
+        except LgspError as exc:
+            status, code = exc.status, exc.code
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away; nginx's convention
+            raise
+        finally:
+            IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(service, client, str(status)).inc()
+            LATENCY.labels(service).observe(elapsed)
+            log.info(
+                "exchange.completed",
+                request_id=request_id,
+                client=client,
+                service=service,
+                version=version,
+                status=status,
+                code=code or None,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+
+    async def publish_event(self, request: web.Request) -> web.StreamResponse:
+        request_id = request[REQUEST_ID]
+        client = self.security.verify(request.headers.get("Authorization")).client
+        contract = self.registry.topic(request.match_info["topic"], self._version(request))
+        self.security.authorize(client, contract.topic)
+        self.limiter.check(client)
+        body = await self._body(request)
+        event = Event(
+            topic=contract.topic,
+            version=contract.version,
+            client=client,
+            request_id=request_id,
+            body=body,
+            payload=_validate(contract.payload, body),
+        )
+        envelope_key = self._idempotency_key(request)
+
+        async def accept() -> Outcome:
+            await self.transport.publish(event)
+            EVENTS_PUBLISHED.labels(event.topic).inc()
+            log.info(
+                "event.accepted",
+                request_id=request_id,
+                client=client,
+                topic=event.topic,
+                version=event.version,
+                event_id=event.event_id,
+            )
+            return Outcome(
+                202, orjson.dumps({"event_id": event.event_id, "request_id": request_id})
+            )
+
+        if envelope_key is None:
+            return _respond(await accept(), request_id)
+        fingerprint = IdempotencyStore.fingerprint(contract.topic, contract.version, body)
+        return _respond(
+            await self._replayable(client, envelope_key, fingerprint, accept), request_id
+        )
+
+    # -- the steps -------------------------------------------------------
+
+    async def _forward(self, contract: ServiceContract, envelope: Envelope) -> Outcome:
+        """Send the envelope to a provider and check its answer against the
+        contract: a provider's bug never reaches a client."""
+        reply = await self.transport.request(envelope)
+        headers = (("X-LGSP-Service-Version", str(contract.version)),)
+        if reply.status == 200:
+            try:
+                response = contract.response.model_validate_json(reply.body)
+            except ValidationError as exc:
+                log.error(
+                    "provider.response_invalid",
+                    request_id=envelope.request_id,
+                    service=contract.service,
+                    errors=exc.errors(include_url=False, include_input=False),
+                )
+                return _problem(
+                    ResponseInvalid(f"{contract.service} answered outside its contract"),
+                    envelope.request_id,
+                    headers,
+                )
+            return Outcome(
+                200, contract.response.__pydantic_serializer__.to_json(response), headers
+            )
+        try:
+            answer = orjson.loads(reply.body)
+            spec = contract.error(answer["code"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            spec = None
+        if spec is None or spec.status != reply.status:
+            log.error(
+                "provider.undeclared_error",
+                request_id=envelope.request_id,
+                service=contract.service,
+                status=reply.status,
+            )
+            return _problem(
+                ResponseInvalid(f"{contract.service} failed or answered an undeclared error"),
+                envelope.request_id,
+                headers,
+            )
+        problem = {
+            "type": "about:blank",
+            "title": spec.title,
+            "status": spec.status,
+            "code": spec.code,
+            "detail": str(answer.get("detail") or spec.title),
+            "request_id": envelope.request_id,
+        }
+        return Outcome(spec.status, orjson.dumps(problem), headers)
+
+    async def _once(self, envelope: Envelope, forward: _Forward) -> Outcome:
+        if envelope.idempotency_key is None:
+            return await forward()
+        fingerprint = IdempotencyStore.fingerprint(
+            envelope.service, envelope.version, envelope.body
+        )
+        return await self._replayable(
+            envelope.client, envelope.idempotency_key, fingerprint, forward
+        )
+
+    async def _replayable(
+        self, client: str, key: str, fingerprint: bytes, run: _Forward
+    ) -> Outcome:
+        earlier = await self.idempotency.claim(client, key, fingerprint)
+        if earlier is not None:
+            return earlier
+        outcome: Outcome | None = None
+        try:
+            outcome = await run()
+            return outcome
+        finally:
+            # 503/504 and crashes leave no outcome: a retry tries again.
+            self.idempotency.settle(client, key, outcome)
+
+    # -- parsing the edge -------------------------------------------------
+
+    def _version(self, request: web.Request) -> int | None:
+        raw = request.headers.get("X-LGSP-Service-Version")
+        if raw is None:
+            return None
+        if not raw.isdigit() or int(raw) < 1:
+            raise MalformedRequest("X-LGSP-Service-Version must be a positive integer")
+        return int(raw)
+
+    def _timeout(self, request: web.Request) -> float:
+        raw = request.headers.get("X-LGSP-Timeout-Ms")
+        if raw is None:
+            return self.settings.default_timeout_ms / 1000
+        if not raw.isdigit() or int(raw) < 1:
+            raise MalformedRequest("X-LGSP-Timeout-Ms must be a positive integer")
+        return min(int(raw), self.settings.max_timeout_ms) / 1000
+
+    def _idempotency_key(self, request: web.Request) -> str | None:
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not 1 <= len(key) <= _MAX_IDEMPOTENCY_KEY:
+            raise MalformedRequest(f"Idempotency-Key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
+        return key
+
+    async def _body(self, request: web.Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestTooLarge(f"body is {request.content_length} bytes; the limit is {limit}")
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType(
+                f"Content-Type must be application/json, not {request.content_type or 'absent'}"
+            )
+        if request.charset not in (None, "utf-8", "UTF-8"):
+            raise UnsupportedMediaType("JSON bodies are UTF-8")
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise RequestTooLarge(f"body exceeds the limit of {limit} bytes") from None
+
+
+def _validate(model: type[M], body: bytes) -> M:
+    """Parse and validate in one pass (pydantic's Rust JSON parser); tell a
+    body that is not a JSON object (400) from one that breaks the contract (422)."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        first = errors[0]
+        if first["type"] == "json_invalid":
+            raise MalformedRequest(f"body is not valid JSON: {first['msg']}") from None
+        if first["type"] == "model_type" and not first["loc"]:
+            raise MalformedRequest("body must be a JSON object") from None
+        raise RequestInvalid(
+            f"{len(errors)} field(s) do not match the contract",
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
+        ) from None
+
+
+def _problem(error: LgspError, request_id: str, headers: tuple[tuple[str, str], ...]) -> Outcome:
+    return Outcome(error.status, orjson.dumps(error.problem(request_id)), headers)
+
+
+def _respond(outcome: Outcome, request_id: str) -> web.Response:
+    response = web.Response(
+        status=outcome.status,
+        body=outcome.body,
+        content_type="application/json" if outcome.status < 400 else PROBLEM_JSON,
+    )
+    for name, value in outcome.headers:
+        response.headers[name] = value
+    return response

@@ -1,0 +1,77 @@
+"""The gateway's middlewares: a request id on every exchange, and one place
+where errors become RFC 9457 problems."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from lgsp.envelope import new_id
+from lgsp.errors import (
+    LgspError,
+    MalformedRequest,
+    MethodNotAllowed,
+    RequestTooLarge,
+    UnknownService,
+)
+
+log = structlog.get_logger("lgsp.gateway")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(error: LgspError, request_id: str) -> web.Response:
+    response = web.Response(
+        status=error.status,
+        body=orjson.dumps(error.problem(request_id)),
+        content_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Assign the request id, render every error as a problem, echo the id."""
+    supplied = request.headers.get("X-Request-Id")
+    if supplied is None:
+        request_id = new_id()
+    elif _REQUEST_ID.match(supplied):
+        request_id = supplied
+    else:
+        request_id = new_id()
+        return problem_response(
+            MalformedRequest("X-Request-Id must be 1-64 characters of [A-Za-z0-9._:-]"),
+            request_id,
+        )
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except LgspError as exc:
+        return problem_response(exc, request_id)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return problem_response(RequestTooLarge(exc.text or ""), request_id)
+    except web.HTTPNotFound:
+        return problem_response(UnknownService(f"no route {request.path}"), request_id)
+    except web.HTTPMethodNotAllowed as exc:
+        return problem_response(
+            MethodNotAllowed(
+                f"{request.method} is not allowed on {request.path}",
+                allowed=sorted(exc.allowed_methods),
+            ),
+            request_id,
+        )
+    except Exception:
+        # Nothing may reach a client as a bare 500 page: log it (with the
+        # request id, for the operator) and answer a problem.
+        log.exception("gateway.unhandled_error", request_id=request_id, path=request.path)
+        return problem_response(LgspError("unexpected error in the gateway"), request_id)
+    response.headers["X-Request-Id"] = request_id
+    return response

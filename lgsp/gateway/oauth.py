@@ -1,0 +1,90 @@
+"""``POST /oauth2/token``: OAuth2 client credentials (RFC 6749 §4.4).
+
+Errors here follow RFC 6749 §5.2 (``{"error": ...}``), not problem
+details, because OAuth2 client libraries in every language expect them.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from urllib.parse import unquote_plus
+
+import orjson
+import structlog
+from aiohttp import web
+
+from lgsp.security import Security
+
+log = structlog.get_logger("lgsp.gateway")
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _oauth_error(status: int, error: str, description: str) -> web.Response:
+    headers = dict(_NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="lgsp"'
+    return web.Response(
+        status=status,
+        body=orjson.dumps({"error": error, "error_description": description}),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+class TokenEndpoint:
+    def __init__(self, security: Security) -> None:
+        self.security = security
+
+    async def token(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/x-www-form-urlencoded":
+            return _oauth_error(
+                400, "invalid_request", "body must be application/x-www-form-urlencoded"
+            )
+        form = await request.post()
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            return _oauth_error(400, "invalid_request", "grant_type is required")
+        if grant_type != "client_credentials":
+            return _oauth_error(
+                400, "unsupported_grant_type", "only client_credentials is supported"
+            )
+        credentials = _basic_credentials(request.headers.get("Authorization"))
+        if credentials is None:
+            client_id, secret = form.get("client_id"), form.get("client_secret")
+            if not isinstance(client_id, str) or not isinstance(secret, str):
+                return _oauth_error(401, "invalid_client", "client credentials are required")
+            credentials = (client_id, secret)
+        client = self.security.authenticate(*credentials)
+        if client is None:
+            log.warning("token.refused", client=credentials[0][:64])
+            return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
+        token, ttl = self.security.issue(client)
+        log.info("token.issued", client=client.id, expires_in=ttl)
+        return web.Response(
+            body=orjson.dumps(
+                {
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": ttl,
+                    "scope": " ".join(client.grants),
+                }
+            ),
+            content_type="application/json",
+            headers=_NO_STORE,
+        )

@@ -1,0 +1,363 @@
+"""OpenAPI 3.1 of the gateway and AsyncAPI 3 of the topics, generated from
+the contract registry so the documents can never drift from what the
+gateway enforces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lgsp_contracts.spec import Contract
+from pydantic.json_schema import models_json_schema
+
+from lgsp import errors
+from lgsp.registry import Registry
+
+_REF = "#/components/schemas/{model}"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details, with the bus's stable `code`.",
+    "required": ["type", "title", "status", "code", "detail", "request_id"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_EDGE_ERRORS: tuple[type[errors.LgspError], ...] = (
+    errors.MalformedRequest,
+    errors.Unauthenticated,
+    errors.Forbidden,
+    errors.UnknownService,
+    errors.RequestTooLarge,
+    errors.UnsupportedMediaType,
+    errors.RequestInvalid,
+    errors.RateLimited,
+    errors.ServiceUnavailable,
+)
+_SERVICE_ERRORS = (*_EDGE_ERRORS, errors.ResponseInvalid, errors.ServiceTimeout)
+
+_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": False,
+        "description": "Caller's id for this exchange; generated when absent; echoed back.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
+    },
+    {
+        "name": "X-LGSP-Service-Version",
+        "in": "header",
+        "required": False,
+        "description": "Major version wanted; default: the newest.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    {
+        "name": "X-LGSP-Timeout-Ms",
+        "in": "header",
+        "required": False,
+        "description": "Deadline of this call in milliseconds, capped by the server's maximum.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "A retry with the same key returns the first outcome.",
+        "schema": {"type": "string", "maxLength": 255},
+    },
+]
+
+
+def _components(models: list[type[Contract]]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    unique = list(dict.fromkeys(models))
+    refs, top = models_json_schema([(m, "validation") for m in unique], ref_template=_REF)
+    return {m: refs[(m, "validation")] for m in unique}, top.get("$defs", {})
+
+
+def _one_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    return schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+
+
+def _problem_responses(errs: tuple[type[errors.LgspError], ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for err in errs:
+        entry = out.setdefault(
+            str(err.status),
+            {
+                "description": "",
+                "content": {
+                    "application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}
+                },
+            },
+        )
+        entry["description"] = "; ".join(
+            filter(None, [entry["description"], f"`{err.code}`: {err.title}"])
+        )
+    return out
+
+
+def openapi(
+    registry: Registry, *, title: str = "LGSP gateway", version: str = "1"
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the gateway."""
+    models: list[type[Contract]] = [
+        m for vs in registry.services.values() for c in vs for m in (c.request, c.response)
+    ] + [t.payload for vs in registry.topics.values() for t in vs]
+    refs, schemas = _components(models)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    scopes = {name: f"call {name}" for name in registry.services} | {
+        name: f"publish {name}" for name in registry.topics
+    }
+    paths: dict[str, Any] = {
+        "/oauth2/token": {
+            "post": {
+                "summary": "Get an access token (OAuth2 client credentials, RFC 6749 §4.4)",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["grant_type"],
+                                "properties": {
+                                    "grant_type": {"const": "client_credentials"},
+                                    "client_id": {"type": "string"},
+                                    "client_secret": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "A bearer token",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "access_token": {"type": "string"},
+                                        "token_type": {"const": "Bearer"},
+                                        "expires_in": {"type": "integer"},
+                                        "scope": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": {"description": "`unsupported_grant_type` or `invalid_request`"},
+                    "401": {"description": "`invalid_client`"},
+                },
+            }
+        }
+    }
+    for name, versions in registry.services.items():
+        newest = versions[-1]
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "The response payload",
+                "headers": {
+                    "X-Request-Id": {"schema": {"type": "string"}},
+                    "X-LGSP-Service-Version": {"schema": {"type": "integer"}},
+                },
+                "content": {
+                    "application/json": {"schema": _one_of([refs[c.response] for c in versions])}
+                },
+            }
+        }
+        responses |= _problem_responses(_SERVICE_ERRORS)
+        for c in versions:
+            for e in c.errors:
+                entry = responses.setdefault(
+                    str(e.status),
+                    {
+                        "description": "",
+                        "content": {
+                            "application/problem+json": {
+                                "schema": {"$ref": _REF.format(model="Problem")}
+                            }
+                        },
+                    },
+                )
+                entry["description"] = "; ".join(
+                    filter(None, [entry["description"], f"`{e.code}`: {e.title}"])
+                )
+        paths[f"/v1/services/{name}"] = {
+            "post": {
+                "operationId": f"call_{name.replace('.', '_').replace('-', '_')}",
+                "summary": newest.description.split("\n")[0],
+                "description": f"Owner: {newest.owner}. Versions: "
+                + ", ".join(str(c.version) for c in versions),
+                "tags": [name.split(".")[0]],
+                "security": [{"oauth2": [name]}],
+                "parameters": _HEADERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _one_of([refs[c.request] for c in versions]),
+                            "examples": {
+                                f"v{c.version}-{i}": {
+                                    "summary": ex.title or f"v{c.version}",
+                                    "value": ex.request,
+                                }
+                                for c in versions
+                                for i, ex in enumerate(c.examples, 1)
+                            },
+                        }
+                    },
+                },
+                "responses": responses,
+            }
+        }
+    for name, topic_versions in registry.topics.items():
+        paths[f"/v1/events/{name}"] = {
+            "post": {
+                "operationId": f"publish_{name.replace('.', '_').replace('-', '_')}",
+                "summary": topic_versions[-1].description.split("\n")[0],
+                "tags": ["events"],
+                "security": [{"oauth2": [name]}],
+                "parameters": _HEADERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _one_of([refs[t.payload] for t in topic_versions])
+                        }
+                    },
+                },
+                "responses": {
+                    "202": {
+                        "description": "Accepted, durably, for every subscriber",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["event_id", "request_id"],
+                                    "properties": {
+                                        "event_id": {"type": "string"},
+                                        "request_id": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    }
+                }
+                | _problem_responses(_EDGE_ERRORS),
+            }
+        }
+    for route, summary in (
+        ("/v1/services", "Catalogue of services"),
+        ("/v1/services/{service}", "One service: versions, schemas, errors, examples, providers"),
+        ("/v1/topics", "Catalogue of event topics"),
+        ("/v1/topics/{topic}", "One topic: versions, payload schemas, examples, subscribers"),
+    ):
+        op: dict[str, Any] = {
+            "summary": summary,
+            "security": [{"oauth2": []}],
+            "responses": {"200": {"description": summary, "content": {"application/json": {}}}}
+            | _problem_responses((errors.Unauthenticated, errors.UnknownService)),
+        }
+        if "{" in route:
+            param = route.rsplit("{", 1)[1].rstrip("}")
+            op["parameters"] = [
+                {"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
+            ]
+        paths.setdefault(route, {})["get"] = op
+    for route, summary in (
+        ("/healthz", "Liveness"),
+        ("/readyz", "Readiness: broker connected, registry loaded"),
+        ("/metrics", "Prometheus exposition"),
+        ("/openapi.json", "This document"),
+        ("/asyncapi.json", "AsyncAPI 3 of the event topics"),
+    ):
+        paths[route] = {
+            "get": {
+                "summary": summary,
+                "security": [],
+                "responses": {"200": {"description": summary}},
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Provincial LGSP data-sharing bus: synchronous services and events "
+            "between agency systems, generated from the service contracts.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "oauth2": {
+                    "type": "oauth2",
+                    "flows": {"clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": scopes}},
+                }
+            },
+        },
+    }
+
+
+def asyncapi(
+    registry: Registry, *, title: str = "LGSP events", version: str = "1"
+) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of the event topics."""
+    models = [t.payload for vs in registry.topics.values() for t in vs]
+    refs, schemas = _components(models)
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for name, versions in registry.topics.items():
+        channel_id = name.replace(".", "_").replace("-", "_")
+        channel_messages: dict[str, Any] = {}
+        for t in versions:
+            message_id = f"{channel_id}_v{t.version}"
+            messages[message_id] = {
+                "name": f"{name} v{t.version}",
+                "title": t.description.split("\n")[0],
+                "contentType": "application/json",
+                "payload": refs[t.payload],
+                "examples": [{"payload": ex} for ex in t.examples],
+            }
+            channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
+        channels[channel_id] = {
+            "address": name,
+            "description": f"Owner: {versions[-1].owner}. "
+            f"Published over HTTP as POST /v1/events/{name}.",
+            "messages": channel_messages,
+        }
+        ref = {"$ref": f"#/channels/{channel_id}"}
+        operations[f"publish_{channel_id}"] = {"action": "send", "channel": ref}
+        operations[f"receive_{channel_id}"] = {"action": "receive", "channel": ref}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Events accepted by the LGSP gateway and delivered at least once to "
+            "every subscriber.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"schemas": schemas, "messages": messages},
+    }

@@ -1,0 +1,107 @@
+"""The contract registry: every service and topic version the bus knows.
+
+Contracts are loaded from the ``lgsp.contracts`` entry point group (the
+project's own :mod:`lgsp_contracts` is one), so a deployment adds its agencies'
+contracts by installing a package. JSON Schemas are computed once here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import entry_points
+from typing import Any
+
+from lgsp_contracts.spec import Catalogue, ServiceContract, TopicContract
+
+from lgsp.errors import UnknownService
+
+
+@dataclass(frozen=True)
+class ServiceVersions:
+    """Every version of one service, oldest first."""
+
+    service: str
+    versions: tuple[ServiceContract, ...]
+
+    @property
+    def newest(self) -> ServiceContract:
+        return self.versions[-1]
+
+
+class Registry:
+    """Service and topic contracts by name and version."""
+
+    def __init__(self, catalogues: Iterable[Catalogue]) -> None:
+        services: dict[str, dict[int, ServiceContract]] = {}
+        topics: dict[str, dict[int, TopicContract]] = {}
+        for catalogue in catalogues:
+            for s in catalogue.services:
+                if s.version in services.setdefault(s.service, {}):
+                    raise ValueError(f"{s.service} v{s.version} is declared twice")
+                services[s.service][s.version] = s
+            for t in catalogue.topics:
+                if t.version in topics.setdefault(t.topic, {}):
+                    raise ValueError(f"{t.topic} v{t.version} is declared twice")
+                topics[t.topic][t.version] = t
+        self._services = {
+            name: tuple(v[k] for k in sorted(v)) for name, v in sorted(services.items())
+        }
+        self._topics = {name: tuple(v[k] for k in sorted(v)) for name, v in sorted(topics.items())}
+        # The hot path looks up (service, version|None) on every call.
+        self._by_key: dict[tuple[str, int | None], ServiceContract] = {}
+        for name, versions in self._services.items():
+            self._by_key[(name, None)] = versions[-1]
+            for c in versions:
+                self._by_key[(name, c.version)] = c
+
+    @classmethod
+    def from_entry_points(cls, group: str = "lgsp.contracts") -> Registry:
+        catalogues: list[Catalogue] = []
+        for ep in entry_points(group=group):
+            catalogue = ep.load()
+            if not isinstance(catalogue, Catalogue):
+                raise TypeError(f"entry point {ep.name} ({ep.value}) is not a Catalogue")
+            catalogues.append(catalogue)
+        return cls(catalogues)
+
+    def service(self, name: str, version: int | None = None) -> ServiceContract:
+        """The contract of a service version (newest when ``version`` is None)."""
+        contract = self._by_key.get((name, version))
+        if contract is None:
+            if name in self._services:
+                raise UnknownService(f"{name} has no version {version}")
+            raise UnknownService(f"no service named {name!r}")
+        return contract
+
+    def topic(self, name: str, version: int | None = None) -> TopicContract:
+        versions = self._topics.get(name)
+        if versions is None:
+            raise UnknownService(f"no topic named {name!r}")
+        if version is None:
+            return versions[-1]
+        for t in versions:
+            if t.version == version:
+                return t
+        raise UnknownService(f"{name} has no version {version}")
+
+    @property
+    def services(self) -> dict[str, tuple[ServiceContract, ...]]:
+        return self._services
+
+    @property
+    def topics(self) -> dict[str, tuple[TopicContract, ...]]:
+        return self._topics
+
+    @cached_property
+    def schemas(self) -> dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]]:
+        """(request schema, response schema) of every service version."""
+        return {
+            (c.service, c.version): (
+                c.request.model_json_schema(),
+                c.response.model_json_schema(mode="serialization"),
+            )
+            for versions in self._services.values()
+            for c in versions
+        }

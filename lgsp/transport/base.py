@@ -1,0 +1,96 @@
+"""The transport interface: how envelopes travel between gateway and providers.
+
+Two engines implement it: :mod:`lgsp.transport.memory` (everything in one
+process, the embedded default) and :mod:`lgsp.transport.amqp` (RabbitMQ, for
+separate processes on as many machines as needed). Code above this interface
+never knows which one it runs on; both pass the same behavioural suite.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from lgsp.envelope import Envelope, Event, Reply
+
+ProviderHandler = Callable[[Envelope], Awaitable[Reply]]
+"""Serves one service version: answers every envelope with a reply. It must
+not raise; a provider's failure is a 500 reply."""
+
+EventHandler = Callable[[Event], Awaitable[None]]
+"""Consumes one event. Raising means "not done": the event is delivered again
+(at least once), and dead-lettered after repeated failures."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """One provider instance online for a service version."""
+
+    service: str
+    version: int
+    instance: str
+    age: float
+    """Seconds since the transport last heard from it."""
+
+
+class Transport(abc.ABC):
+    """Carries envelopes to providers and events to subscribers."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect (or get ready); idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop consuming, let in-flight work finish, then disconnect."""
+
+    # -- gateway side -----------------------------------------------------
+
+    @abc.abstractmethod
+    async def request(self, envelope: Envelope) -> Reply:
+        """Deliver the envelope to one provider of its service version and
+        return its reply.
+
+        Raises :class:`~lgsp.errors.ServiceUnavailable` when no provider is
+        online or the broker is unreachable, and
+        :class:`~lgsp.errors.ServiceTimeout` at the envelope's deadline.
+        """
+
+    @abc.abstractmethod
+    async def publish(self, event: Event) -> None:
+        """Return only once the event is durably accepted for every current
+        and future delivery to the topic's subscribers.
+
+        Raises :class:`~lgsp.errors.ServiceUnavailable` when it cannot be.
+        """
+
+    @abc.abstractmethod
+    def providers(self) -> list[ProviderInfo]:
+        """Every provider instance currently online."""
+
+    def providers_online(self, service: str, version: int) -> int:
+        return sum(1 for p in self.providers() if p.service == service and p.version == version)
+
+    @abc.abstractmethod
+    def subscribers(self, topic: str) -> list[str]:
+        """Names of the subscribers of a topic known to this transport."""
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """True when the transport can carry traffic (broker connected)."""
+
+    # -- provider side ----------------------------------------------------
+
+    @abc.abstractmethod
+    async def serve(
+        self, service: str, version: int, handler: ProviderHandler, *, instance: str
+    ) -> None:
+        """Start serving a service version with this handler until close."""
+
+    @abc.abstractmethod
+    async def subscribe(self, topic: str, subscriber: str, handler: EventHandler) -> None:
+        """Deliver every event of the topic accepted from now on (and, for a
+        durable subscriber, while it was away) to the handler."""
