@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import orjson
@@ -213,7 +214,9 @@ class Exchange:
     ) -> Outcome:
         earlier = await self.idempotency.claim(client, key, fingerprint)
         if earlier is not None:
-            return earlier
+            # The first outcome verbatim (its problem body keeps the first
+            # call's request id), marked as a replay as Stripe's API does.
+            return replace(earlier, headers=(*earlier.headers, ("Idempotent-Replayed", "true")))
         outcome: Outcome | None = None
         try:
             outcome = await run()

@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`.
+# Everything they need is installed here, on a fresh Debian with Python 3.11.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_UPDATED := $(VENV)/.apt-updated
+
+.PHONY: run test lint bench rabbitmq wrk clean
+
+run: $(STAMP)
+	$(BIN)/lgsp up
+
+test: $(STAMP) rabbitmq lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check lgsp contracts adapters tests benchmarks
+	$(BIN)/mypy lgsp
+	$(BIN)/lint-imports
+
+bench: $(STAMP) rabbitmq wrk
+	$(BIN)/python -m benchmarks.run
+
+# Debian's python3 ships venv separately (python3-venv); add it only if needed.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { $(MAKE) --no-print-directory $(APT_UPDATED) && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(APT_UPDATED):
+	$(SUDO) apt-get update
+	mkdir -p $(dir $@) && touch $@
+
+# RabbitMQ from Debian's packages, when missing. The test harness starts its
+# own node on free ports with its own data folder, and stops it afterwards.
+rabbitmq:
+	@if [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1; then :; else \
+	  $(MAKE) --no-print-directory $(APT_UPDATED) && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server; fi
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { $(MAKE) --no-print-directory $(APT_UPDATED) && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,124 @@
+"""Running the bus: the gateway's HTTP server, the adapters, or both in one
+process, over one transport, until SIGINT/SIGTERM; then a graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import entry_points
+
+import structlog
+from aiohttp import web
+
+from lgsp.adapter import Adapter
+from lgsp.config import Settings
+from lgsp.gateway import create_app
+from lgsp.registry import Registry
+from lgsp.transport.base import Transport
+
+log = structlog.get_logger("lgsp.server")
+
+ADAPTER_GROUP = "lgsp.adapters"
+
+
+class UnknownAdapter(LookupError):
+    pass
+
+
+def load_adapters(names: Sequence[str] = ()) -> list[Adapter]:
+    """Adapters installed under the ``lgsp.adapters`` entry point group: the
+    named ones, or all of them."""
+    found = {ep.name: ep for ep in entry_points(group=ADAPTER_GROUP)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise UnknownAdapter(
+            f"no adapter named {', '.join(missing)}; installed: {', '.join(sorted(found)) or 'none'}"
+        )
+    adapters = []
+    for name in names or sorted(found):
+        adapter = found[name].load()
+        if not isinstance(adapter, Adapter):
+            raise TypeError(f"entry point {name} ({found[name].value}) is not an lgsp.Adapter")
+        adapters.append(adapter)
+    return adapters
+
+
+async def connect(transport: Transport, *, max_delay: float = 10.0) -> None:
+    """Start the transport, retrying with backoff until the broker answers:
+    either side of the bus may start before the broker."""
+    delay = 0.5
+    while True:
+        try:
+            await transport.start()
+            return
+        except (OSError, ConnectionError) as exc:
+            log.warning("transport.unreachable", transport=transport.name, error=str(exc), retry_in=delay)
+        await asyncio.sleep(delay)
+        delay = min(max_delay, delay * 2)
+
+
+async def run(
+    *,
+    transport: Transport,
+    registry: Registry,
+    settings: Settings | None = None,
+    adapters: Sequence[Adapter] = (),
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    on_ready: Callable[[], Awaitable[None] | None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until ``stop`` is set or the process is told to stop.
+
+    With ``settings`` the gateway listens on host:port; ``adapters`` are
+    bound to the transport once it is connected.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    runner: web.AppRunner | None = None
+    async with asyncio.TaskGroup() as tasks:
+        connected = tasks.create_task(connect(transport))
+        try:
+            if settings is not None:
+                # The HTTP side comes up at once: /healthz answers and the
+                # exchange routes say 503 until the transport is connected.
+                runner = web.AppRunner(
+                    create_app(settings, registry, transport),
+                    access_log=None,
+                    shutdown_timeout=settings.max_timeout_ms / 1000,
+                )
+                await runner.setup()
+                await web.TCPSite(runner, host, port, reuse_address=True).start()
+                log.info("gateway.listening", host=host, port=port, transport=transport.name)
+            await _until(connected, stop)
+            if connected.done() and not stop.is_set():
+                for adapter in adapters:
+                    await adapter.start(transport, registry)
+                if on_ready is not None:
+                    result = on_ready()
+                    if result is not None:
+                        await result
+                await stop.wait()
+        finally:
+            connected.cancel()
+            log.info("server.stopping")
+            if runner is not None:
+                await runner.cleanup()  # stops accepting, drains in-flight calls
+            await transport.close()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+    log.info("server.stopped")
+
+
+async def _until(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lgsp.cli import main
+
+
+def test_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("up", "gateway", "adapters"):
+        assert command in result.output
+
+
+def test_gateway_and_adapters_need_a_broker_url() -> None:
+    runner = CliRunner(env={"LGSP_AMQP_URL": None})
+    for args in (["gateway"], ["adapters"], ["up", "--transport", "amqp"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2
+        assert "--amqp-url" in result.output
+
+
+def test_unknown_adapter_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["adapters", "--amqp-url", "amqp://127.0.0.1:1/", "nope"])
+    assert result.exit_code == 2
+    assert "no adapter named nope" in result.output
+    assert "population" in result.output
+
+
+def test_production_config_with_demo_secrets_refuses_to_start(tmp_path: Path) -> None:
+    config = tmp_path / "prod.toml"
+    config.write_text("production = true\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["up", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "demo secrets" in result.output

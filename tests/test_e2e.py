@@ -1,0 +1,160 @@
+"""End to end: the real `lgsp` processes, called over HTTP.
+
+`lgsp gateway` and `lgsp adapters` run as separate processes against the
+real RabbitMQ node of the suite; `lgsp up` runs the embedded bus."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lgsp.registry import Registry
+
+LOOKUP = Registry.from_entry_points().service("population.citizen.lookup").examples[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def lgsp(*args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `lgsp ARGS` until the block ends, then stop it as an operator
+    would (SIGTERM) and check that it stopped cleanly."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lgsp.cli", "--log-format", "json", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+
+
+def wait_until(check: Any, what: str, timeout: float = 30.0, process: Any = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process died while waiting for {what}")
+        try:
+            result = check()
+            if result:
+                return result
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def token(base: str) -> str:
+    r = httpx.post(
+        f"{base}/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "dongthap.onestop",
+            "client_secret": "demo-onestop-secret",
+        },
+    )
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
+def lookup(base: str, bearer: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/v1/services/population.citizen.lookup",
+        json=LOOKUP.request,
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=10,
+    )
+
+
+@pytest.mark.amqp
+def test_gateway_and_adapters_as_separate_processes(rabbitmq_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # The gateway first: it answers 503 until a provider is online...
+    with lgsp(
+        "gateway", "--amqp-url", rabbitmq_url, "--port", str(port), log=tmp_path / "gw.log"
+    ) as gw:
+        wait_until(
+            lambda: httpx.get(f"{base}/readyz").status_code == 200, "gateway ready", process=gw
+        )
+        bearer = token(base)
+        r = lookup(base, bearer)
+        assert r.status_code == 503
+        assert r.json()["code"] == "service.unavailable"
+        # ...then serves without a restart once the adapters come up.
+        with lgsp("adapters", "--amqp-url", rabbitmq_url, log=tmp_path / "ad.log") as ad:
+            r = wait_until(
+                lambda: (resp := lookup(base, bearer)).status_code == 200 and resp,
+                "the provider to come online",
+                process=ad,
+            )
+            assert r.json() == LOOKUP.response
+            catalogue = httpx.get(
+                f"{base}/v1/services/population.citizen.lookup",
+                headers={"Authorization": f"Bearer {bearer}"},
+            ).json()
+            assert catalogue["versions"][0]["providers_online"] == 1
+        # The adapters stopped: the provider goes offline again.
+        wait_until(lambda: lookup(base, bearer).status_code == 503, "the provider to go offline")
+
+
+@pytest.mark.amqp
+def test_adapters_started_before_the_gateway(rabbitmq_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (
+        lgsp("adapters", "--amqp-url", rabbitmq_url, "population", log=tmp_path / "ad.log"),
+        lgsp(
+            "gateway", "--amqp-url", rabbitmq_url, "--port", str(port), log=tmp_path / "gw.log"
+        ) as gw,
+    ):
+        wait_until(
+            lambda: httpx.get(f"{base}/readyz").status_code == 200, "gateway ready", process=gw
+        )
+        bearer = token(base)
+        r = wait_until(lambda: (resp := lookup(base, bearer)).status_code == 200 and resp, "served")
+        assert r.json() == LOOKUP.response
+
+
+def test_up_runs_the_embedded_bus(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "up.log"
+    with lgsp("up", "--port", str(port), log=log) as up:
+        wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, "bus ready", process=up)
+        bearer = wait_until(lambda: token(base), "token")
+        r = wait_until(lambda: (resp := lookup(base, bearer)).status_code == 200 and resp, "served")
+        assert r.json() == LOOKUP.response
+        assert r.headers["X-LGSP-Service-Version"] == "1"
+    output = log.read_text()
+    # The banner tells a newcomer how to call the bus...
+    assert "dongthap.onestop" in output
+    assert "curl" in output
+    # ...and no log line holds a full personal id (the banner's example may).
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    assert any('"exchange.completed"' in line for line in lines)
+    assert not [line for line in lines if LOOKUP.request["soDinhDanh"] in line]

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from lgsp import log
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("087090001234", "087*******34"),
+        ("id 087090001234 and 001301009999.", "id 087*******34 and 001*******99."),
+        ("0870900012345", "0870900012345"),  # 13 digits: not a personal id
+        ("phone 0912345678", "phone 0912345678"),
+    ],
+)
+def test_mask_text(text: str, masked: str) -> None:
+    assert log.mask_text(text) == masked
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+
+
+def test_lines_are_json_and_never_hold_a_personal_id_or_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log.configure("info", json=True)
+    structlog.get_logger("t").info(
+        "exchange.completed",
+        soDinhDanh="087090001234",
+        nested={"ids": ["001301009999"], "client_secret": "demo-land-secret"},
+        token="eyJhbGciOi.abc.def",
+        number=87090001234,
+    )
+    line = capsys.readouterr().out.strip()
+    record = json.loads(line)
+    assert record["event"] == "exchange.completed"
+    assert record["level"] == "info"
+    assert "087090001234" not in line
+    assert "001301009999" not in line
+    assert "demo-land-secret" not in line
+    assert "eyJhbGciOi" not in line
+    assert record["soDinhDanh"] == "087*******34"
