@@ -23,7 +23,9 @@ AMQP_URL_HELP = "RabbitMQ URL, e.g. amqp://user:pass@host:5672/ (env LGSP_AMQP_U
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
+)
 @click.option(
     "--log-format",
     type=click.Choice(["auto", "json", "console"]),
@@ -57,7 +59,9 @@ config_option = click.option(
     help="TOML settings and clients (env LGSP_CONFIG); default: the demo province.",
 )
 host_option = click.option("--host", default="127.0.0.1", help="Address the gateway binds.")
-port_option = click.option("--port", default=8080, type=click.IntRange(0, 65535), help="Gateway port.")
+port_option = click.option(
+    "--port", default=8080, type=click.IntRange(0, 65535), help="Gateway port."
+)
 amqp_option = click.option("--amqp-url", envvar="LGSP_AMQP_URL", help=AMQP_URL_HELP)
 
 

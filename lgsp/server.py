@@ -34,7 +34,8 @@ def load_adapters(names: Sequence[str] = ()) -> list[Adapter]:
     missing = [n for n in names if n not in found]
     if missing:
         raise UnknownAdapter(
-            f"no adapter named {', '.join(missing)}; installed: {', '.join(sorted(found)) or 'none'}"
+            f"no adapter named {', '.join(missing)}; "
+            f"installed: {', '.join(sorted(found)) or 'none'}"
         )
     adapters = []
     for name in names or sorted(found):
@@ -54,7 +55,9 @@ async def connect(transport: Transport, *, max_delay: float = 10.0) -> None:
             await transport.start()
             return
         except (OSError, ConnectionError) as exc:
-            log.warning("transport.unreachable", transport=transport.name, error=str(exc), retry_in=delay)
+            log.warning(
+                "transport.unreachable", transport=transport.name, error=str(exc), retry_in=delay
+            )
         await asyncio.sleep(delay)
         delay = min(max_delay, delay * 2)
 

@@ -22,7 +22,14 @@ class Contract(BaseModel):
     """Base of every payload model: exact (no unknown field), strict (no
     silent coercion of "123" into 123) and immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Titles keep the field names integrators see on the wire (`maTTHC`,
+    # not pydantic's default `Matthc`).
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        field_title_generator=lambda name, _info: name,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,188 @@
+"""The national population database (Cơ sở dữ liệu quốc gia về dân cư),
+reached through NDXP: looking a citizen up by personal id.
+
+Real requests say who asks and why, for accountability (``maYeuCau``,
+``maDVC``, ``maCanBo``), as the national operation ``TraCuuThongTinCongDan``
+does; the record's fields follow the provinces' REST variants of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from lgsp_contracts.fields import DiaChi, HoVaTen, SoDinhDanh
+from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract
+
+MaYeuCau = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+MaDVC = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+MaCanBo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
+TenDanhMuc = Annotated[str, StringConstraints(min_length=2, max_length=50)]
+
+
+class YeuCauTraCuuCongDan(Contract):
+    """Request of ``population.citizen.lookup`` (tra cứu thông tin công dân).
+
+    ``hoVaTen`` and ``ngayThangNam``, when given, must agree with the record:
+    as in the national service, a record is only returned to a caller who
+    already knows who it is about."""
+
+    maYeuCau: MaYeuCau = Field(
+        description="The caller's id for this request (mã yêu cầu), up to 64 characters of "
+        "[A-Za-z0-9._:-]; kept for accountability."
+    )
+    maDVC: MaDVC = Field(
+        description="Code of the public service being delivered (mã dịch vụ công), e.g. the "
+        "national procedure code '1.004873'."
+    )
+    maCanBo: MaCanBo = Field(
+        description="Id of the officer who asks (mã cán bộ), up to 64 characters of "
+        "[A-Za-z0-9._@-]."
+    )
+    soDinhDanh: SoDinhDanh = Field(
+        description="Personal identification number (số định danh cá nhân) of the citizen, "
+        "12 digits."
+    )
+    hoVaTen: HoVaTen | None = Field(
+        default=None,
+        description="Full name (họ và tên) as the caller knows it; when given, it must match the "
+        "record (case and spacing aside).",
+    )
+    ngayThangNam: dt.date | None = Field(
+        default=None,
+        description="Date of birth (ngày tháng năm sinh), ISO 8601; when given, it must "
+        "match the record.",
+    )
+
+
+class CongDan(Contract):
+    """A citizen's record (công dân) in the national population database."""
+
+    soDinhDanh: SoDinhDanh = Field(
+        description="Personal identification number (số định danh cá nhân), 12 digits; its digits "
+        "agree with the birth province, century, gender and birth year."
+    )
+    hoVaTen: HoVaTen = Field(description="Full name (họ và tên) with diacritics.")
+    ngaySinh: dt.date = Field(description="Date of birth (ngày sinh), ISO 8601.")
+    gioiTinh: Literal["Nam", "Nữ"] = Field(
+        description="Sex (giới tính): 'Nam' (male) or 'Nữ' (female)."
+    )
+    danToc: TenDanhMuc = Field(description="Ethnic group (dân tộc), e.g. 'Kinh'.")
+    tonGiao: TenDanhMuc = Field(
+        description="Religion (tôn giáo), e.g. 'Phật giáo'; 'Không' for none."
+    )
+    quocTich: TenDanhMuc = Field(description="Nationality (quốc tịch), e.g. 'Việt Nam'.")
+    queQuan: DiaChi = Field(description="Home town (quê quán); usually without details.")
+    noiThuongTru: DiaChi = Field(description="Place of permanent residence (nơi thường trú).")
+    noiOHienTai: DiaChi = Field(description="Place of current residence (nơi ở hiện tại).")
+    soDinhDanhCha: SoDinhDanh | None = Field(
+        default=None, description="Personal id of the father (số định danh của cha), if recorded."
+    )
+    soDinhDanhMe: SoDinhDanh | None = Field(
+        default=None, description="Personal id of the mother (số định danh của mẹ), if recorded."
+    )
+    soDinhDanhVoChong: SoDinhDanh | None = Field(
+        default=None,
+        description="Personal id of the spouse (số định danh của vợ hoặc chồng), if married.",
+    )
+
+
+def _address(chi_tiet: str | None, ma_xa: str, ten_xa: str) -> dict[str, str | None]:
+    return {
+        "chiTiet": chi_tiet,
+        "maXa": ma_xa,
+        "tenXa": ten_xa,
+        "maTinh": "82",
+        "tenTinh": "Đồng Tháp",
+    }
+
+
+# The demo family: these records are pinned into the mock's synthetic data
+# (lgsp_adapters.dataset), so every example below is real.
+_HOME = _address("Số 45 đường Nguyễn Huệ", "29869", "Phường Cao Lãnh")
+_HUNG = {
+    "soDinhDanh": "087090001234",
+    "hoVaTen": "Nguyễn Văn Hùng",
+    "ngaySinh": "1990-05-17",
+    "gioiTinh": "Nam",
+    "danToc": "Kinh",
+    "tonGiao": "Không",
+    "quocTich": "Việt Nam",
+    "queQuan": _address(None, "29926", "Xã Tân Hồng"),
+    "noiThuongTru": _HOME,
+    "noiOHienTai": _HOME,
+    "soDinhDanhCha": None,
+    "soDinhDanhMe": None,
+    "soDinhDanhVoChong": "087192004321",
+}
+_HONG = {
+    "soDinhDanh": "087192004321",
+    "hoVaTen": "Lê Thị Hồng",
+    "ngaySinh": "1992-11-03",
+    "gioiTinh": "Nữ",
+    "danToc": "Kinh",
+    "tonGiao": "Phật giáo",
+    "quocTich": "Việt Nam",
+    "queQuan": _address(None, "30169", "Xã Lấp Vò"),
+    "noiThuongTru": _HOME,
+    "noiOHienTai": _HOME,
+    "soDinhDanhCha": None,
+    "soDinhDanhMe": None,
+    "soDinhDanhVoChong": "087090001234",
+}
+_KHANG = {
+    "soDinhDanh": "087218000123",
+    "hoVaTen": "Nguyễn Minh Khang",
+    "ngaySinh": "2018-03-12",
+    "gioiTinh": "Nam",
+    "danToc": "Kinh",
+    "tonGiao": "Không",
+    "quocTich": "Việt Nam",
+    "queQuan": _address(None, "29926", "Xã Tân Hồng"),
+    "noiThuongTru": _HOME,
+    "noiOHienTai": _HOME,
+    "soDinhDanhCha": "087090001234",
+    "soDinhDanhMe": "087192004321",
+    "soDinhDanhVoChong": None,
+}
+
+
+def _ask(so_dinh_danh: str, n: int, **known: str) -> dict[str, str]:
+    return {
+        "maYeuCau": f"dongthap.onestop-20250606-{n:06d}",
+        "maDVC": "1.004873",
+        "maCanBo": "canbo.motcua01",
+        "soDinhDanh": so_dinh_danh,
+        **known,
+    }
+
+
+CITIZEN_LOOKUP_V1 = ServiceContract(
+    service="population.citizen.lookup",
+    version=1,
+    owner="Bộ Công an — Cơ sở dữ liệu quốc gia về dân cư (mock)",
+    description="Look a citizen up by personal identification number in the national "
+    "population database (TraCuuThongTinCongDan), saying who asks and for which public "
+    "service. Optional name and birth date must agree with the record.",
+    request=YeuCauTraCuuCongDan,
+    response=CongDan,
+    errors=(
+        ErrorSpec(
+            404,
+            "population.citizen.not_found",
+            "No citizen has this personal id (with this name and birth date, when given)",
+        ),
+    ),
+    examples=(
+        Example(request=_ask("087090001234", 1), response=_HUNG, title="Lookup by personal id"),
+        Example(request=_ask("087192004321", 2), response=_HONG, title="The spouse"),
+        Example(
+            request=_ask("087218000123", 3, hoVaTen="Nguyễn Minh Khang", ngayThangNam="2018-03-12"),
+            response=_KHANG,
+            title="A child, with name and birth date checked",
+        ),
+    ),
+)
+"""``population.citizen.lookup`` v1."""
