@@ -1,0 +1,403 @@
+"""A private RabbitMQ node for tests and benchmarks.
+
+:func:`start_node` starts a throw-away node of the locally installed
+``rabbitmq-server``: its own name, data folder, Erlang cookie and free ports,
+bound to 127.0.0.1 only, with no plugins. It never touches a system node::
+
+    with start_node() as node:
+        connection = await aio_pika.connect_robust(node.url)
+        ...
+        node.restart()  # same name, data folder and port: durable state survives
+
+Run as root, the node runs as the ``rabbitmq`` system user (like the Debian
+service), so its folder is handed to that user; run as anyone else, it runs as
+that user. The process is started in the foreground in its own session, so
+the node that :meth:`RabbitNode.stop` ends is exactly the one started here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TypedDict
+
+ENV_URL = "LGSP_TEST_AMQP_URL"
+"""When set, tests use the broker at this URL instead of starting a node."""
+
+_SEARCH_PATH = ("/usr/sbin", "/usr/local/sbin", "/opt/rabbitmq/sbin")
+_LOOPBACK = "127.0.0.1"
+# Erlang's distribution listener binds every interface unless told otherwise.
+_LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"
+
+
+class RabbitNodeError(RuntimeError):
+    """The node could not be started or stopped; the message carries its log tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    """Who the node's processes run as."""
+
+    uid: int
+    gid: int
+    name: str
+
+    @property
+    def is_self(self) -> bool:
+        return self.uid == os.geteuid()
+
+    def popen_args(self) -> _PopenAccount:
+        """subprocess arguments that run a child as this account."""
+        if self.is_self:
+            return {}
+        # extra_groups=[] drops root's supplementary groups too.
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+class _PopenAccount(TypedDict, total=False):
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+class RabbitNode:
+    """One private RabbitMQ node; a context manager that stops it on exit.
+
+    Build it with :func:`start_node`. ``url`` is the AMQP URL of the default
+    ``guest`` user (usable from loopback only, which is all the node listens on).
+    """
+
+    def __init__(
+        self,
+        *,
+        scripts: Path,
+        folder: Path,
+        name: str,
+        port: int,
+        dist_port: int,
+        account: _Account,
+    ) -> None:
+        self.name = name
+        """Erlang node name, ``lgsp-test-<hex>@localhost``."""
+        self.port = port
+        """AMQP port on 127.0.0.1."""
+        self.folder = folder
+        """Data, logs, configuration and cookie; removed by :meth:`stop`."""
+        self._scripts = scripts
+        self._dist_port = dist_port
+        self._account = account
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        """``amqp://guest:guest@127.0.0.1:<port>/``"""
+        return f"amqp://guest:guest@{_LOOPBACK}:{self.port}/"
+
+    def __enter__(self) -> RabbitNode:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<RabbitNode {self.name} port={self.port} running={self.running}>"
+
+    @property
+    def running(self) -> bool:
+        """True while the node's process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start the node (again) and return once it accepts AMQP clients.
+
+        Raises :class:`RabbitNodeError` with the log tail if the node exits or
+        is not ready within ``timeout`` seconds (it is then halted).
+        """
+        if self._stopped:
+            raise RabbitNodeError(f"{self.name} was stopped and its folder removed")
+        if self.running:
+            return
+        deadline = time.monotonic() + timeout
+        with (self.folder / "console.log").open("ab") as console:
+            # Foreground, in a session of its own: we hold the process, see at
+            # once if it dies during boot, and can end exactly what we started.
+            self._process = subprocess.Popen(
+                [str(self._scripts / "rabbitmq-server")],
+                env=self._env(),
+                cwd=self.folder,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **self._account.popen_args(),
+            )
+        try:
+            self._await_listener(deadline)
+            # The AMQP listener opens late in the boot, but only the node
+            # itself knows when every boot step is done.
+            self._ctl(
+                "await_startup",
+                "--timeout",
+                str(max(1, int(deadline - time.monotonic()))),
+                timeout=max(1.0, deadline - time.monotonic()) + 15,
+            )
+        except BaseException:
+            self._halt()
+            raise
+
+    def restart(self, timeout: float = 90.0) -> None:
+        """Stop the node and start it again with the same name, data folder and
+        port: durable queues and persistent messages survive, connections do not."""
+        self._halt()
+        self.start(timeout)
+
+    def stop(self) -> None:
+        """Stop the node and remove its folder; idempotent."""
+        if self._stopped:
+            return
+        try:
+            self._halt()
+        finally:
+            self._stopped = True
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the node's console output and log file."""
+        parts = []
+        for path in (self.folder / "console.log", self.folder / "log" / f"{self.name}.log"):
+            with contextlib.suppress(OSError):
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path.name} ---\n" + "\n".join(text))
+        return "\n".join(parts) or "(no log written)"
+
+    # -- internals --------------------------------------------------------
+
+    def _halt(self, timeout: float = 30.0) -> None:
+        """Stop the process but keep the folder (for :meth:`restart`)."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            self._process = None
+            return
+        try:
+            self._ctl("stop", timeout=timeout)
+            process.wait(timeout)
+        except (RabbitNodeError, subprocess.TimeoutExpired):
+            # The node did not stop cleanly: end the session we started (the
+            # start script, the Erlang VM and its helpers), nothing else.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        finally:
+            self._process = None
+
+    def _await_listener(self, deadline: float) -> None:
+        while True:
+            process = self._process
+            assert process is not None
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((_LOOPBACK, self.port), timeout=1.0),
+            ):
+                return
+            # Waiting on the process doubles as the poll interval and notices
+            # a node that died during boot at once.
+            try:
+                code = process.wait(0.1)
+            except subprocess.TimeoutExpired:
+                pass
+            else:
+                raise RabbitNodeError(
+                    f"RabbitMQ node {self.name} exited with status {code} during boot\n"
+                    + self.log_tail()
+                )
+            if time.monotonic() >= deadline:
+                raise RabbitNodeError(
+                    f"RabbitMQ node {self.name} did not open port {self.port} in time\n"
+                    + self.log_tail()
+                )
+
+    def _ctl(self, *args: str, timeout: float) -> str:
+        try:
+            done = subprocess.run(
+                [str(self._scripts / "rabbitmqctl"), "-n", self.name, *args],
+                env=self._env(),
+                cwd=self.folder,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                **self._account.popen_args(),
+            )
+        except subprocess.TimeoutExpired:
+            raise RabbitNodeError(
+                f"rabbitmqctl {' '.join(args)} timed out after {timeout:.0f}s\n" + self.log_tail()
+            ) from None
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace").strip()
+            raise RabbitNodeError(
+                f"rabbitmqctl {' '.join(args)} failed with status {done.returncode}: {output}\n"
+                + self.log_tail()
+            )
+        return done.stdout.decode(errors="replace")
+
+    def _env(self) -> dict[str, str]:
+        # A clean environment: nothing from the caller's RABBITMQ_* or ERL_*
+        # settings (or /etc/rabbitmq) leaks into the private node.
+        folder = self.folder
+        return {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            # Server and CLI share HOME, hence the node's own cookie file.
+            "HOME": str(folder),
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_IP_ADDRESS": _LOOPBACK,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self._dist_port),
+            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(folder / "log"),
+            "RABBITMQ_PID_FILE": str(folder / "node.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(folder / "advanced.config"),
+            "RABBITMQ_CONF_ENV_FILE": str(folder / "rabbitmq-env.conf"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": _LOOPBACK_DIST,
+            # The CLI is an Erlang node too: loopback only, any free port.
+            "RABBITMQ_CTL_ERL_ARGS": _LOOPBACK_DIST,
+            "RABBITMQ_CTL_DIST_PORT_MIN": "0",
+            "RABBITMQ_CTL_DIST_PORT_MAX": "0",
+            "ERL_EPMD_ADDRESS": _LOOPBACK,
+        }
+
+
+def start_node(timeout: float = 90.0, *, parent: str | Path | None = None) -> RabbitNode:
+    """Start a private RabbitMQ node and return it once it accepts AMQP clients.
+
+    The node's folder is created in ``parent`` (default: the system's
+    temporary folder). Raises :class:`RabbitNodeError` when ``rabbitmq-server``
+    is not installed or the node does not come up within ``timeout`` seconds
+    (with its log tail).
+    """
+    scripts = _find_scripts()
+    account = _node_account()
+    folder = Path(tempfile.mkdtemp(prefix="lgsp-rabbitmq-", dir=parent))
+    try:
+        name = f"lgsp-test-{secrets.token_hex(4)}@localhost"
+        port, dist_port = _free_ports(2)
+        _prepare_folder(folder, port, account)
+        node = RabbitNode(
+            scripts=scripts,
+            folder=folder,
+            name=name,
+            port=port,
+            dist_port=dist_port,
+            account=account,
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    try:
+        node.start(timeout)
+    except BaseException:
+        node.stop()
+        raise
+    return node
+
+
+def _find_scripts() -> Path:
+    """The folder of the real RabbitMQ scripts (rabbitmq-server, rabbitmqctl)."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *_SEARCH_PATH])
+    found = shutil.which("rabbitmq-server", path=search)
+    if found is None:
+        raise RabbitNodeError(
+            "rabbitmq-server is not installed (looked on PATH and in "
+            + ", ".join(_SEARCH_PATH)
+            + "); install it (e.g. apt-get install rabbitmq-server) or set "
+            + f"{ENV_URL} to a broker's AMQP URL"
+        )
+    real = Path(found).resolve()
+    # Debian's /usr/sbin entries are a wrapper that insists on root or the
+    # rabbitmq user and switches user with su; next to it are the real
+    # scripts, which we run directly with the account we choose.
+    if real.name == "rabbitmq-script-wrapper":
+        return real.parent
+    return Path(found).parent
+
+
+def _node_account() -> _Account:
+    euid = os.geteuid()
+    if euid == 0:
+        try:
+            entry = pwd.getpwnam("rabbitmq")
+        except KeyError:
+            pass
+        else:
+            # Like the packaged service: never run the broker as root.
+            return _Account(entry.pw_uid, entry.pw_gid, entry.pw_name)
+    return _Account(euid, os.getegid(), pwd.getpwuid(euid).pw_name)
+
+
+def _prepare_folder(folder: Path, port: int, account: _Account) -> None:
+    if not account.is_self:
+        # The node's account must be able to reach its folder.
+        for above in folder.parents:
+            if not above.stat().st_mode & 0o001:
+                raise RabbitNodeError(
+                    f"{above} is closed to other users, so the {account.name} account cannot "
+                    "reach the node's folder; pass start_node(parent=...) a folder it can reach"
+                )
+    (folder / "mnesia").mkdir()
+    (folder / "log").mkdir()
+    (folder / "enabled_plugins").write_text("[].\n")
+    (folder / "rabbitmq.conf").write_text(
+        "# Private test node: loopback only, default guest user (loopback only).\n"
+        f"listeners.tcp.1 = {_LOOPBACK}:{port}\n"
+        "loopback_users.guest = true\n"
+        "log.console = true\n"
+        "log.console.level = warning\n"
+        "log.file.level = info\n"
+    )
+    cookie = folder / ".erlang.cookie"
+    cookie.write_text(secrets.token_hex(16).upper())
+    cookie.chmod(0o400)
+    if not account.is_self:
+        for path in (folder, *folder.rglob("*")):
+            os.chown(path, account.uid, account.gid)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 right now (held together so they differ)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((_LOOPBACK, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
