@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,16 +25,20 @@ from typing import Any, TypeVar
 
 import orjson
 import structlog
-from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
+from lgsp_contracts.spec import Contract, ServiceContract
 from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from lgsp.envelope import Envelope, Event, Reply, new_id
-from lgsp.errors import DomainError
+from lgsp.errors import DomainError, ResponseInvalid, TransientError
 from lgsp.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
 from lgsp.registry import Registry
 from lgsp.transport.base import Transport
 
 log = structlog.get_logger("lgsp.adapter")
+
+DEFAULT_CALL_TIMEOUT = 10.0
+SUBSCRIBER_MAX_BACKOFF = 30.0
 
 Req = TypeVar("Req", bound=Contract)
 Resp = TypeVar("Resp", bound=Contract)
@@ -46,14 +51,57 @@ EventFn = Callable[[Any, "Context"], Awaitable[None]]
 @dataclass(frozen=True)
 class Context:
     """What a handler knows about the exchange it serves, and how it reaches
-    the bus (publishing events)."""
+    the rest of the bus (calling services, publishing events)."""
 
     request_id: str
     client: str
     """The client that called (or published), as the bus authenticated it."""
     adapter: Adapter
+    deadline: float | None
+    """When the caller stops waiting (epoch seconds); None for events."""
     _transport: Transport = field(repr=False)
     _registry: Registry = field(repr=False)
+
+    async def call(
+        self,
+        service: str,
+        payload: Contract,
+        *,
+        version: int | None = None,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT,
+    ) -> Any:
+        """Call another service on the bus as this adapter and return its
+        validated response model.
+
+        The call inherits the caller's deadline when there is one. Raises the
+        provider's :class:`~lgsp.errors.DomainError`, or a
+        :class:`~lgsp.errors.TransientError` (503/504) worth retrying.
+        """
+        contract = self._registry.service(service, version)
+        if not isinstance(payload, contract.request):
+            raise TypeError(f"{service} v{contract.version} takes {contract.request.__name__}")
+        deadline = time.time() + timeout_s
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
+        envelope = Envelope(
+            request_id=self.request_id,
+            client=self.adapter.client_id,
+            service=contract.service,
+            version=contract.version,
+            deadline=deadline,
+            body=payload.model_dump_json().encode(),
+            payload=payload,
+        )
+        reply = await self._transport.request(envelope)
+        if reply.status == 200:
+            return contract.response.model_validate_json(reply.body)
+        answer = _error_answer(reply.body)
+        spec = contract.error(str(answer.get("code")))
+        if spec is None or spec.status != reply.status:
+            raise ResponseInvalid(f"{service} failed or answered an undeclared error")
+        raise DomainError(
+            spec.code, str(answer.get("detail") or ""), status=spec.status, title=spec.title
+        )
 
     async def publish(self, topic: str, payload: Contract, *, version: int | None = None) -> str:
         """Publish an event as this adapter; returns its event id once the
@@ -72,6 +120,14 @@ class Context:
         await self._transport.publish(event)
         EVENTS_PUBLISHED.labels(topic).inc()
         return event.event_id
+
+
+def _error_answer(body: bytes) -> dict[str, Any]:
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 @dataclass
@@ -153,10 +209,8 @@ class Adapter:
                 instance=self.instance,
             )
         for sub in self._subscriptions:
-            topic = registry.topic(sub.topic)
-            await transport.subscribe(
-                sub.topic, sub.name, self._consumer(sub, topic, transport, registry)
-            )
+            registry.topic(sub.topic)  # only declared topics can be subscribed to
+            await transport.subscribe(sub.topic, sub.name, self._consumer(sub, transport, registry))
         log.info(
             "adapter.started",
             adapter=self.name,
@@ -172,7 +226,9 @@ class Adapter:
         serializer = contract.response.__pydantic_serializer__
 
         async def handle(envelope: Envelope) -> Reply:
-            ctx = Context(envelope.request_id, envelope.client, self, transport, registry)
+            ctx = Context(
+                envelope.request_id, envelope.client, self, envelope.deadline, transport, registry
+            )
             try:
                 request = envelope.payload
                 if request is None:
@@ -206,7 +262,7 @@ class Adapter:
         return handle
 
     def _consumer(
-        self, sub: _Subscription, topic: TopicContract, transport: Transport, registry: Registry
+        self, sub: _Subscription, transport: Transport, registry: Registry
     ) -> Callable[[Event], Awaitable[None]]:
         async def consume(event: Event) -> None:
             payload = event.payload
@@ -214,8 +270,28 @@ class Adapter:
                 payload = registry.topic(event.topic, event.version).payload.model_validate_json(
                     event.body
                 )
-            ctx = Context(event.request_id or new_id(), event.client, self, transport, registry)
-            await sub.fn(payload, ctx)
+            ctx = Context(
+                event.request_id or new_id(), event.client, self, None, transport, registry
+            )
+            # A transient failure (the service this subscriber needs is down)
+            # is waited out here, with capped exponential backoff and jitter,
+            # so no event is lost or dead-lettered for an outage. Any other
+            # error goes back to the transport: redelivery, then dead letter.
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TransientError),
+                wait=wait_exponential_jitter(multiplier=0.2, max=SUBSCRIBER_MAX_BACKOFF),
+                before_sleep=lambda state: log.warning(
+                    "subscriber.retrying",
+                    subscriber=sub.name,
+                    topic=event.topic,
+                    event_id=event.event_id,
+                    attempt=state.attempt_number,
+                    error=str(state.outcome.exception()) if state.outcome else None,
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    await sub.fn(payload, ctx)
             EVENTS_DELIVERED.labels(event.topic, sub.name).inc()
 
         return consume

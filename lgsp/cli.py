@@ -7,6 +7,8 @@ import asyncio
 import json
 import os
 import shlex
+import sys
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import click
@@ -16,13 +18,37 @@ from lgsp import log as logging_setup
 from lgsp.adapter import Adapter
 from lgsp.config import Settings
 from lgsp.registry import Registry
-from lgsp.server import UnknownAdapter, load_adapters, run
+from lgsp.server import UnknownAdapter, load_adapters, load_sidecars, run
 from lgsp.transport import create_transport
 
 AMQP_URL_HELP = "RabbitMQ URL, e.g. amqp://user:pass@host:5672/ (env LGSP_AMQP_URL)."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+class _Commands(click.Group):
+    """The built-in commands plus those installed packages add under the
+    ``lgsp.commands`` entry point group (e.g. the mock systems' `dataset`),
+    loaded only when asked for, so `lgsp --help` stays fast."""
+
+    def _plugins(self) -> dict[str, EntryPoint]:
+        return {ep.name: ep for ep in entry_points(group="lgsp.commands")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in (plugins := self._plugins()):
+            loaded = plugins[cmd_name].load()
+            if not isinstance(loaded, click.Command):
+                raise click.ClickException(f"entry point {cmd_name} is not a click command")
+            command = loaded
+        return command
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+)
 @click.option(
     "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
 )
@@ -88,6 +114,7 @@ def up(host: str, port: int, kind: str, amqp_url: str | None, config: Path | Non
             registry=registry,
             settings=settings,
             adapters=adapters,
+            sidecars=load_sidecars(),
             host=host,
             port=port,
             on_ready=banner,
@@ -136,6 +163,45 @@ def adapters(amqp_url: str | None, names: tuple[str, ...]) -> None:
             ),
         )
     )
+
+
+@main.command()
+@click.argument("service")
+@click.argument("payload", default="-")
+@click.option(
+    "--url", default="http://127.0.0.1:8080", envvar="LGSP_URL", help="Gateway (env LGSP_URL)."
+)
+@click.option("--client-id", default="dongthap.onestop", envvar="LGSP_CLIENT_ID")
+@click.option("--client-secret", default="demo-onestop-secret", envvar="LGSP_CLIENT_SECRET")
+@click.option(
+    "--version", "version", type=click.IntRange(1), help="Service version; default newest."
+)
+@click.option("--timeout-ms", type=click.IntRange(1), help="Deadline of the call.")
+def call(
+    service: str,
+    payload: str,
+    url: str,
+    client_id: str,
+    client_secret: str,
+    version: int | None,
+    timeout_ms: int | None,
+) -> None:
+    """Get a token and call SERVICE with PAYLOAD (JSON; '-' reads stdin),
+    printing the answer. Exits 1 on an error answer."""
+    from lgsp.client import call_service
+
+    body = sys.stdin.read() if payload == "-" else payload
+    try:
+        status, answer = call_service(
+            url, service, body, client_id, client_secret, version=version, timeout_ms=timeout_ms
+        )
+    except PermissionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the gateway at {url}: {exc}") from exc
+    click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+    if status >= 400:
+        sys.exit(1)
 
 
 def _banner(settings: Settings, registry: Registry, host: str, port: int, transport: str) -> str:

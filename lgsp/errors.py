@@ -113,7 +113,11 @@ class ResponseInvalid(LgspError):
     title = "Provider answered outside its contract"
 
 
-class ServiceUnavailable(LgspError):
+class TransientError(LgspError):
+    """An error worth retrying later: nobody could answer now."""
+
+
+class ServiceUnavailable(TransientError):
     status = 503
     code = "service.unavailable"
     title = "Service unavailable"
@@ -122,7 +126,7 @@ class ServiceUnavailable(LgspError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
-class ServiceTimeout(LgspError):
+class ServiceTimeout(TransientError):
     status = 504
     code = "service.timeout"
     title = "No answer before the deadline"

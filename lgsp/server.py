@@ -21,6 +21,12 @@ from lgsp.transport.base import Transport
 log = structlog.get_logger("lgsp.server")
 
 ADAPTER_GROUP = "lgsp.adapters"
+SIDECAR_GROUP = "lgsp.sidecars"
+
+Sidecar = Callable[[], contextlib.AbstractAsyncContextManager[object]]
+"""A companion server that `lgsp up` runs beside the bus (e.g. the simulated
+NDXP): a zero-argument factory of an async context manager, installed under
+the ``lgsp.sidecars`` entry point group."""
 
 
 class UnknownAdapter(LookupError):
@@ -46,6 +52,11 @@ def load_adapters(names: Sequence[str] = ()) -> list[Adapter]:
     return adapters
 
 
+def load_sidecars() -> list[Sidecar]:
+    """Every installed sidecar factory, by entry point name."""
+    return [ep.load() for ep in sorted(entry_points(group=SIDECAR_GROUP), key=lambda e: e.name)]
+
+
 async def connect(transport: Transport, *, max_delay: float = 10.0) -> None:
     """Start the transport, retrying with backoff until the broker answers:
     either side of the bus may start before the broker."""
@@ -68,6 +79,7 @@ async def run(
     registry: Registry,
     settings: Settings | None = None,
     adapters: Sequence[Adapter] = (),
+    sidecars: Sequence[Sidecar] = (),
     host: str = "127.0.0.1",
     port: int = 8080,
     on_ready: Callable[[], Awaitable[None] | None] | None = None,
@@ -75,8 +87,8 @@ async def run(
 ) -> None:
     """Serve until ``stop`` is set or the process is told to stop.
 
-    With ``settings`` the gateway listens on host:port; ``adapters`` are
-    bound to the transport once it is connected.
+    With ``settings`` the gateway listens on host:port; ``sidecars`` run
+    beside it; ``adapters`` are bound to the transport once it is connected.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -84,7 +96,9 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
-    async with asyncio.TaskGroup() as tasks:
+    async with contextlib.AsyncExitStack() as companions, asyncio.TaskGroup() as tasks:
+        for sidecar in sidecars:
+            await companions.enter_async_context(sidecar())
         connected = tasks.create_task(connect(transport))
         try:
             if settings is not None:

@@ -44,7 +44,10 @@ class MemoryTransport(Transport):
 
     name = "memory"
 
-    def __init__(self, *, max_attempts: int = 5, retry_delay: float = 0.05) -> None:
+    def __init__(
+        self, *, max_attempts: int = 5, retry_delay: float = 0.05, drain_timeout: float = 10.0
+    ) -> None:
+        self._drain_timeout = drain_timeout
         self._providers: dict[tuple[str, int], list[_Provider]] = defaultdict(list)
         self._turns: dict[tuple[str, int], itertools.count[int]] = defaultdict(itertools.count)
         self._subscribers: dict[str, list[_Subscriber]] = defaultdict(list)
@@ -58,10 +61,17 @@ class MemoryTransport(Transport):
         self._started = True
 
     async def close(self) -> None:
-        # Drain: let every subscriber finish what was accepted, then stop.
+        # Drain: let every subscriber finish what was accepted (within a grace
+        # period: a subscriber may be waiting out an outage), then stop.
+        try:
+            async with asyncio.timeout(self._drain_timeout):
+                for subs in self._subscribers.values():
+                    for sub in subs:
+                        await sub.queue.join()
+        except TimeoutError:
+            log.warning("transport.drain_timeout", pending=self._pending())
         for subs in self._subscribers.values():
             for sub in subs:
-                await sub.queue.join()
                 if sub.task is not None:
                     sub.task.cancel()
         for subs in self._subscribers.values():
@@ -122,6 +132,9 @@ class MemoryTransport(Transport):
             providers[:] = [p for p in providers if p.instance != instance]
             if not providers:
                 del self._providers[key]
+
+    def _pending(self) -> int:
+        return sum(s.queue.qsize() for subs in self._subscribers.values() for s in subs)
 
     async def _deliver(self, sub: _Subscriber) -> None:
         while True:
