@@ -4,6 +4,11 @@ The public API for integrators is what this module exports; every other
 module is an implementation detail and may change.
 """
 
+from lgsp.adapter import Adapter, Context
+from lgsp.envelope import Envelope, Event, Reply
+from lgsp.errors import DomainError, LgspError
+from lgsp.registry import Registry
+from lgsp.transport.base import Transport
 from lgsp_contracts.spec import (
     Catalogue,
     Contract,
@@ -12,12 +17,6 @@ from lgsp_contracts.spec import (
     ServiceContract,
     TopicContract,
 )
-
-from lgsp.adapter import Adapter, Context
-from lgsp.envelope import Envelope, Event, Reply
-from lgsp.errors import DomainError, LgspError
-from lgsp.registry import Registry
-from lgsp.transport.base import Transport
 
 __all__ = [
     "Adapter",

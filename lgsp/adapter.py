@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import orjson
 import structlog
-from lgsp_contracts.spec import Contract, ServiceContract
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -34,6 +33,7 @@ from lgsp.errors import DomainError, ResponseInvalid, TransientError
 from lgsp.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
 from lgsp.registry import Registry
 from lgsp.transport.base import Transport
+from lgsp_contracts.spec import Contract, ServiceContract
 
 log = structlog.get_logger("lgsp.adapter")
 
@@ -95,7 +95,9 @@ class Context:
         reply = await self._transport.request(envelope)
         if reply.status == 200:
             return contract.response.model_validate_json(reply.body)
-        answer = _error_answer(reply.body)
+        if (transient := reply.transient()) is not None:
+            raise transient
+        answer = reply.answer()
         spec = contract.error(str(answer.get("code")))
         if spec is None or spec.status != reply.status:
             raise ResponseInvalid(f"{service} failed or answered an undeclared error")
@@ -120,14 +122,6 @@ class Context:
         await self._transport.publish(event)
         EVENTS_PUBLISHED.labels(topic).inc()
         return event.event_id
-
-
-def _error_answer(body: bytes) -> dict[str, Any]:
-    try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
 
 
 @dataclass
@@ -234,6 +228,10 @@ class Adapter:
                 if request is None:
                     request = contract.request.model_validate_json(envelope.body)
                 response = await fn(request, ctx)
+            except TransientError as exc:
+                # What this provider needs is down (e.g. NDXP): the caller gets
+                # a 503/504 with Retry-After, not a provider failure.
+                return Reply.error(exc)
             except DomainError as exc:
                 spec = contract.error(exc.code)
                 if spec is None:

@@ -57,6 +57,12 @@ DEMO_CLIENTS: tuple[ClientConfig, ...] = (
         grants=("land.parcel.lookup",),
         description="A read-only land viewer",
     ),
+    ClientConfig(
+        id="ndxp.national",
+        secret="demo-ndxp-secret",
+        grants=("land.parcel.lookup", "land.parcel.search", "land.certificate.lookup"),
+        description="NDXP forwarding requests of ministries and other provinces",
+    ),
 )
 DEMO_SECRETS = frozenset(c.secret for c in DEMO_CLIENTS)
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
+
+from lgsp.errors import LgspError, ServiceTimeout, ServiceUnavailable, TransientError
 from lgsp_contracts.spec import Contract
 
 # Names of the envelope fields when they travel as message headers.
@@ -76,10 +80,43 @@ class Envelope:
 @dataclass(slots=True, frozen=True)
 class Reply:
     """A provider's answer: 200 with the response payload, a declared domain
-    error status with ``{"code", "detail"}``, or 500 when the provider failed."""
+    error status with ``{"code", "detail"}``, 503/504 when what the provider
+    depends on is unavailable (``{"code", "detail", "retry_after"}``), or 500
+    when the provider failed."""
 
     status: int
     body: bytes
+
+    @classmethod
+    def error(cls, error: LgspError) -> Reply:
+        answer: dict[str, object] = {"code": error.code, "detail": error.detail}
+        if "Retry-After" in error.headers:
+            answer["retry_after"] = int(error.headers["Retry-After"])
+        return cls(error.status, orjson.dumps(answer))
+
+    def answer(self) -> dict[str, Any]:
+        """The decoded error answer (empty when it is not a JSON object)."""
+        try:
+            answer = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return {}
+        return answer if isinstance(answer, dict) else {}
+
+    def transient(self) -> TransientError | None:
+        """The bus error a 503/504 reply stands for, if it is one: it is
+        raised again where the reply arrives, never taken as an outcome."""
+        if self.status not in (503, 504):
+            return None
+        answer = self.answer()
+        detail = str(answer.get("detail") or "")
+        if answer.get("code") == ServiceUnavailable.code:
+            retry_after = answer.get("retry_after")
+            return ServiceUnavailable(
+                detail, retry_after=retry_after if isinstance(retry_after, int) else 1
+            )
+        if answer.get("code") == ServiceTimeout.code:
+            return ServiceTimeout(detail)
+        return None
 
 
 @dataclass(slots=True)

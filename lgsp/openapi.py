@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lgsp_contracts.spec import Contract
 from pydantic.json_schema import models_json_schema
 
 from lgsp import errors
 from lgsp.registry import Registry
+from lgsp_contracts.spec import Contract
 
 _REF = "#/components/schemas/{model}"
 

@@ -13,9 +13,8 @@ from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any
 
-from lgsp_contracts.spec import Catalogue, ServiceContract, TopicContract
-
 from lgsp.errors import UnknownService
+from lgsp_contracts.spec import Catalogue, ServiceContract, TopicContract
 
 
 @dataclass(frozen=True)

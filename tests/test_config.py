@@ -10,7 +10,12 @@ from lgsp.config import DEMO_CLIENTS, Settings
 
 def test_default_is_the_demo_province() -> None:
     s = Settings()
-    assert [c.id for c in s.clients] == ["dongthap.onestop", "dongthap.land", "dongthap.viewer"]
+    assert [c.id for c in s.clients] == [
+        "dongthap.onestop",
+        "dongthap.land",
+        "dongthap.viewer",
+        "ndxp.national",
+    ]
     assert s.demo
     assert not s.production
     assert s.max_body_bytes == 1024 * 1024

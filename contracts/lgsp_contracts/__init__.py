@@ -1,14 +1,18 @@
 """The bus's service and event contracts: versioned pydantic models with
-their errors and real examples. Depends on pydantic only."""
+their errors and real examples. Depends on pydantic only.
 
-from lgsp_contracts.land import PARCEL_LOOKUP_V1
-from lgsp_contracts.onestop import DOSSIER_STATUS_CHANGED_V1, DOSSIER_SUBMIT_V1
-from lgsp_contracts.population import CITIZEN_LOOKUP_V1
+Each domain module declares its ``SERVICES`` and ``TOPICS``; the catalogue
+collects them.
+"""
+
+from lgsp_contracts import dvcqg, land, onestop, population
 from lgsp_contracts.spec import Catalogue
 
+_DOMAINS = (population, land, onestop, dvcqg)
+
 CATALOGUE = Catalogue(
-    services=(CITIZEN_LOOKUP_V1, PARCEL_LOOKUP_V1, DOSSIER_SUBMIT_V1),
-    topics=(DOSSIER_STATUS_CHANGED_V1,),
+    services=tuple(s for d in _DOMAINS for s in d.SERVICES),
+    topics=tuple(t for d in _DOMAINS for t in d.TOPICS),
 )
 """Every service and topic of the demo province (entry point ``lgsp.contracts``)."""
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from lgsp_contracts.fields import CaNhan, DiaChi, MaXa, SoHieu, TenDonVi, ThamChieuThuaDat
-from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract
+from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract, TopicContract
 
 DienTich = Annotated[float, Field(gt=0, lt=100_000_000, multiple_of=0.1)]
 KyHieuMucDich = Literal["ODT", "ONT", "LUC", "BHK", "CLN", "NTS"]
@@ -159,3 +159,6 @@ PARCEL_LOOKUP_V1 = ServiceContract(
     ),
 )
 """``land.parcel.lookup`` v1."""
+
+SERVICES = (PARCEL_LOOKUP_V1,)
+TOPICS: tuple[TopicContract, ...] = ()

@@ -253,3 +253,6 @@ DOSSIER_STATUS_CHANGED_V1 = TopicContract(
     ),
 )
 """``onestop.dossier.status-changed`` v1."""
+
+SERVICES = (DOSSIER_SUBMIT_V1,)
+TOPICS = (DOSSIER_STATUS_CHANGED_V1,)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from lgsp_contracts.fields import DiaChi, HoVaTen, SoDinhDanh
-from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract
+from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract, TopicContract
 
 MaYeuCau = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
 MaDVC = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
@@ -186,3 +186,6 @@ CITIZEN_LOOKUP_V1 = ServiceContract(
     ),
 )
 """``population.citizen.lookup`` v1."""
+
+SERVICES = (CITIZEN_LOOKUP_V1,)
+TOPICS: tuple[TopicContract, ...] = ()

@@ -16,7 +16,6 @@ from typing import TypeVar
 import orjson
 import structlog
 from aiohttp import web
-from lgsp_contracts.spec import Contract, ServiceContract
 from pydantic import ValidationError
 
 from lgsp.config import Settings
@@ -36,6 +35,7 @@ from lgsp.ratelimit import RateLimiter
 from lgsp.registry import Registry
 from lgsp.security import Security
 from lgsp.transport.base import Transport
+from lgsp_contracts.spec import Contract, ServiceContract
 
 log = structlog.get_logger("lgsp.gateway")
 
@@ -172,11 +172,10 @@ class Exchange:
             return Outcome(
                 200, contract.response.__pydantic_serializer__.to_json(response), headers
             )
-        try:
-            answer = orjson.loads(reply.body)
-            spec = contract.error(answer["code"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            spec = None
+        if (transient := reply.transient()) is not None:
+            raise transient
+        answer = reply.answer()
+        spec = contract.error(str(answer.get("code")))
         if spec is None or spec.status != reply.status:
             log.error(
                 "provider.undeclared_error",
