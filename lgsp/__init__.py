@@ -6,7 +6,13 @@ module is an implementation detail and may change.
 
 from lgsp.adapter import Adapter, Context
 from lgsp.envelope import Envelope, Event, Reply
-from lgsp.errors import DomainError, LgspError
+from lgsp.errors import (
+    DomainError,
+    LgspError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    TransientError,
+)
 from lgsp.registry import Registry
 from lgsp.transport.base import Transport
 from lgsp_contracts.spec import (
@@ -32,6 +38,9 @@ __all__ = [
     "Registry",
     "Reply",
     "ServiceContract",
+    "ServiceTimeout",
+    "ServiceUnavailable",
     "TopicContract",
+    "TransientError",
     "Transport",
 ]
