@@ -154,7 +154,7 @@ class RabbitNode:
             self._await_listener(deadline)
             # The AMQP listener opens late in the boot, but only the node
             # itself knows when every boot step is done.
-            self._ctl(
+            self.ctl(
                 "await_startup",
                 "--timeout",
                 str(max(1, int(deadline - time.monotonic()))),
@@ -198,7 +198,7 @@ class RabbitNode:
             self._process = None
             return
         try:
-            self._ctl("stop", timeout=timeout)
+            self.ctl("stop", timeout=timeout)
             process.wait(timeout)
         except (RabbitNodeError, subprocess.TimeoutExpired):
             # The node did not stop cleanly: end the session we started (the
@@ -240,7 +240,7 @@ class RabbitNode:
                     + self.log_tail()
                 )
 
-    def _ctl(self, *args: str, timeout: float) -> str:
+    def ctl(self, *args: str, timeout: float = 30.0) -> str:
         try:
             done = subprocess.run(
                 [str(self._scripts / "rabbitmqctl"), "-n", self.name, *args],
