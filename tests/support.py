@@ -13,6 +13,12 @@ from typing import Any, Literal
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+
+from lgsp import Adapter, Context, DomainError
+from lgsp.config import ClientConfig, Settings
+from lgsp.gateway import create_app
+from lgsp.registry import Registry
+from lgsp.transport import Transport, create_transport
 from lgsp_contracts import CATALOGUE
 from lgsp_contracts.spec import (
     Catalogue,
@@ -22,12 +28,6 @@ from lgsp_contracts.spec import (
     ServiceContract,
     TopicContract,
 )
-
-from lgsp import Adapter, Context, DomainError
-from lgsp.config import ClientConfig, Settings
-from lgsp.gateway import create_app
-from lgsp.registry import Registry
-from lgsp.transport import Transport, create_transport
 
 
 class EchoRequest(Contract):

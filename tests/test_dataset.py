@@ -13,11 +13,17 @@ from datetime import date
 
 import orjson
 import pytest
+from vietnam_provinces import ProvinceCode, Ward, WardCode
+
 from lgsp_adapters.dataset import AS_OF, Dataset, DatasetConfig, build
 from lgsp_adapters.divisions import SUCCESSOR_2025, Divisions
-from lgsp_contracts.land import PARCEL_LOOKUP_V1, ThuaDat
+from lgsp_contracts.land import (
+    CERTIFICATE_LOOKUP_V1,
+    PARCEL_LOOKUP_V1,
+    PARCEL_SEARCH_V1,
+    ThuaDat,
+)
 from lgsp_contracts.population import CITIZEN_LOOKUP_V1, CongDan
-from vietnam_provinces import ProvinceCode, Ward, WardCode
 
 HAS_LEGACY_LIST = importlib.util.find_spec("vietnam_provinces.legacy") is not None
 # The official 2025 list, straight from the package (not through our code).
@@ -195,6 +201,80 @@ def test_lookups_find_every_record(
     assert data.parcel("99999", 1, 1) is None
 
 
+def test_every_parcel_is_found_under_each_of_its_land_users(
+    data: Dataset, parcels: list[ThuaDat]
+) -> None:
+    held: dict[str, list[ThuaDat]] = {}
+    for p in parcels:
+        for owner in p.chuSuDung:
+            held.setdefault(owner.soDinhDanh, []).append(p)
+
+    def key(p: ThuaDat) -> tuple[str, int, int]:
+        return p.maXa, p.soHieuToBanDo, p.soThuTuThua
+
+    for user, theirs in list(held.items())[::7]:
+        total, found = data.parcels_of(user)
+        assert total == len(found) == len(theirs)
+        assert found == sorted(theirs, key=key)
+        assert data.parcels_of(user, offset=1, limit=1) == (total, found[1:2])
+    landless = [c.soDinhDanh for c in data.citizens() if c.soDinhDanh not in held]
+    assert landless
+    for someone in [*landless[:50], "087090001235", "not-an-id"]:
+        assert data.parcels_of(someone) == (0, [])
+
+
+def test_every_certificate_leads_to_its_parcel(data: Dataset, parcels: list[ThuaDat]) -> None:
+    certificates = list(data.certificates())
+    assert len(certificates) == data.certificate_count == len(parcels)
+    for p in parcels[::11]:
+        certificate = data.certificate(p.giayChungNhan.soPhatHanh)
+        assert certificate is not None
+        assert certificate.thuaDat == [p]
+        assert certificate.chuSuDung == p.chuSuDung
+        assert (certificate.soVaoSo, certificate.ngayCap) == (
+            p.giayChungNhan.soVaoSo,
+            p.giayChungNhan.ngayCap,
+        )
+    for unknown in ("DA 999999", "DA 000001", "ZZ 123456", "DA12345", ""):
+        assert data.certificate(unknown) is None
+
+
+def test_households_hold_every_citizen_once(
+    data: Dataset, citizens: list[CongDan], by_id: dict[str, CongDan]
+) -> None:
+    households = list(data.households())
+    assert len(households) == data.household_count
+    members = [m.soDinhDanh for h in households for m in h.thanhVien]
+    assert sorted(members) == sorted(by_id)
+    for h in households:
+        head, *others = h.thanhVien
+        assert head.quanHeVoiChuHo == "Chủ hộ"
+        assert (head.soDinhDanh, head.hoVaTen) == (h.chuHo.soDinhDanh, h.chuHo.hoVaTen)
+        chief = by_id[head.soDinhDanh]
+        assert chief.noiThuongTru == h.noiThuongTru
+        for m in others:
+            person = by_id[m.soDinhDanh]
+            assert person.hoVaTen == m.hoVaTen
+            assert person.noiThuongTru == h.noiThuongTru
+            match m.quanHeVoiChuHo:
+                case "Vợ" | "Chồng":
+                    assert chief.soDinhDanhVoChong == person.soDinhDanh
+                    assert (m.quanHeVoiChuHo == "Vợ") == (person.gioiTinh == "Nữ")
+                case "Con":
+                    parents = {person.soDinhDanhCha, person.soDinhDanhMe}
+                    assert chief.soDinhDanh in parents
+                case other:
+                    pytest.fail(f"unexpected relation {other}")
+    sizes = Counter(len(h.thanhVien) for h in households)
+    assert all(sizes[n] for n in (1, 2, 3, 4)), sizes
+    # The pinned family (the contracts' examples) is one household.
+    assert [(m.hoVaTen, m.quanHeVoiChuHo) for m in households[0].thanhVien] == [
+        ("Nguyễn Văn Hùng", "Chủ hộ"),
+        ("Lê Thị Hồng", "Vợ"),
+        ("Nguyễn Minh Khang", "Con"),
+    ]
+
+
 def test_the_contract_examples_are_in_the_data(data: Dataset) -> None:
     for example in CITIZEN_LOOKUP_V1.examples:
         citizen = data.citizen(example.request["soDinhDanh"])
@@ -205,6 +285,18 @@ def test_the_contract_examples_are_in_the_data(data: Dataset) -> None:
         parcel = data.parcel(r["maXa"], r["soHieuToBanDo"], r["soThuTuThua"])
         assert parcel is not None
         assert orjson.loads(parcel.model_dump_json()) == example.response
+    for example in PARCEL_SEARCH_V1.examples:
+        r = example.request
+        size = r.get("soBanGhiMoiTrang", 20)
+        total, page = data.parcels_of(
+            r["soDinhDanh"], offset=(r.get("trang", 1) - 1) * size, limit=size
+        )
+        assert total == example.response["tongSoBanGhi"]
+        assert [orjson.loads(p.model_dump_json()) for p in page] == example.response["danhSach"]
+    for example in CERTIFICATE_LOOKUP_V1.examples:
+        certificate = data.certificate(example.request["soPhatHanh"])
+        assert certificate is not None
+        assert orjson.loads(certificate.model_dump_json()) == example.response
 
 
 def test_the_same_seed_gives_the_same_data() -> None:
@@ -212,6 +304,7 @@ def test_the_same_seed_gives_the_same_data() -> None:
     a, b = build(config), build(config)
     assert list(a.citizens()) == list(b.citizens())
     assert list(a.parcels()) == list(b.parcels())
+    assert list(a.households()) == list(b.households())
     other = build(DatasetConfig(seed=8, citizens=1_500))
     assert list(other.citizens()) != list(a.citizens())
 

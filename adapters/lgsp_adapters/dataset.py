@@ -8,7 +8,8 @@ are pinned in as they are, so every example is real.
 
 Records are kept column-wise in ``array`` columns of small integers and
 turned into contract models only when looked up: about 50 bytes per citizen
-and per parcel, and generation linear in the number of citizens, so a
+and per parcel (plus about 30 per parcel for the indexes by land user and
+by certificate), and generation linear in the number of citizens, so a
 million citizens stay feasible. Lookups are binary searches over sorted
 keys.
 
@@ -29,18 +30,26 @@ import random
 import threading
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final, get_args
+from typing import Final, Literal, get_args
 
 import orjson
 import structlog
-from lgsp_contracts.fields import CaNhan, DiaChi
-from lgsp_contracts.land import PARCEL_LOOKUP_V1, GiayChungNhan, MucDichSuDung, ThuaDat
-from lgsp_contracts.population import CITIZEN_LOOKUP_V1, CongDan
+from pydantic import Field
 
 from lgsp_adapters import names
 from lgsp_adapters.divisions import Commune, Divisions, Scheme
+from lgsp_contracts.fields import CaNhan, DiaChi
+from lgsp_contracts.land import (
+    PARCEL_LOOKUP_V1,
+    GiayChungNhan,
+    GiayChungNhanQuyenSuDungDat,
+    MucDichSuDung,
+    ThuaDat,
+)
+from lgsp_contracts.population import CITIZEN_LOOKUP_V1, CongDan
+from lgsp_contracts.spec import Contract
 
 log = structlog.get_logger("lgsp_adapters.dataset")
 
@@ -118,6 +127,8 @@ class _Citizens:
         self.father = array("i")
         self.mother = array("i")
         self.spouse = array("i")
+        self.heads = array("i")
+        """The first row of each household (its head); its members follow."""
 
 
 class _Parcels:
@@ -149,6 +160,36 @@ def _parcel_key(commune: str, sheet: int, number: int) -> int:
     return int(commune) * 100_000_000 + sheet * 10_000 + number
 
 
+def _certificate_key(so_phat_hanh: str) -> int | None:
+    """``DA 123456`` as one integer, if it is of a series the generator uses."""
+    series, _, serial = so_phat_hanh.partition(" ")
+    if series not in _SERIES or len(serial) != 6 or not serial.isdigit():
+        return None
+    return _SERIES.index(series) * 1_000_000 + int(serial)
+
+
+QuanHeVoiChuHo = Literal["Chủ hộ", "Vợ", "Chồng", "Con"]
+CHU_HO: Final = "Chủ hộ"
+
+
+class ThanhVienHo(CaNhan):
+    """A member of a household (thành viên hộ) and how they relate to its head."""
+
+    quanHeVoiChuHo: QuanHeVoiChuHo = Field(
+        description="Relation to the head of household (quan hệ với chủ hộ)."
+    )
+
+
+class HoGiaDinh(Contract):
+    """A household (hộ gia đình): the people registered at one permanent
+    residence, the head first. Not served on the bus (households belong to
+    the population database); the dataset export writes them."""
+
+    chuHo: CaNhan = Field(description="The head of household (chủ hộ).")
+    noiThuongTru: DiaChi = Field(description="The household's permanent residence.")
+    thanhVien: list[ThanhVienHo] = Field(description="Every member, the head first.")
+
+
 class Dataset:
     """The built data: look citizens and parcels up, or walk through them."""
 
@@ -177,6 +218,33 @@ class Dataset:
         order = sorted(range(len(keys)), key=keys.__getitem__)
         self._parcel_keys = array("q", (keys[i] for i in order))
         self._parcel_rows = array("i", order)
+        # By land user: (owner's id, parcel row) pairs, from the rows in
+        # parcel order, so a stable sort by id keeps each user's parcels in
+        # parcel order.
+        owners, owned = array("q"), array("i")
+        for row in self._parcel_rows:
+            for person in (parcels.owner[row], parcels.co_owner[row]):
+                if person != _NONE:
+                    owners.append(citizens.ids[person])
+                    owned.append(row)
+        order = sorted(range(len(owners)), key=owners.__getitem__)
+        self._owner_keys = array("q", (owners[i] for i in order))
+        self._owner_rows = array("i", (owned[i] for i in order))
+        certificates = [
+            series * 1_000_000 + serial
+            for series, serial in zip(parcels.series, parcels.serial, strict=True)
+        ]
+        order = sorted(range(len(certificates)), key=certificates.__getitem__)
+        self._certificate_keys = array("q", (certificates[i] for i in order))
+        self._certificate_rows = array("i", order)
+        self._pinned_by_owner: dict[str, list[ThuaDat]] = {}
+        self._pinned_by_certificate: dict[str, list[ThuaDat]] = {}
+        for key in sorted(pinned_parcels):
+            parcel = pinned_parcels[key]
+            for owner in parcel.chuSuDung:
+                self._pinned_by_owner.setdefault(owner.soDinhDanh, []).append(parcel)
+            serial = parcel.giayChungNhan.soPhatHanh
+            self._pinned_by_certificate.setdefault(serial, []).append(parcel)
 
     @property
     def citizen_count(self) -> int:
@@ -185,6 +253,14 @@ class Dataset:
     @property
     def parcel_count(self) -> int:
         return len(self._p.commune) + len(self._pinned_parcels)
+
+    @property
+    def household_count(self) -> int:
+        return len(self._c.heads) + sum(1 for _ in _households_of(self._pinned_citizens.values()))
+
+    @property
+    def certificate_count(self) -> int:
+        return len(self._p.commune) + len(self._pinned_by_certificate)
 
     # -- lookups ----------------------------------------------------------
 
@@ -208,6 +284,83 @@ class Dataset:
             return pinned
         row = _find(self._parcel_keys, self._parcel_rows, key)
         return None if row is None else self._parcel(row)
+
+    def parcels_of(
+        self, so_dinh_danh: str, *, offset: int = 0, limit: int | None = None
+    ) -> tuple[int, list[ThuaDat]]:
+        """How many parcels a land user holds (alone or with others), and
+        those from ``offset`` on (at most ``limit``), ordered by commune,
+        map sheet and parcel number."""
+        pinned = self._pinned_by_owner.get(so_dinh_danh, [])
+        low = high = 0
+        if len(so_dinh_danh) == 12 and so_dinh_danh.isdigit():
+            key = int(so_dinh_danh)
+            low = bisect.bisect_left(self._owner_keys, key)
+            high = bisect.bisect_right(self._owner_keys, key)
+        found: list[tuple[int, ThuaDat | int]] = [
+            (_parcel_key(t.maXa, t.soHieuToBanDo, t.soThuTuThua), t) for t in pinned
+        ]
+        found += [(self._key_of(row), row) for row in self._owner_rows[low:high]]
+        found.sort(key=lambda item: item[0])
+        end = len(found) if limit is None else offset + limit
+        page = [
+            self._parcel(item) if isinstance(item, int) else item for _, item in found[offset:end]
+        ]
+        return len(found), page
+
+    def certificate(self, so_phat_hanh: str) -> GiayChungNhanQuyenSuDungDat | None:
+        """The certificate with this issue number, with its land users and
+        the parcels it covers, if any."""
+        parcels = list(self._pinned_by_certificate.get(so_phat_hanh, []))
+        key = _certificate_key(so_phat_hanh)
+        if key is not None:
+            low = bisect.bisect_left(self._certificate_keys, key)
+            high = bisect.bisect_right(self._certificate_keys, key)
+            parcels += [self._parcel(row) for row in self._certificate_rows[low:high]]
+        return _certificate_of(parcels) if parcels else None
+
+    def certificates(self) -> Iterator[GiayChungNhanQuyenSuDungDat]:
+        """Every certificate, the pinned ones first."""
+        for parcels in self._pinned_by_certificate.values():
+            yield _certificate_of(parcels)
+        for row in range(len(self._p.commune)):
+            # One parcel per generated certificate.
+            yield _certificate_of([self._parcel(row)])
+
+    def households(self) -> Iterator[HoGiaDinh]:
+        """Every household, the pinned one(s) first. A generated household's
+        members follow its head in the rows (spouse, then children)."""
+        yield from _households_of(self._pinned_citizens.values())
+        c = self._c
+        ends = itertools.chain(c.heads[1:], (len(c.ids),))
+        for head, end in zip(c.heads, ends, strict=True):
+            members = [
+                ThanhVienHo(
+                    soDinhDanh=f"{c.ids[row]:012d}",
+                    hoVaTen=self._name(row),
+                    quanHeVoiChuHo=self._relation(head, row),
+                )
+                for row in range(head, end)
+            ]
+            yield self._household(head, members)
+
+    def _relation(self, head: int, row: int) -> QuanHeVoiChuHo:
+        if row == head:
+            return CHU_HO
+        if self._c.spouse[head] == row:
+            return "Vợ" if _female(self._c.ids[row]) else "Chồng"
+        return "Con"
+
+    def _household(self, head: int, members: list[ThanhVienHo]) -> HoGiaDinh:
+        return HoGiaDinh(
+            chuHo=self._person(head),
+            noiThuongTru=self._address(self._c.home[head], self._c.home_detail[head]),
+            thanhVien=members,
+        )
+
+    def _key_of(self, row: int) -> int:
+        p = self._p
+        return _parcel_key(self._communes[p.commune[row]].code, p.sheet[row], p.number[row])
 
     def citizens(self) -> Iterator[CongDan]:
         """Every citizen, the pinned ones first."""
@@ -303,6 +456,49 @@ class Dataset:
 def _female(personal_id: int) -> bool:
     """Digit 4 of a personal id is odd for women."""
     return (personal_id // 100_000_000) % 2 == 1
+
+
+def _certificate_of(parcels: Sequence[ThuaDat]) -> GiayChungNhanQuyenSuDungDat:
+    issued = parcels[0].giayChungNhan
+    owners = list({o.soDinhDanh: o for p in parcels for o in p.chuSuDung}.values())
+    return GiayChungNhanQuyenSuDungDat(
+        soPhatHanh=issued.soPhatHanh,
+        soVaoSo=issued.soVaoSo,
+        ngayCap=issued.ngayCap,
+        chuSuDung=owners,
+        thuaDat=list(parcels),
+    )
+
+
+def _households_of(citizens: Iterable[CongDan]) -> Iterator[HoGiaDinh]:
+    """Households of a few citizens given as records (the pinned ones): a
+    citizen joins the household of a parent or spouse already met, else
+    heads a new one."""
+    heads: dict[str, CongDan] = {}
+    members: dict[str, list[ThanhVienHo]] = {}
+    head_of: dict[str, str] = {}
+    relation: QuanHeVoiChuHo
+    for c in citizens:
+        parent = next(
+            (p for p in (c.soDinhDanhCha, c.soDinhDanhMe) if p is not None and p in head_of), None
+        )
+        if parent is not None:
+            head, relation = head_of[parent], "Con"
+        elif c.soDinhDanhVoChong is not None and c.soDinhDanhVoChong in head_of:
+            head, relation = head_of[c.soDinhDanhVoChong], "Vợ" if c.gioiTinh == "Nữ" else "Chồng"
+        else:
+            head, relation = c.soDinhDanh, CHU_HO
+            heads[head], members[head] = c, []
+        head_of[c.soDinhDanh] = head
+        members[head].append(
+            ThanhVienHo(soDinhDanh=c.soDinhDanh, hoVaTen=c.hoVaTen, quanHeVoiChuHo=relation)
+        )
+    for head, c in heads.items():
+        yield HoGiaDinh(
+            chuHo=CaNhan(soDinhDanh=c.soDinhDanh, hoVaTen=c.hoVaTen),
+            noiThuongTru=c.noiThuongTru,
+            thanhVien=members[head],
+        )
 
 
 def _find(keys: array[int], rows: array[int], key: int) -> int | None:
@@ -414,6 +610,7 @@ class _Builder:
         head_age = 20 + int(70 * self.rng.random() ** 1.5)
         head_female = self.chance(0.15)
         head = self.person(head_female, head_age, None, home, detail)
+        self.c.heads.append(head)
         spouse = _NONE
         if room > 1 and self.chance(0.8):
             spouse_age = max(

@@ -4,10 +4,17 @@ Agriculture and Environment), on the demo dataset."""
 from __future__ import annotations
 
 import structlog
-from lgsp_contracts.land import ThuaDat, YeuCauTraCuuThuaDat
 
 from lgsp import Adapter, Context, DomainError
 from lgsp_adapters import dataset
+from lgsp_contracts.land import (
+    DanhSachThuaDat,
+    GiayChungNhanQuyenSuDungDat,
+    ThuaDat,
+    YeuCauTimThuaDat,
+    YeuCauTraCuuGiayChungNhan,
+    YeuCauTraCuuThuaDat,
+)
 
 log = structlog.get_logger("lgsp_adapters.land")
 
@@ -34,3 +41,46 @@ async def parcel_lookup(request: YeuCauTraCuuThuaDat, ctx: Context) -> ThuaDat:
     if parcel is None:
         raise DomainError("land.parcel.not_found", "no parcel with this commune, sheet and number")
     return parcel
+
+
+@adapter.service("land.parcel.search", version=1)
+async def parcel_search(request: YeuCauTimThuaDat, ctx: Context) -> DanhSachThuaDat:
+    """``land.parcel.search`` v1."""
+    data = await dataset.ademo()
+    size = request.soBanGhiMoiTrang
+    total, page = data.parcels_of(request.soDinhDanh, offset=(request.trang - 1) * size, limit=size)
+    # Who asked and how much came back; the land user's id stays out of logs.
+    log.info(
+        "parcel.search",
+        request_id=ctx.request_id,
+        client=ctx.client,
+        trang=request.trang,
+        total=total,
+        returned=len(page),
+    )
+    return DanhSachThuaDat(
+        soDinhDanh=request.soDinhDanh,
+        tongSoBanGhi=total,
+        trang=request.trang,
+        soBanGhiMoiTrang=size,
+        danhSach=page,
+    )
+
+
+@adapter.service("land.certificate.lookup", version=1)
+async def certificate_lookup(
+    request: YeuCauTraCuuGiayChungNhan, ctx: Context
+) -> GiayChungNhanQuyenSuDungDat:
+    """``land.certificate.lookup`` v1."""
+    data = await dataset.ademo()
+    certificate = data.certificate(request.soPhatHanh)
+    log.info(
+        "certificate.lookup",
+        request_id=ctx.request_id,
+        client=ctx.client,
+        so_phat_hanh=request.soPhatHanh,
+        found=certificate is not None,
+    )
+    if certificate is None:
+        raise DomainError("land.certificate.not_found", "no certificate with this issue number")
+    return certificate

@@ -1,30 +1,43 @@
 """Mock of the provincial one-stop-shop (Hệ thống thông tin giải quyết thủ
 tục hành chính): it receives dossiers, numbers them, sets their due date in
-working days, keeps them in memory and announces every status change on
-``onestop.dossier.status-changed``.
+working days, moves them along their legal lifecycle, keeps them in memory
+and announces every step on ``onestop.dossier.status-changed``.
+
+It starts with the demo dossiers of the contracts (``DEMO_DOSSIERS``), so the
+status and update-status examples are real on a fresh one-stop-shop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
+import orjson
 import structlog
-from lgsp_contracts.fields import CaNhan, ThamChieuThuaDat
-from lgsp_contracts.onestop import (
-    DA_TIEP_NHAN,
-    OWNER,
-    THU_TUC,
-    BienNhanHoSo,
-    SuKienTrangThaiHoSo,
-    ThuTuc,
-    TrangThaiHoSo,
-    YeuCauNopHoSo,
-)
 
 from lgsp import Adapter, Context, DomainError
 from lgsp_adapters.workdays import VN_TZ, add_working_days
+from lgsp_contracts.fields import CaNhan, ThamChieuThuaDat
+from lgsp_contracts.onestop import (
+    CAN_GHI_CHU,
+    CHUYEN_TRANG_THAI,
+    DA_TIEP_NHAN,
+    DEMO_DOSSIERS,
+    OWNER,
+    THU_TUC,
+    TRANG_THAI_HO_SO,
+    BienNhanHoSo,
+    BuocXuLy,
+    HoSo,
+    SuKienTrangThaiHoSo,
+    ThuTuc,
+    TrangThaiHoSo,
+    YeuCauCapNhatTrangThai,
+    YeuCauNopHoSo,
+    YeuCauTraCuuHoSo,
+)
 
 log = structlog.get_logger("lgsp_adapters.onestop")
 
@@ -40,7 +53,12 @@ is not verified, so for the post-2025 Đồng Tháp it is illustrative."""
 PROCEDURES: Final[dict[str, ThuTuc]] = {t.ma_tthc: t for t in THU_TUC}
 UNKNOWN_PROCEDURE: Final = "onestop.procedure.unknown"
 REJECTED: Final = "onestop.dossier.rejected"
+NOT_FOUND: Final = "onestop.dossier.not_found"
+ILLEGAL_TRANSITION: Final = "onestop.dossier.illegal_transition"
+TIME_INVALID: Final = "onestop.dossier.time_invalid"
+REASON_REQUIRED: Final = "onestop.dossier.reason_required"
 STATUS_TOPIC: Final = "onestop.dossier.status-changed"
+RECEIVED_NOTE: Final = "Tiếp nhận hồ sơ"
 # Clocks differ a little between a counter's PC and the server.
 _CLOCK_SKEW: Final = dt.timedelta(minutes=5)
 
@@ -48,6 +66,17 @@ _CLOCK_SKEW: Final = dt.timedelta(minutes=5)
 Receipt = tuple[str, str, dt.datetime, ThamChieuThuaDat | None]
 """What makes two submissions the same dossier: procedure, applicant, time
 of receipt and parcel."""
+
+
+@dataclass
+class Step:
+    """One status a dossier entered."""
+
+    status: TrangThaiHoSo
+    at: dt.datetime
+    note: str | None
+    announced: bool = False
+    """Whether it was published (the portal heard of it)."""
 
 
 @dataclass
@@ -61,42 +90,134 @@ class Dossier:
     parcel: ThamChieuThuaDat | None
     received: dt.datetime
     due: dt.datetime
-    status: TrangThaiHoSo
-    history: list[tuple[TrangThaiHoSo, dt.datetime]] = field(default_factory=list)
-    announced: bool = False
-    """Whether its latest status was published (the portal heard of it)."""
+    steps: list[Step] = field(default_factory=list)
+    """Oldest first; the last is the status now."""
+
+    @property
+    def status(self) -> TrangThaiHoSo:
+        return self.steps[-1].status
+
+    def snapshot(self) -> HoSo:
+        """The dossier as ``onestop.dossier.status`` answers it."""
+        return HoSo(
+            maHoSo=self.ma_ho_so,
+            maTTHC=self.ma_tthc,
+            tenTTHC=self.procedure.ten_tthc,
+            chuHoSo=self.applicant,
+            thuaDat=self.parcel,
+            ngayTiepNhan=self.received,
+            ngayHenTra=self.due,
+            trangThai=self.status,
+            lichSu=[BuocXuLy(trangThai=s.status, thoiDiem=s.at, ghiChu=s.note) for s in self.steps],
+        )
+
+
+def allowed_after(status: TrangThaiHoSo) -> tuple[TrangThaiHoSo, ...]:
+    """The legal next statuses of a dossier in ``status``."""
+    return CHUYEN_TRANG_THAI.get(status, ())
+
+
+def _named(statuses: Iterable[TrangThaiHoSo]) -> str:
+    return ", ".join(f"'{s}' ({TRANG_THAI_HO_SO[s]})" for s in statuses)
 
 
 class DossierBook:
     """The one-stop-shop's dossiers, in memory, numbered per day of receipt
-    (Circular 01/2018/TT-VPCP: ``<agency code>-YYMMDD-NNNN``).
+    (Circular 01/2018/TT-VPCP: ``<agency code>-YYMMDD-NNNN``), starting with
+    the demo dossiers.
 
     The same dossier handed in twice (same procedure, applicant, time of
     receipt and parcel) is one dossier: the second submission gets the first
     one's receipt."""
 
-    def __init__(self) -> None:
+    def __init__(self, seeds: Iterable[Mapping[str, Any]] = DEMO_DOSSIERS) -> None:
+        self._seeds = tuple(seeds)
         self._dossiers: dict[str, Dossier] = {}
         self._receipts: dict[Receipt, str] = {}
         self._numbered: dict[dt.date, int] = {}
+        self.clear()
 
     def receive(self, request: YeuCauNopHoSo, procedure: ThuTuc, received: dt.datetime) -> Dossier:
         """The dossier of this submission: the one already received, or a
         new one numbered on its day of receipt."""
-        key: Receipt = (procedure.ma_tthc, request.chuHoSo.soDinhDanh, received, request.thuaDat)
+        return self._open(procedure, request.maTTHC, request.chuHoSo, request.thuaDat, received)
+
+    def advance(
+        self,
+        ma_ho_so: str,
+        status: TrangThaiHoSo,
+        *,
+        at: dt.datetime | None,
+        note: str | None,
+        now: dt.datetime,
+    ) -> Dossier:
+        """Move a dossier to ``status`` (at ``at``, default ``now``) if that is
+        a legal next step. Asking again for the step just taken (same status,
+        note and time, or no time) changes nothing."""
+        dossier = self._dossiers.get(ma_ho_so)
+        if dossier is None:
+            raise DomainError(NOT_FOUND, "the one-stop-shop has no such dossier")
+        latest = dossier.steps[-1]
+        if status == latest.status and note == latest.note and at in (None, latest.at):
+            return dossier
+        allowed = allowed_after(latest.status)
+        if status not in allowed:
+            raise DomainError(
+                ILLEGAL_TRANSITION,
+                f"the dossier is in {_named([latest.status])}, which cannot go to "
+                f"{_named([status])}; allowed next: {_named(allowed) or 'none, it is final'}",
+            )
+        if status in CAN_GHI_CHU and note is None:
+            what = "the reasons for refusing" if status == "3" else "the documents needed"
+            raise DomainError(REASON_REQUIRED, f"status '{status}' needs a ghiChu with {what}")
+        when = max(now, latest.at) if at is None else at.astimezone(VN_TZ)
+        if when < latest.at:
+            raise DomainError(
+                TIME_INVALID, f"thoiDiem is before the dossier's latest step ({latest.at})"
+            )
+        if when > now + _CLOCK_SKEW:
+            raise DomainError(TIME_INVALID, "thoiDiem is in the future")
+        dossier.steps.append(Step(status, when, note))
+        return dossier
+
+    def get(self, ma_ho_so: str) -> Dossier | None:
+        return self._dossiers.get(ma_ho_so)
+
+    def __iter__(self) -> Iterator[Dossier]:
+        return iter(tuple(self._dossiers.values()))
+
+    def __len__(self) -> int:
+        return len(self._dossiers)
+
+    def clear(self) -> None:
+        """Back to a fresh one-stop-shop: only the demo dossiers, as at start."""
+        self._dossiers.clear()
+        self._receipts.clear()
+        self._numbered.clear()
+        for seed in self._seeds:
+            self._seed(seed)
+
+    def _open(
+        self,
+        procedure: ThuTuc,
+        ma_tthc: str,
+        applicant: CaNhan,
+        parcel: ThamChieuThuaDat | None,
+        received: dt.datetime,
+    ) -> Dossier:
+        key: Receipt = (procedure.ma_tthc, applicant.soDinhDanh, received, parcel)
         known = self._receipts.get(key)
         if known is not None:
             return self._dossiers[known]
         dossier = Dossier(
             ma_ho_so=self._number(received),
-            ma_tthc=request.maTTHC,
+            ma_tthc=ma_tthc,
             procedure=procedure,
-            applicant=request.chuHoSo,
-            parcel=request.thuaDat,
+            applicant=applicant,
+            parcel=parcel,
             received=received,
             due=add_working_days(received, procedure.so_ngay_xu_ly),
-            status=DA_TIEP_NHAN,
-            history=[(DA_TIEP_NHAN, received)],
+            steps=[Step(DA_TIEP_NHAN, received, RECEIVED_NOTE)],
         )
         self._dossiers[dossier.ma_ho_so] = dossier
         self._receipts[key] = dossier.ma_ho_so
@@ -110,21 +231,55 @@ class DossierBook:
         self._numbered[day] = rank
         return f"{AGENCY_CODE}-{day:%y%m%d}-{rank:04d}"
 
-    def get(self, ma_ho_so: str) -> Dossier | None:
-        return self._dossiers.get(ma_ho_so)
-
-    def __len__(self) -> int:
-        return len(self._dossiers)
-
-    def clear(self) -> None:
-        """Forget every dossier and restart numbering (a fresh one-stop-shop)."""
-        self._dossiers.clear()
-        self._receipts.clear()
-        self._numbered.clear()
+    def _seed(self, seed: Mapping[str, Any]) -> None:
+        """Take a demo dossier in as if it had been received and moved along
+        here, so it obeys the same rules (numbering, working days, legal
+        steps) or fails loudly."""
+        wanted = HoSo.model_validate_json(orjson.dumps(seed))
+        first, *later = wanted.lichSu
+        procedure = PROCEDURES[wanted.maTTHC[:8]]
+        received = first.thoiDiem.astimezone(VN_TZ)
+        dossier = self._open(procedure, wanted.maTTHC, wanted.chuHoSo, wanted.thuaDat, received)
+        dossier.steps[0].note = first.ghiChu
+        for later_step in later:
+            at = later_step.thoiDiem
+            self.advance(
+                dossier.ma_ho_so, later_step.trangThai, at=at, note=later_step.ghiChu, now=at
+            )
+        for step in dossier.steps:
+            step.announced = True  # it was there before the bus
+        if dossier.snapshot() != wanted:
+            raise ValueError(f"demo dossier {wanted.maHoSo} breaks the one-stop-shop's rules")
 
 
 dossiers = DossierBook()
 """This process's one-stop-shop."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(VN_TZ).replace(microsecond=0)
+
+
+async def _announce(dossier: Dossier, ctx: Context) -> None:
+    """Publish the steps of a dossier not published yet, oldest first. A step
+    is kept before it is announced: if publishing fails, the caller gets an
+    error, and asking again announces it."""
+    previous: TrangThaiHoSo | None = None
+    for step in dossier.steps:
+        if not step.announced:
+            await ctx.publish(
+                STATUS_TOPIC,
+                SuKienTrangThaiHoSo(
+                    maHoSo=dossier.ma_ho_so,
+                    maTTHC=dossier.ma_tthc,
+                    trangThaiCu=previous,
+                    trangThai=step.status,
+                    thoiDiem=step.at,
+                    ghiChu=step.note,
+                ),
+            )
+            step.announced = True
+        previous = step.status
 
 
 @adapter.service("onestop.dossier.submit", version=1)
@@ -134,7 +289,7 @@ async def dossier_submit(request: YeuCauNopHoSo, ctx: Context) -> BienNhanHoSo:
     procedure = PROCEDURES.get(request.maTTHC[:8])
     if procedure is None:
         raise DomainError(UNKNOWN_PROCEDURE, f"the one-stop-shop has no procedure {request.maTTHC}")
-    now = dt.datetime.now(VN_TZ).replace(microsecond=0)
+    now = _now()
     received = (request.ngayTiepNhan or now).astimezone(VN_TZ)
     if received > now + _CLOCK_SKEW:
         raise DomainError(REJECTED, "ngayTiepNhan is in the future")
@@ -142,21 +297,7 @@ async def dossier_submit(request: YeuCauNopHoSo, ctx: Context) -> BienNhanHoSo:
         raise DomainError(REJECTED, f"procedure {procedure.ma_tthc} needs the parcel (thuaDat)")
 
     dossier = dossiers.receive(request, procedure, received)
-    if not dossier.announced:
-        # Kept first, announced after: if publishing fails, the caller gets
-        # an error, and submitting again announces the same dossier.
-        await ctx.publish(
-            STATUS_TOPIC,
-            SuKienTrangThaiHoSo(
-                maHoSo=dossier.ma_ho_so,
-                maTTHC=dossier.ma_tthc,
-                trangThaiCu=None,
-                trangThai=dossier.status,
-                thoiDiem=dossier.received,
-                ghiChu="Tiếp nhận hồ sơ",
-            ),
-        )
-        dossier.announced = True
+    await _announce(dossier, ctx)
     log.info(
         "dossier.received",
         request_id=ctx.request_id,
@@ -171,5 +312,41 @@ async def dossier_submit(request: YeuCauNopHoSo, ctx: Context) -> BienNhanHoSo:
         tenTTHC=procedure.ten_tthc,
         ngayTiepNhan=dossier.received,
         ngayHenTra=dossier.due,
-        trangThai=dossier.status,
+        trangThai=DA_TIEP_NHAN,
     )
+
+
+@adapter.service("onestop.dossier.status", version=1)
+async def dossier_status(request: YeuCauTraCuuHoSo, ctx: Context) -> HoSo:
+    """``onestop.dossier.status`` v1."""
+    dossier = dossiers.get(request.maHoSo)
+    log.info(
+        "dossier.status",
+        request_id=ctx.request_id,
+        client=ctx.client,
+        ma_ho_so=request.maHoSo,
+        found=dossier is not None,
+    )
+    if dossier is None:
+        raise DomainError(NOT_FOUND, "the one-stop-shop has no such dossier")
+    return dossier.snapshot()
+
+
+@adapter.service("onestop.dossier.update-status", version=1)
+async def dossier_update_status(request: YeuCauCapNhatTrangThai, ctx: Context) -> HoSo:
+    """``onestop.dossier.update-status`` v1."""
+    fields = {"request_id": ctx.request_id, "client": ctx.client, "ma_ho_so": request.maHoSo}
+    try:
+        dossier = dossiers.advance(
+            request.maHoSo,
+            request.trangThai,
+            at=request.thoiDiem,
+            note=request.ghiChu,
+            now=_now(),
+        )
+    except DomainError as exc:
+        log.info("dossier.step_refused", code=exc.code, trang_thai=request.trangThai, **fields)
+        raise
+    await _announce(dossier, ctx)
+    log.info("dossier.step", trang_thai=dossier.status, **fields)
+    return dossier.snapshot()

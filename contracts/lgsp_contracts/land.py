@@ -1,5 +1,6 @@
 """The provincial land database (Cơ sở dữ liệu đất đai, run by the Department
-of Agriculture and Environment): looking a parcel up.
+of Agriculture and Environment): looking a parcel up, finding the parcels of a
+land user, looking a certificate up.
 
 Field names follow VBDLIS, the land information system the provinces run.
 Areas are square metres with one decimal; the parts of ``mucDichSuDung`` add
@@ -9,11 +10,19 @@ up to ``dienTichPhapLy``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from lgsp_contracts.fields import CaNhan, DiaChi, MaXa, SoHieu, TenDonVi, ThamChieuThuaDat
+from lgsp_contracts.fields import (
+    CaNhan,
+    DiaChi,
+    MaXa,
+    SoDinhDanh,
+    SoHieu,
+    TenDonVi,
+    ThamChieuThuaDat,
+)
 from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract, TopicContract
 
 DienTich = Annotated[float, Field(gt=0, lt=100_000_000, multiple_of=0.1)]
@@ -38,14 +47,20 @@ class MucDichSuDung(Contract):
     dienTich: DienTich = Field(description="Area of this use (diện tích), m², one decimal.")
 
 
+SoPhatHanh = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2} [0-9]{6}$")]
+"""Issue number printed on a certificate (số phát hành): two letters, a space,
+six digits, e.g. ``DA 123456``."""
+SoVaoSo = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[0-9]{5}$")]
+
+
 class GiayChungNhan(Contract):
     """The land-use right certificate (giấy chứng nhận quyền sử dụng đất)."""
 
-    soPhatHanh: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2} [0-9]{6}$")] = Field(
+    soPhatHanh: SoPhatHanh = Field(
         description="Issue number printed on the certificate (số phát hành): two letters, a "
         "space, six digits, e.g. 'DA 123456'."
     )
-    soVaoSo: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[0-9]{5}$")] = Field(
+    soVaoSo: SoVaoSo = Field(
         description="Entry number in the certificate register (số vào sổ cấp giấy chứng nhận), "
         "e.g. 'CS01234'."
     )
@@ -85,12 +100,12 @@ class ThuaDat(Contract):
     )
 
 
-_HUNG = {"soDinhDanh": "087090001234", "hoVaTen": "Nguyễn Văn Hùng"}
-_HONG = {"soDinhDanh": "087192004321", "hoVaTen": "Lê Thị Hồng"}
+_HUNG: dict[str, Any] = {"soDinhDanh": "087090001234", "hoVaTen": "Nguyễn Văn Hùng"}
+_HONG: dict[str, Any] = {"soDinhDanh": "087192004321", "hoVaTen": "Lê Thị Hồng"}
 
 # Pinned into the mock's synthetic data (lgsp_adapters.dataset) with their
 # owners, the demo family of population.citizen.lookup's examples.
-_HOUSE = {
+_HOUSE: dict[str, Any] = {
     "maXa": "29869",
     "tenXa": "Phường Cao Lãnh",
     "soHieuToBanDo": 12,
@@ -113,7 +128,7 @@ _HOUSE = {
     "giayChungNhan": {"soPhatHanh": "DA 123456", "soVaoSo": "CS01234", "ngayCap": "2021-08-16"},
     "tinhTrangThueChap": "Không thế chấp",
 }
-_RICE_FIELD = {
+_RICE_FIELD: dict[str, Any] = {
     "maXa": "30037",
     "tenXa": "Xã Tháp Mười",
     "soHieuToBanDo": 8,
@@ -160,5 +175,153 @@ PARCEL_LOOKUP_V1 = ServiceContract(
 )
 """``land.parcel.lookup`` v1."""
 
-SERVICES = (PARCEL_LOOKUP_V1,)
+MAX_PAGE_SIZE = 100
+"""The most parcels ``land.parcel.search`` answers with in one page."""
+
+
+class YeuCauTimThuaDat(Contract):
+    """Request of ``land.parcel.search``: the parcels a land user holds, one
+    page at a time."""
+
+    soDinhDanh: SoDinhDanh = Field(
+        description="Personal identification number (số định danh cá nhân) of the land user, "
+        "12 digits: parcels they hold alone or with others."
+    )
+    trang: int = Field(default=1, ge=1, le=10_000, description="Page number (trang), from 1.")
+    soBanGhiMoiTrang: int = Field(
+        default=20,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"Parcels per page (số bản ghi mỗi trang), 1 to {MAX_PAGE_SIZE}; default 20.",
+    )
+
+
+class DanhSachThuaDat(Contract):
+    """Response of ``land.parcel.search``: one page of a land user's parcels."""
+
+    soDinhDanh: SoDinhDanh = Field(description="The land user asked about.")
+    tongSoBanGhi: int = Field(
+        ge=0, description="How many parcels the land user holds in all (tổng số bản ghi)."
+    )
+    trang: int = Field(ge=1, description="This page's number (trang).")
+    soBanGhiMoiTrang: int = Field(
+        ge=1, le=MAX_PAGE_SIZE, description="Parcels per page (số bản ghi mỗi trang)."
+    )
+    danhSach: list[ThuaDat] = Field(
+        description="The parcels of this page (danh sách thửa đất), ordered by commune code, "
+        "map sheet and parcel number; empty when the user holds none, or past the last page."
+    )
+
+
+class YeuCauTraCuuGiayChungNhan(Contract):
+    """Request of ``land.certificate.lookup``: the certificate's issue number."""
+
+    soPhatHanh: SoPhatHanh = Field(
+        description="Issue number printed on the certificate (số phát hành): two letters, a "
+        "space, six digits, e.g. 'DA 123456'."
+    )
+
+
+class GiayChungNhanQuyenSuDungDat(Contract):
+    """Response of ``land.certificate.lookup``: a land-use right certificate
+    with its land users and the parcel(s) it covers (one certificate may
+    cover several parcels of the same users)."""
+
+    soPhatHanh: SoPhatHanh = Field(description="Issue number (số phát hành).")
+    soVaoSo: SoVaoSo = Field(
+        description="Entry number in the certificate register (số vào sổ cấp giấy chứng nhận)."
+    )
+    ngayCap: dt.date = Field(description="Date of issue (ngày cấp), ISO 8601.")
+    chuSuDung: list[CaNhan] = Field(
+        min_length=1,
+        description="The land users named on the certificate (người sử dụng đất).",
+    )
+    thuaDat: list[ThuaDat] = Field(
+        min_length=1,
+        description="The parcels the certificate covers (thửa đất), as land.parcel.lookup "
+        "returns them.",
+    )
+
+
+_KHANG = "087218000123"  # the couple's son (population.citizen.lookup's examples)
+
+PARCEL_SEARCH_V1 = ServiceContract(
+    service="land.parcel.search",
+    version=1,
+    owner=PARCEL_LOOKUP_V1.owner,
+    description="Find the parcels a land user holds (alone or with others) by personal id, "
+    f"a page at a time (at most {MAX_PAGE_SIZE} a page; default 20), ordered by commune, "
+    "map sheet and parcel number. Someone holding no land gets an empty list, not an error.",
+    request=YeuCauTimThuaDat,
+    response=DanhSachThuaDat,
+    # No domain error: a user holding no land, or a page past the last, is
+    # an empty list.
+    examples=(
+        Example(
+            request={"soDinhDanh": _HUNG["soDinhDanh"]},
+            response={
+                "soDinhDanh": _HUNG["soDinhDanh"],
+                "tongSoBanGhi": 2,
+                "trang": 1,
+                "soBanGhiMoiTrang": 20,
+                "danhSach": [_HOUSE, _RICE_FIELD],
+            },
+            title="A land user's parcels: a house plot held with his wife, a rice field",
+        ),
+        Example(
+            request={"soDinhDanh": _HUNG["soDinhDanh"], "trang": 2, "soBanGhiMoiTrang": 1},
+            response={
+                "soDinhDanh": _HUNG["soDinhDanh"],
+                "tongSoBanGhi": 2,
+                "trang": 2,
+                "soBanGhiMoiTrang": 1,
+                "danhSach": [_RICE_FIELD],
+            },
+            title="The second page, one parcel a page",
+        ),
+        Example(
+            request={"soDinhDanh": _KHANG},
+            response={
+                "soDinhDanh": _KHANG,
+                "tongSoBanGhi": 0,
+                "trang": 1,
+                "soBanGhiMoiTrang": 20,
+                "danhSach": [],
+            },
+            title="A child holds no land: an empty list",
+        ),
+    ),
+)
+"""``land.parcel.search`` v1."""
+
+
+def _certificate(parcel: dict[str, Any]) -> dict[str, Any]:
+    return {**parcel["giayChungNhan"], "chuSuDung": parcel["chuSuDung"], "thuaDat": [parcel]}
+
+
+CERTIFICATE_LOOKUP_V1 = ServiceContract(
+    service="land.certificate.lookup",
+    version=1,
+    owner=PARCEL_LOOKUP_V1.owner,
+    description="Look a land-use right certificate up by its issue number (số phát hành): "
+    "register entry, date of issue, land users and the parcel(s) it covers.",
+    request=YeuCauTraCuuGiayChungNhan,
+    response=GiayChungNhanQuyenSuDungDat,
+    errors=(ErrorSpec(404, "land.certificate.not_found", "No certificate with this issue number"),),
+    examples=(
+        Example(
+            request={"soPhatHanh": "DA 123456"},
+            response=_certificate(_HOUSE),
+            title="The certificate of a couple's house plot",
+        ),
+        Example(
+            request={"soPhatHanh": "BK 045678"},
+            response=_certificate(_RICE_FIELD),
+            title="An older certificate, for a mortgaged rice field",
+        ),
+    ),
+)
+"""``land.certificate.lookup`` v1."""
+
+SERVICES = (PARCEL_LOOKUP_V1, PARCEL_SEARCH_V1, CERTIFICATE_LOOKUP_V1)
 TOPICS: tuple[TopicContract, ...] = ()

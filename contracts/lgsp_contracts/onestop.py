@@ -1,12 +1,13 @@
 """The provincial one-stop-shop (Hệ thống thông tin giải quyết thủ tục hành
-chính, "một cửa điện tử"): submitting a dossier, and the dossier's status
-events that the national public service portal synchronises.
+chính, "một cửa điện tử"): submitting a dossier, following it and moving it
+along its legal lifecycle, and the status events that the national public
+service portal synchronises.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
@@ -37,6 +38,29 @@ TRANG_THAI_HO_SO: Final[dict[str, str]] = {
 DA_TIEP_NHAN: Final = "2"
 """The status of a dossier the counter has just received."""
 
+CHUYEN_TRANG_THAI: Final[dict[TrangThaiHoSo, tuple[TrangThaiHoSo, ...]]] = {
+    "2": ("4", "3", "7"),
+    "4": ("5", "9", "3", "7"),
+    "5": ("4", "3", "7"),
+    "9": ("10",),
+    "3": (),
+    "7": (),
+    "10": (),
+}
+"""The legal next statuses of each status a dossier can be in (DOMAIN.md's
+lifecycle on the portal codes): received 2 -> in processing 4 ->
+(additional documents requested 5 <-> 4) -> done 9 -> result returned 10;
+before it is done, a dossier may be refused (3) or withdrawn by the citizen
+(7). Refused, withdrawn and returned are final. The portal's other codes
+(1 registered online, 6 financial obligation, 8 processing stopped) are not
+steps of this one-stop-shop's lifecycle."""
+
+CAN_GHI_CHU: Final[frozenset[TrangThaiHoSo]] = frozenset({"3", "5"})
+"""Statuses whose step must say why (ghiChu): a refusal gives its reasons and
+a request for documents says which (Circular 01/2018/TT-VPCP, forms "Phiếu
+từ chối tiếp nhận giải quyết hồ sơ" and "Phiếu yêu cầu bổ sung, hoàn thiện
+hồ sơ")."""
+
 _STATUS_HELP = "; ".join(f"'{code}' {label}" for code, label in TRANG_THAI_HO_SO.items())
 
 MaTTHC = Annotated[
@@ -49,6 +73,7 @@ MaHoSo = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}$"),
 ]
+GhiChu = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
 @dataclass(frozen=True)
@@ -165,6 +190,77 @@ class SuKienTrangThaiHoSo(Contract):
     )
 
 
+class YeuCauTraCuuHoSo(Contract):
+    """Request of ``onestop.dossier.status``: the dossier's number."""
+
+    maHoSo: MaHoSo = Field(description="Dossier number (mã hồ sơ), as on the receipt.")
+
+
+class BuocXuLy(Contract):
+    """One step of a dossier's history (lịch sử): the status it entered, when,
+    and the officer's note."""
+
+    trangThai: TrangThaiHoSo = Field(
+        description=f"Status entered (trạng thái), national portal code: {_STATUS_HELP}."
+    )
+    thoiDiem: AwareDatetime = Field(
+        description="When the dossier entered it (thời điểm), Asia/Ho_Chi_Minh (+07:00)."
+    )
+    ghiChu: GhiChu | None = Field(description="Note on the step (ghi chú); null if none.")
+
+
+class HoSo(Contract):
+    """Response of ``onestop.dossier.status`` and ``onestop.dossier.update-status``:
+    a dossier as the one-stop-shop holds it, with its history."""
+
+    maHoSo: MaHoSo = Field(description="Dossier number (mã hồ sơ).")
+    maTTHC: MaTTHC = Field(description="The procedure code, as submitted (mã thủ tục hành chính).")
+    tenTTHC: Annotated[str, StringConstraints(min_length=2, max_length=500)] = Field(
+        description="The procedure's name (tên thủ tục hành chính)."
+    )
+    chuHoSo: CaNhan = Field(description="The applicant (chủ hồ sơ): personal id and full name.")
+    thuaDat: ThamChieuThuaDat | None = Field(
+        description="The parcel the dossier is about (thửa đất); null for procedures that "
+        "name none."
+    )
+    ngayTiepNhan: AwareDatetime = Field(
+        description="When the dossier was received (ngày tiếp nhận), Asia/Ho_Chi_Minh (+07:00)."
+    )
+    ngayHenTra: AwareDatetime = Field(
+        description="When the result is due (ngày hẹn trả): receipt plus the procedure's "
+        "processing time in working days (set at receipt)."
+    )
+    trangThai: TrangThaiHoSo = Field(
+        description=f"Status now (trạng thái), national portal code: {_STATUS_HELP}."
+    )
+    lichSu: list[BuocXuLy] = Field(
+        min_length=1,
+        description="Every step (lịch sử), oldest first; the first is the receipt ('2'), the "
+        "last the status now.",
+    )
+
+
+class YeuCauCapNhatTrangThai(Contract):
+    """Request of ``onestop.dossier.update-status``: move a dossier to its
+    next status."""
+
+    maHoSo: MaHoSo = Field(description="Dossier number (mã hồ sơ).")
+    trangThai: TrangThaiHoSo = Field(
+        description="The status to enter (trạng thái), national portal code; it must be a "
+        "legal next status of the dossier's current one."
+    )
+    ghiChu: GhiChu | None = Field(
+        default=None,
+        description="Note on the step (ghi chú), up to 500 characters; required when refusing "
+        "('3': the reasons) or requesting documents ('5': which ones).",
+    )
+    thoiDiem: AwareDatetime | None = Field(
+        default=None,
+        description="When the step happened (thời điểm), ISO 8601 with offset; default now. "
+        "Not before the dossier's latest step, never in the future.",
+    )
+
+
 _HONG = {"soDinhDanh": "087192004321", "hoVaTen": "Lê Thị Hồng"}
 _HUNG = {"soDinhDanh": "087090001234", "hoVaTen": "Nguyễn Văn Hùng"}
 
@@ -226,12 +322,198 @@ DOSSIER_SUBMIT_V1 = ServiceContract(
 )
 """``onestop.dossier.submit`` v1."""
 
+
+def _step(status: str, at: str, note: str | None) -> dict[str, Any]:
+    return {"trangThai": status, "thoiDiem": at, "ghiChu": note}
+
+
+def _dossier(
+    number: str,
+    procedure: ThuTuc,
+    applicant: dict[str, str],
+    parcel: dict[str, Any] | None,
+    due: str,
+    *steps: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "maHoSo": number,
+        "maTTHC": procedure.ma_tthc,
+        "tenTTHC": procedure.ten_tthc,
+        "chuHoSo": applicant,
+        "thuaDat": parcel,
+        "ngayTiepNhan": steps[0]["thoiDiem"],
+        "ngayHenTra": due,
+        "trangThai": steps[-1]["trangThai"],
+        "lichSu": list(steps),
+    }
+
+
+def _after(dossier: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+    """A demo dossier once ``step`` is taken."""
+    return {**dossier, "trangThai": step["trangThai"], "lichSu": [*dossier["lichSu"], step]}
+
+
+_RECEIVED = "Tiếp nhận hồ sơ"
+_HOUSE = {"maXa": "29869", "soHieuToBanDo": 12, "soThuTuThua": 345}
+_RICE_FIELD = {"maXa": "30037", "soHieuToBanDo": 8, "soThuTuThua": 127}
+_PROCEDURE = {t.ma_tthc: t for t in THU_TUC}
+
+# The one-stop-shop's dossiers at start: the family of the population and
+# land examples, on days no submit example uses (each is the first dossier
+# of its day, so the submit examples keep their numbers). Due dates are
+# receipt plus the procedure's working days (checked against the calendar
+# when the mock loads them).
+_TRANSFER_WAITING = _dossier(
+    "000.00.00.H20-250602-0001",
+    _PROCEDURE["1.013831"],
+    _HUNG,
+    _HOUSE,
+    "2025-06-12T08:15:00+07:00",
+    _step("2", "2025-06-02T08:15:00+07:00", _RECEIVED),
+    _step("4", "2025-06-02T10:00:00+07:00", "Chuyển Văn phòng đăng ký đất đai xử lý"),
+    _step(
+        "5",
+        "2025-06-04T15:30:00+07:00",
+        "Bổ sung hợp đồng chuyển nhượng quyền sử dụng đất đã công chứng",
+    ),
+)
+_MARITAL_RETURNED = _dossier(
+    "000.00.00.H20-250512-0001",
+    _PROCEDURE["1.004873"],
+    _HONG,
+    None,
+    "2025-05-15T09:00:00+07:00",
+    _step("2", "2025-05-12T09:00:00+07:00", _RECEIVED),
+    _step("4", "2025-05-12T09:20:00+07:00", "Chuyển công chức tư pháp - hộ tịch xử lý"),
+    _step("9", "2025-05-14T16:00:00+07:00", "Đã ký Giấy xác nhận tình trạng hôn nhân"),
+    _step("10", "2025-05-15T08:30:00+07:00", "Trả kết quả tại Bộ phận Một cửa"),
+)
+_CORRECTION_RECEIVED = _dossier(
+    "000.00.00.H20-250603-0001",
+    _PROCEDURE["1.004859"],
+    _HUNG,
+    None,
+    "2025-06-06T14:00:00+07:00",
+    _step("2", "2025-06-03T14:00:00+07:00", _RECEIVED),
+)
+_SPLIT_IN_PROCESSING = _dossier(
+    "000.00.00.H20-250604-0001",
+    _PROCEDURE["1.012784"],
+    _HUNG,
+    _RICE_FIELD,
+    "2025-06-20T10:00:00+07:00",
+    _step("2", "2025-06-04T10:00:00+07:00", _RECEIVED),
+    _step("4", "2025-06-04T14:00:00+07:00", "Chuyển Văn phòng đăng ký đất đai xử lý"),
+)
+
+DEMO_DOSSIERS: Final[tuple[dict[str, Any], ...]] = (
+    _TRANSFER_WAITING,
+    _MARITAL_RETURNED,
+    _CORRECTION_RECEIVED,
+    _SPLIT_IN_PROCESSING,
+)
+"""The dossiers the mock one-stop-shop holds when it starts (as
+``onestop.dossier.status`` returns them); the status and update-status
+examples are about them."""
+
+DOSSIER_STATUS_V1 = ServiceContract(
+    service="onestop.dossier.status",
+    version=1,
+    owner=OWNER,
+    description="A dossier by its number: receipt, applicant, parcel, status now and every "
+    "step so far. The examples are demo dossiers the one-stop-shop holds from the start.",
+    request=YeuCauTraCuuHoSo,
+    response=HoSo,
+    errors=(ErrorSpec(404, "onestop.dossier.not_found", "The one-stop-shop has no such dossier"),),
+    examples=(
+        Example(
+            request={"maHoSo": _TRANSFER_WAITING["maHoSo"]},
+            response=_TRANSFER_WAITING,
+            title="A land transfer waiting for a document",
+        ),
+        Example(
+            request={"maHoSo": _MARITAL_RETURNED["maHoSo"]},
+            response=_MARITAL_RETURNED,
+            title="A civil status dossier, result returned",
+        ),
+    ),
+)
+"""``onestop.dossier.status`` v1."""
+
+_TO_PROCESSING = _step("4", "2025-06-03T15:00:00+07:00", "Chuyển công chức tư pháp - hộ tịch xử lý")
+_DOCUMENTS_REQUESTED = _step(
+    "5",
+    "2025-06-09T09:00:00+07:00",
+    "Bổ sung văn bản đồng ý tách thửa của bên nhận thế chấp",
+)
+_LIFECYCLE_HELP = "; ".join(
+    f"'{status}' -> {', '.join(repr(n) for n in following) or 'final'}"
+    for status, following in CHUYEN_TRANG_THAI.items()
+)
+
+DOSSIER_UPDATE_STATUS_V1 = ServiceContract(
+    service="onestop.dossier.update-status",
+    version=1,
+    owner=OWNER,
+    description="Move a dossier to its next status and answer the dossier as it is then. Only "
+    f"legal steps are accepted ({_LIFECYCLE_HELP}); each accepted step publishes "
+    "onestop.dossier.status-changed. Asking again for the step just taken (same trangThai, "
+    "ghiChu and thoiDiem) answers the dossier unchanged, without a second step or event: "
+    "retries are safe, and so each example (on a demo dossier held from the start) gives "
+    "its response however often it runs.",
+    request=YeuCauCapNhatTrangThai,
+    response=HoSo,
+    errors=(
+        ErrorSpec(404, "onestop.dossier.not_found", "The one-stop-shop has no such dossier"),
+        ErrorSpec(
+            409,
+            "onestop.dossier.illegal_transition",
+            "Not a legal next status of the dossier's current one (the detail names the "
+            "allowed ones)",
+        ),
+        ErrorSpec(
+            422,
+            "onestop.dossier.time_invalid",
+            "thoiDiem is before the dossier's latest step, or in the future",
+        ),
+        ErrorSpec(
+            422,
+            "onestop.dossier.reason_required",
+            "Refusing ('3') or requesting documents ('5') needs a ghiChu saying why or which",
+        ),
+    ),
+    examples=(
+        Example(
+            request={
+                "maHoSo": _CORRECTION_RECEIVED["maHoSo"],
+                "trangThai": "4",
+                "thoiDiem": _TO_PROCESSING["thoiDiem"],
+                "ghiChu": _TO_PROCESSING["ghiChu"],
+            },
+            response=_after(_CORRECTION_RECEIVED, _TO_PROCESSING),
+            title="A received dossier goes to processing",
+        ),
+        Example(
+            request={
+                "maHoSo": _SPLIT_IN_PROCESSING["maHoSo"],
+                "trangThai": "5",
+                "thoiDiem": _DOCUMENTS_REQUESTED["thoiDiem"],
+                "ghiChu": _DOCUMENTS_REQUESTED["ghiChu"],
+            },
+            response=_after(_SPLIT_IN_PROCESSING, _DOCUMENTS_REQUESTED),
+            title="Splitting a mortgaged field: the mortgagee's consent is requested",
+        ),
+    ),
+)
+"""``onestop.dossier.update-status`` v1."""
+
 DOSSIER_STATUS_CHANGED_V1 = TopicContract(
     topic="onestop.dossier.status-changed",
     version=1,
     owner=OWNER,
-    description="A dossier changed status (national portal codes); the national public "
-    "service portal synchronises every step (CapNhatTienDoHoSoMC).",
+    description="A dossier changed status (national portal codes): received "
+    "(onestop.dossier.submit) or moved on (onestop.dossier.update-status); the national "
+    "public service portal synchronises every step (CapNhatTienDoHoSoMC).",
     payload=SuKienTrangThaiHoSo,
     examples=(
         {
@@ -254,5 +536,5 @@ DOSSIER_STATUS_CHANGED_V1 = TopicContract(
 )
 """``onestop.dossier.status-changed`` v1."""
 
-SERVICES = (DOSSIER_SUBMIT_V1,)
+SERVICES = (DOSSIER_SUBMIT_V1, DOSSIER_STATUS_V1, DOSSIER_UPDATE_STATUS_V1)
 TOPICS = (DOSSIER_STATUS_CHANGED_V1,)
