@@ -8,8 +8,8 @@ layer re-derives these values from HTTP headers.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,8 @@ H_PUBLISHED = "lgsp-published"
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random 128-bit id as 32 hex digits (uuid4's entropy, a third of its cost)."""
+    return os.urandom(16).hex()
 
 
 @dataclass(slots=True)

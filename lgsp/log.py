@@ -8,6 +8,9 @@ reaches a log, whatever a caller passes.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import io
 import logging
 import re
 import sys
@@ -47,14 +50,80 @@ def _is_secret(key: object) -> bool:
 def mask(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask personal ids and secrets in every field."""
+    """structlog processor: mask personal ids and secrets in every field.
+
+    Runs on every log line, so the common case (short strings, numbers) is a
+    type check and a length check, nothing more."""
     for key, value in event_dict.items():
-        event_dict[key] = "***" if _is_secret(key) else _mask_value(value)
+        kind = type(value)
+        if kind is str:
+            if len(value) >= 12 and _PERSONAL_ID.search(value):
+                event_dict[key] = mask_text(value)
+        elif kind is int or kind is float or kind is bool or value is None:
+            if kind is int and 100_000_000_000 <= value < 1_000_000_000_000:
+                event_dict[key] = mask_text(str(value))
+        else:
+            event_dict[key] = _mask_value(value)
+        if key.lower() in _SECRET_KEYS:
+            event_dict[key] = "***"
     return event_dict
 
 
-def _orjson_dumps(obj: Any, default: Any = None) -> str:
-    return orjson.dumps(obj, default=default or str).decode()
+class _LineWriter:
+    """structlog logger writing lines to stdout through its own 64 KiB buffer
+    (structlog's loggers flush every line: a system call per exchange, even
+    more so under PYTHONUNBUFFERED). :func:`flush_periodically` pushes the
+    buffer out at least every 0.25 s, and at shutdown."""
+
+    def __init__(self, out: io.BufferedWriter) -> None:
+        self._write = out.write
+
+    def msg(self, message: bytes) -> None:
+        self._write(message + b"\n")
+
+    log = debug = info = warn = warning = msg
+    error = critical = exception = fatal = msg
+
+
+_out: io.BufferedWriter | None = None
+
+
+def flush() -> None:
+    """Push buffered log lines out now."""
+    if _out is not None:
+        _out.flush()
+
+
+atexit.register(flush)
+
+
+async def flush_periodically(interval: float = 0.25) -> None:
+    """Flush buffered log lines until cancelled (then once more), so they
+    reach the reader within ``interval``."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            flush()
+    finally:
+        flush()
+
+
+def _orjson_dumps(obj: Any, default: Any = None) -> bytes:
+    return orjson.dumps(obj, default=default or str)
+
+
+def _json_lines() -> Any:
+    """A factory of loggers writing to stdout's file descriptor as it is now."""
+    global _out
+    flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        # stdout is not a file (e.g. captured by a test runner): plain writes.
+        return structlog.BytesLoggerFactory(sys.stdout.buffer)
+    _out = io.BufferedWriter(io.FileIO(fd, "wb", closefd=False), 65536)
+    writer = _LineWriter(_out)
+    return lambda *_args: writer
 
 
 def configure(level: str = "info", *, json: bool | None = None) -> None:
@@ -70,14 +139,15 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             mask,
+            # After masking: a timestamp never holds personal data.
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=_json_lines() if json else structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )

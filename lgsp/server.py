@@ -15,6 +15,7 @@ from aiohttp import web
 from lgsp.adapter import Adapter
 from lgsp.config import Settings
 from lgsp.gateway import create_app
+from lgsp.log import flush_periodically
 from lgsp.registry import Registry
 from lgsp.transport.base import Transport
 
@@ -100,6 +101,7 @@ async def run(
         for sidecar in sidecars:
             await companions.enter_async_context(sidecar())
         connected = tasks.create_task(connect(transport))
+        flusher = tasks.create_task(flush_periodically())
         try:
             if settings is not None:
                 # The HTTP side comes up at once: /healthz answers and the
@@ -123,6 +125,7 @@ async def run(
                 await stop.wait()
         finally:
             connected.cancel()
+            flusher.cancel()
             log.info("server.stopping")
             if runner is not None:
                 await runner.cleanup()  # stops accepting, drains in-flight calls

@@ -29,7 +29,7 @@ def _restore_logging() -> Iterator[None]:
 
 
 def test_lines_are_json_and_never_hold_a_personal_id_or_secret(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     log.configure("info", json=True)
     structlog.get_logger("t").info(
@@ -39,7 +39,8 @@ def test_lines_are_json_and_never_hold_a_personal_id_or_secret(
         token="eyJhbGciOi.abc.def",
         number=87090001234,
     )
-    line = capsys.readouterr().out.strip()
+    log.flush()
+    line = capfd.readouterr().out.strip()
     record = json.loads(line)
     assert record["event"] == "exchange.completed"
     assert record["level"] == "info"

@@ -29,7 +29,7 @@ async def parcel_lookup(request: YeuCauTraCuuThuaDat, ctx: Context) -> ThuaDat:
     """``land.parcel.lookup`` v1."""
     data = await dataset.ademo()
     parcel = data.parcel(request.maXa, request.soHieuToBanDo, request.soThuTuThua)
-    log.info(
+    log.debug(
         "parcel.lookup",
         request_id=ctx.request_id,
         client=ctx.client,
@@ -50,7 +50,7 @@ async def parcel_search(request: YeuCauTimThuaDat, ctx: Context) -> DanhSachThua
     size = request.soBanGhiMoiTrang
     total, page = data.parcels_of(request.soDinhDanh, offset=(request.trang - 1) * size, limit=size)
     # Who asked and how much came back; the land user's id stays out of logs.
-    log.info(
+    log.debug(
         "parcel.search",
         request_id=ctx.request_id,
         client=ctx.client,
@@ -74,7 +74,7 @@ async def certificate_lookup(
     """``land.certificate.lookup`` v1."""
     data = await dataset.ademo()
     certificate = data.certificate(request.soPhatHanh)
-    log.info(
+    log.debug(
         "certificate.lookup",
         request_id=ctx.request_id,
         client=ctx.client,

@@ -16,6 +16,7 @@ from typing import TypeVar
 import orjson
 import structlog
 from aiohttp import web
+from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from lgsp.config import Settings
@@ -56,6 +57,8 @@ class Exchange:
         self.security = security
         self.limiter = RateLimiter(settings.clients)
         self.idempotency = IdempotencyStore(settings.idempotency_ttl_s)
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._histograms: dict[str, Histogram] = {}
 
     async def call_service(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -95,8 +98,7 @@ class Exchange:
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(service, client, str(status)).inc()
-            LATENCY.labels(service).observe(elapsed)
+            self._observe(service, client, status, elapsed)
             log.info(
                 "exchange.completed",
                 request_id=request_id,
@@ -147,6 +149,19 @@ class Exchange:
             await self._replayable(client, envelope_key, fingerprint, accept), request_id
         )
 
+    def _observe(self, service: str, client: str, status: int, elapsed: float) -> None:
+        # Label children are looked up once per combination (the label sets
+        # are bounded), not on every exchange.
+        key = (service, client, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = REQUESTS.labels(service, client, str(status))
+        counter.inc()
+        histogram = self._histograms.get(service)
+        if histogram is None:
+            histogram = self._histograms[service] = LATENCY.labels(service)
+        histogram.observe(elapsed)
+
     # -- the steps -------------------------------------------------------
 
     async def _forward(self, contract: ServiceContract, envelope: Envelope) -> Outcome:
@@ -156,7 +171,9 @@ class Exchange:
         headers = (("X-LGSP-Service-Version", str(contract.version)),)
         if reply.status == 200:
             try:
-                response = contract.response.model_validate_json(reply.body)
+                # Validated, then passed on as the provider's bytes: the
+                # schema and strictness guarantee the shape, so no re-encoding.
+                contract.response.model_validate_json(reply.body)
             except ValidationError as exc:
                 log.error(
                     "provider.response_invalid",
@@ -169,9 +186,7 @@ class Exchange:
                     envelope.request_id,
                     headers,
                 )
-            return Outcome(
-                200, contract.response.__pydantic_serializer__.to_json(response), headers
-            )
+            return Outcome(200, reply.body, headers)
         if (transient := reply.transient()) is not None:
             raise transient
         answer = reply.answer()
