@@ -5,6 +5,7 @@ real RabbitMQ node of the suite; `lgsp up` runs the embedded bus."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -150,6 +151,24 @@ def test_up_runs_the_embedded_bus(tmp_path: Path) -> None:
         r = wait_until(lambda: (resp := lookup(base, bearer)).status_code == 200 and resp, "served")
         assert r.json() == LOOKUP.response
         assert r.headers["X-LGSP-Service-Version"] == "1"
+        # `lgsp call` does the token dance for a person at a terminal.
+        called = subprocess.run(
+            [sys.executable, "-m", "lgsp.cli", "call", "population.citizen.lookup", "--url", base],
+            input=json.dumps(LOOKUP.request),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert called.returncode == 0, called.stderr
+        assert json.loads(called.stdout) == LOOKUP.response
+        refused = subprocess.run(
+            [sys.executable, "-m", "lgsp.cli", "call", "land.parcel.lookup", "{}", "--url", base],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert refused.returncode == 1
+        assert json.loads(refused.stdout)["code"] == "contract.request_invalid"
     output = log.read_text()
     # The banner tells a newcomer how to call the bus...
     assert "dongthap.onestop" in output
