@@ -26,7 +26,7 @@ def test_unknown_adapter_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["adapters", "--amqp-url", "amqp://127.0.0.1:1/", "nope"])
     assert result.exit_code == 2
     assert "no adapter named nope" in result.output
-    assert "population" in result.output
+    assert "ndxp" in result.output
 
 
 def test_production_config_with_demo_secrets_refuses_to_start(tmp_path: Path) -> None:

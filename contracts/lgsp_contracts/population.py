@@ -1,9 +1,11 @@
 """The national population database (Cơ sở dữ liệu quốc gia về dân cư),
-reached through NDXP: looking a citizen up by personal id.
+reached through NDXP: looking a citizen up by personal id, and verifying that
+a personal id belongs to a name and birth date.
 
 Real requests say who asks and why, for accountability (``maYeuCau``,
-``maDVC``, ``maCanBo``), as the national operation ``TraCuuThongTinCongDan``
-does; the record's fields follow the provinces' REST variants of it.
+``maDVC``, ``maCanBo``), as the national operations ``TraCuuThongTinCongDan``
+and ``XacThucThongTinCongDan`` do; the record's fields follow the provinces'
+REST variants of them.
 """
 
 from __future__ import annotations
@@ -187,5 +189,87 @@ CITIZEN_LOOKUP_V1 = ServiceContract(
 )
 """``population.citizen.lookup`` v1."""
 
-SERVICES = (CITIZEN_LOOKUP_V1,)
+
+class YeuCauXacThucCongDan(Contract):
+    """Request of ``population.citizen.verify`` (xác thực thông tin công dân):
+    does this personal id belong to this name and birth date?"""
+
+    maYeuCau: MaYeuCau = Field(
+        description="The caller's id for this request (mã yêu cầu), up to 64 characters of "
+        "[A-Za-z0-9._:-]; kept for accountability."
+    )
+    maDVC: MaDVC = Field(
+        description="Code of the public service being delivered (mã dịch vụ công), e.g. the "
+        "national procedure code '1.004873'."
+    )
+    maCanBo: MaCanBo = Field(
+        description="Id of the officer who asks (mã cán bộ), up to 64 characters of "
+        "[A-Za-z0-9._@-]."
+    )
+    soDinhDanh: SoDinhDanh = Field(
+        description="Personal identification number (số định danh cá nhân) to verify, 12 digits."
+    )
+    hoVaTen: HoVaTen = Field(
+        description="Full name (họ và tên) the person gave; compared with the record's, "
+        "case and spacing aside."
+    )
+    ngaySinh: dt.date = Field(description="Date of birth (ngày sinh) the person gave, ISO 8601.")
+
+
+TruongXacThuc = Literal["hoVaTen", "ngaySinh"]
+
+
+class KetQuaXacThucCongDan(Contract):
+    """The verification's answer: whether everything matched and what did not.
+    Never the record itself."""
+
+    khop: bool = Field(
+        description="True when the name and birth date both match the record (khớp)."
+    )
+    truongKhongKhop: list[TruongXacThuc] = Field(
+        description="The request fields that do not match the record (trường không khớp), "
+        "in request order; empty when khop is true."
+    )
+
+
+def _verify(n: int, so_dinh_danh: str, ho_va_ten: str, ngay_sinh: str) -> dict[str, str]:
+    return {
+        **_ask(so_dinh_danh, n),
+        "hoVaTen": ho_va_ten,
+        "ngaySinh": ngay_sinh,
+    }
+
+
+CITIZEN_VERIFY_V1 = ServiceContract(
+    service="population.citizen.verify",
+    version=1,
+    owner="Bộ Công an — Cơ sở dữ liệu quốc gia về dân cư (mock)",
+    description="Verify that a personal identification number belongs to a name and birth "
+    "date in the national population database (XacThucThongTinCongDan), saying who asks and "
+    "for which public service. Answers only whether they match and which fields do not: "
+    "never the record.",
+    request=YeuCauXacThucCongDan,
+    response=KetQuaXacThucCongDan,
+    errors=(ErrorSpec(404, "population.citizen.not_found", "No citizen has this personal id"),),
+    examples=(
+        Example(
+            request=_verify(4, "087090001234", "Nguyễn Văn Hùng", "1990-05-17"),
+            response={"khop": True, "truongKhongKhop": []},
+            title="Name and birth date match",
+        ),
+        Example(
+            request=_verify(5, "087192004321", "Lê Thị Hồng", "1992-03-11"),
+            response={"khop": False, "truongKhongKhop": ["ngaySinh"]},
+            title="The birth date does not match",
+        ),
+        Example(
+            request=_verify(6, "087218000123", "Nguyễn Minh Khanh", "2018-03-12"),
+            response={"khop": False, "truongKhongKhop": ["hoVaTen"]},
+            title="The name does not match",
+        ),
+    ),
+)
+"""``population.citizen.verify`` v1."""
+
+SERVICES = (CITIZEN_LOOKUP_V1, CITIZEN_VERIFY_V1)
 TOPICS: tuple[TopicContract, ...] = ()

@@ -1,0 +1,120 @@
+"""The national population database (Cơ sở dữ liệu quốc gia về dân cư, Ministry
+of Public Security) behind the simulated NDXP, on the demo dataset:
+``TraCuuThongTinCongDan`` (lookup) and ``XacThucThongTinCongDan``
+(verification, which answers whether the data match, never the record)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from lgsp_adapters import dataset
+from lgsp_adapters.ndxp import native
+from lgsp_adapters.ndxp.auth import authenticate
+from lgsp_adapters.ndxp.native import (
+    CongDanNative,
+    KetQuaXacThuc,
+    TruongXacThuc,
+    YeuCauCongDan,
+    refusal,
+    respond,
+)
+from lgsp_contracts.population import CongDan
+
+log = structlog.get_logger("lgsp_adapters.ndxp.population")
+
+API = "dancu"
+
+
+def same_name(a: str, b: str) -> bool:
+    """Names compare as the same text (Unicode NFC), ignoring case and spacing."""
+
+    def norm(name: str) -> str:
+        return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+
+    return norm(a) == norm(b)
+
+
+def lookup_citizen(
+    data: dataset.Dataset,
+    so_dinh_danh: str,
+    ho_va_ten: str | None = None,
+    ngay_sinh: dt.date | None = None,
+) -> CongDan | None:
+    """The citizen with this personal id, if the name and birth date given
+    (if any) agree with the record: a record is only returned to a caller who
+    already knows who it is about."""
+    citizen = data.citizen(so_dinh_danh)
+    if (
+        citizen is None
+        or (ho_va_ten is not None and not same_name(ho_va_ten, citizen.hoVaTen))
+        or (ngay_sinh is not None and ngay_sinh != citizen.ngaySinh)
+    ):
+        return None
+    return citizen
+
+
+def verify_citizen(
+    data: dataset.Dataset, so_dinh_danh: str, ho_va_ten: str, ngay_sinh: dt.date
+) -> list[TruongXacThuc] | None:
+    """The fields that do not match the record of this personal id (empty:
+    all match), or None when nobody has it."""
+    citizen = data.citizen(so_dinh_danh)
+    if citizen is None:
+        return None
+    wrong: list[TruongXacThuc] = []
+    if not same_name(ho_va_ten, citizen.hoVaTen):
+        wrong.append("HoVaTen")
+    if ngay_sinh != citizen.ngaySinh:
+        wrong.append("NgayThangNamSinh")
+    return wrong
+
+
+async def _request(request: web.Request) -> tuple[YeuCauCongDan, dt.date | None]:
+    try:
+        body = YeuCauCongDan.model_validate_json(await request.read())
+        born = None if body.NgayThangNamSinh is None else native.date_in(body.NgayThangNamSinh)
+    except (ValidationError, ValueError) as exc:
+        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise refusal(400, native.DATA_TYPE_INVALID, detail) from None
+    return body, born
+
+
+def _accountability(caller: str, body: YeuCauCongDan) -> dict[str, str]:
+    # Who asked and why; never whom about.
+    return {"client": caller, "ma_yeu_cau": body.MaYeuCau, "ma_dvc": body.MaDVC}
+
+
+async def lookup(request: web.Request) -> web.Response:
+    """``POST /dancu/1.0/TraCuuThongTinCongDan``."""
+    caller = authenticate(request, API)
+    body, born = await _request(request)
+    citizen = lookup_citizen(await dataset.ademo(), body.SoDinhDanh, body.HoVaTen, born)
+    log.info("dancu.lookup", found=citizen is not None, **_accountability(caller, body))
+    if citizen is None:
+        return respond(native.answer(native.RECORD_NOT_FOUND, "no citizen matches"))
+    record = CongDanNative.of(citizen).model_dump()
+    return respond(native.answer(native.OK, data=record))
+
+
+async def verify(request: web.Request) -> web.Response:
+    """``POST /dancu/1.0/XacThucThongTinCongDan``."""
+    caller = authenticate(request, API)
+    body, born = await _request(request)
+    if body.HoVaTen is None or born is None:
+        raise refusal(400, native.DATA_TYPE_INVALID, "HoVaTen and NgayThangNamSinh are required")
+    wrong = verify_citizen(await dataset.ademo(), body.SoDinhDanh, body.HoVaTen, born)
+    log.info(
+        "dancu.verify",
+        found=wrong is not None,
+        match=wrong == [],
+        **_accountability(caller, body),
+    )
+    if wrong is None:
+        return respond(native.answer(native.RECORD_NOT_FOUND, "no citizen has this id"))
+    result = KetQuaXacThuc(KetQuaXacThuc=not wrong, TruongKhongKhop=wrong)
+    return respond(native.answer(native.OK, data=result.model_dump()))
