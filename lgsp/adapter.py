@@ -148,6 +148,7 @@ class Adapter:
         self.instance = f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._services: list[_ServiceBinding] = []
         self._subscriptions: list[_Subscription] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
 
     def service(
         self, service: str, *, version: int = 1
@@ -182,6 +183,20 @@ class Adapter:
             return fn
 
         return register
+
+    def on_stop(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Register a coroutine function to run when the adapter stops (e.g.
+        closing an HTTP session to the system it fronts)."""
+        self._on_stop.append(fn)
+        return fn
+
+    async def stop(self) -> None:
+        """Run the stop hooks, once the transport no longer delivers work."""
+        for fn in self._on_stop:
+            try:
+                await fn()
+            except Exception:
+                log.exception("adapter.stop_failed", adapter=self.name, hook=fn.__name__)
 
     @property
     def services(self) -> list[tuple[str, int]]:

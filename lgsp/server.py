@@ -130,6 +130,8 @@ async def run(
             if runner is not None:
                 await runner.cleanup()  # stops accepting, drains in-flight calls
             await transport.close()
+            for adapter in adapters:
+                await adapter.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)

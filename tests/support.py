@@ -19,6 +19,8 @@ from lgsp.config import ClientConfig, Settings
 from lgsp.gateway import create_app
 from lgsp.registry import Registry
 from lgsp.transport import Transport, create_transport
+from lgsp_adapters.ndxp import Simulator, SimulatorConfig, connector
+from lgsp_adapters.ndxp import running as running_ndxp
 from lgsp_contracts import CATALOGUE
 from lgsp_contracts.spec import (
     Catalogue,
@@ -172,6 +174,8 @@ class Bus:
     gateway_transport: Transport
     provider_transport: Transport
     received: Received
+    ndxp: Simulator
+    """The simulated NDXP the connector on this bus talks to."""
     _tokens: dict[str, str] = field(default_factory=dict)
 
     async def token(self, client: str = "test.all") -> str:
@@ -235,14 +239,21 @@ async def running_bus(
     server = TestServer(create_app(settings(**overrides), reg, gateway_transport), host="127.0.0.1")
     http = TestClient(server)
     await http.start_server()
-    bus = Bus(kind, http, gateway_transport, provider_transport, received)
-    try:
-        for a in chosen:
-            for service, version in a.services:
-                await bus.wait_online(service, version)
-        yield bus
-    finally:
-        await http.close()
-        if provider_transport is not gateway_transport:
-            await provider_transport.close()
-        await gateway_transport.close()
+    # A fresh simulated NDXP per bus, forwarding national requests to this
+    # gateway; the connector (the ndxp adapter) is pointed at it.
+    ndxp_config = SimulatorConfig(port=0, lgsp_url=str(http.make_url("")).rstrip("/"))
+    async with running_ndxp(ndxp_config) as ndxp:
+        connector.configure(connector.Settings(url=ndxp.url))
+        bus = Bus(kind, http, gateway_transport, provider_transport, received, ndxp)
+        try:
+            for a in chosen:
+                for service, version in a.services:
+                    await bus.wait_online(service, version)
+            yield bus
+        finally:
+            await http.close()
+            if provider_transport is not gateway_transport:
+                await provider_transport.close()
+            await gateway_transport.close()
+            for a in chosen:
+                await a.stop()

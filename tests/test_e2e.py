@@ -32,7 +32,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def lgsp(*args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def lgsp(
+    *args: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `lgsp ARGS` until the block ends, then stop it as an operator
     would (SIGTERM) and check that it stopped cleanly."""
     with log.open("wb") as out:
@@ -40,7 +42,7 @@ def lgsp(*args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             [sys.executable, "-m", "lgsp.cli", "--log-format", "json", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            env=os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
         )
         try:
             yield process
@@ -91,8 +93,24 @@ def lookup(base: str, bearer: str) -> httpx.Response:
     )
 
 
+@pytest.fixture
+def ndxp_sim(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`lgsp ndxp-sim` on a free port; yields the environment that points
+    the NDXP connector of an `lgsp adapters` process at it."""
+    port = free_port()
+    with lgsp("ndxp-sim", "--port", str(port), log=tmp_path / "ndxp.log") as sim:
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200,
+            "the NDXP simulator",
+            process=sim,
+        )
+        yield {"LGSP_NDXP_PORT": str(port)}
+
+
 @pytest.mark.amqp
-def test_gateway_and_adapters_as_separate_processes(rabbitmq_url: str, tmp_path: Path) -> None:
+def test_gateway_and_adapters_as_separate_processes(
+    rabbitmq_url: str, ndxp_sim: dict[str, str], tmp_path: Path
+) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     # The gateway first: it answers 503 until a provider is online...
@@ -107,7 +125,9 @@ def test_gateway_and_adapters_as_separate_processes(rabbitmq_url: str, tmp_path:
         assert r.status_code == 503
         assert r.json()["code"] == "service.unavailable"
         # ...then serves without a restart once the adapters come up.
-        with lgsp("adapters", "--amqp-url", rabbitmq_url, log=tmp_path / "ad.log") as ad:
+        with lgsp(
+            "adapters", "--amqp-url", rabbitmq_url, log=tmp_path / "ad.log", env=ndxp_sim
+        ) as ad:
             r = wait_until(
                 lambda: (resp := lookup(base, bearer)).status_code == 200 and resp,
                 "the provider to come online",
@@ -124,11 +144,13 @@ def test_gateway_and_adapters_as_separate_processes(rabbitmq_url: str, tmp_path:
 
 
 @pytest.mark.amqp
-def test_adapters_started_before_the_gateway(rabbitmq_url: str, tmp_path: Path) -> None:
+def test_adapters_started_before_the_gateway(
+    rabbitmq_url: str, ndxp_sim: dict[str, str], tmp_path: Path
+) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with (
-        lgsp("adapters", "--amqp-url", rabbitmq_url, "population", log=tmp_path / "ad.log"),
+        lgsp("adapters", "--amqp-url", rabbitmq_url, "ndxp", log=tmp_path / "ad.log", env=ndxp_sim),
         lgsp(
             "gateway", "--amqp-url", rabbitmq_url, "--port", str(port), log=tmp_path / "gw.log"
         ) as gw,
@@ -145,7 +167,8 @@ def test_up_runs_the_embedded_bus(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "up.log"
-    with lgsp("up", "--port", str(port), log=log) as up:
+    # The embedded NDXP simulator listens on a free port too.
+    with lgsp("up", "--port", str(port), log=log, env={"LGSP_NDXP_PORT": str(free_port())}) as up:
         wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, "bus ready", process=up)
         bearer = wait_until(lambda: token(base), "token")
         r = wait_until(lambda: (resp := lookup(base, bearer)).status_code == 200 and resp, "served")

@@ -451,6 +451,9 @@ async def aclose() -> None:
     await _http.close()
 
 
+adapter.on_stop(aclose)
+
+
 # -- the bus's services --------------------------------------------------------
 
 
