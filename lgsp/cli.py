@@ -8,8 +8,10 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Coroutine
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import Any
 
 import click
 import structlog
@@ -64,6 +66,21 @@ def main(log_level: str, log_format: str) -> None:
     logging_setup.configure(log_level, json=None if log_format == "auto" else log_format == "json")
 
 
+def _serve(main: Coroutine[Any, Any, None]) -> None:
+    """Run a server until it stops; a port already taken (or another OS
+    refusal at start-up) is a clear one-line error, not a traceback."""
+    try:
+        asyncio.run(main)
+    except (OSError, ExceptionGroup) as exc:
+        refusal = exc
+        if isinstance(exc, ExceptionGroup):
+            matched, _ = exc.split(OSError)
+            if matched is None:
+                raise
+            refusal = matched.exceptions[0]
+        raise click.ClickException(f"cannot start: {refusal}") from exc
+
+
 def _settings(config: Path | None) -> Settings:
     try:
         return Settings.load(config, token_secret=os.environ.get("LGSP_TOKEN_SECRET"))
@@ -108,7 +125,7 @@ def up(host: str, port: int, kind: str, amqp_url: str | None, config: Path | Non
     def banner() -> None:
         click.echo(_banner(settings, registry, host, port, kind), err=True)
 
-    asyncio.run(
+    _serve(
         run(
             transport=create_transport(kind, amqp_url=amqp_url),
             registry=registry,
@@ -133,7 +150,7 @@ def gateway(amqp_url: str | None, host: str, port: int, config: Path | None) -> 
         raise click.UsageError("the gateway needs --amqp-url or LGSP_AMQP_URL")
     settings = _settings(config)
     registry = Registry.from_entry_points()
-    asyncio.run(
+    _serve(
         run(
             transport=create_transport("amqp", amqp_url=amqp_url),
             registry=registry,
@@ -153,7 +170,7 @@ def adapters(amqp_url: str | None, names: tuple[str, ...]) -> None:
     if not amqp_url:
         raise click.UsageError("adapters need --amqp-url or LGSP_AMQP_URL")
     chosen = _adapters(names)
-    asyncio.run(
+    _serve(
         run(
             transport=create_transport("amqp", amqp_url=amqp_url),
             registry=Registry.from_entry_points(),

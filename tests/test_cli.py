@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -35,3 +36,15 @@ def test_production_config_with_demo_secrets_refuses_to_start(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["up", "--config", str(config)])
     assert result.exit_code == 1
     assert "demo secrets" in result.output
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runner = CliRunner(env={"LGSP_NDXP_PORT": "0"})
+        result = runner.invoke(main, ["up", "--port", str(port)])
+    assert result.exit_code == 1
+    assert "cannot start" in result.output
+    assert "Traceback" not in result.output
