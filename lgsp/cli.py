@@ -164,8 +164,16 @@ def gateway(amqp_url: str | None, host: str, port: int, config: Path | None) -> 
 
 @main.command()
 @amqp_option
+@click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve /metrics (the adapters' counters, e.g. the NDXP connector's) on this port.",
+)
 @click.argument("names", nargs=-1)
-def adapters(amqp_url: str | None, names: tuple[str, ...]) -> None:
+def adapters(
+    amqp_url: str | None, host: str, metrics_port: int | None, names: tuple[str, ...]
+) -> None:
     """Run adapters (default: every installed mock system) against RabbitMQ."""
     if not amqp_url:
         raise click.UsageError("adapters need --amqp-url or LGSP_AMQP_URL")
@@ -175,6 +183,8 @@ def adapters(amqp_url: str | None, names: tuple[str, ...]) -> None:
             transport=create_transport("amqp", amqp_url=amqp_url),
             registry=Registry.from_entry_points(),
             adapters=chosen,
+            host=host,
+            metrics_port=metrics_port,
             on_ready=lambda: structlog.get_logger("lgsp.cli").info(
                 "adapters.ready", adapters=[a.name for a in chosen]
             ),

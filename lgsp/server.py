@@ -14,7 +14,7 @@ from aiohttp import web
 
 from lgsp.adapter import Adapter
 from lgsp.config import Settings
-from lgsp.gateway import create_app
+from lgsp.gateway import create_app, create_metrics_app
 from lgsp.log import flush_periodically
 from lgsp.registry import Registry
 from lgsp.transport.base import Transport
@@ -83,13 +83,15 @@ async def run(
     sidecars: Sequence[Sidecar] = (),
     host: str = "127.0.0.1",
     port: int = 8080,
+    metrics_port: int | None = None,
     on_ready: Callable[[], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until ``stop`` is set or the process is told to stop.
 
-    With ``settings`` the gateway listens on host:port; ``sidecars`` run
-    beside it; ``adapters`` are bound to the transport once it is connected.
+    With ``settings`` the gateway listens on host:port; without it,
+    ``metrics_port`` serves ``/metrics`` alone on host. ``sidecars`` run
+    beside; ``adapters`` are bound to the transport once it is connected.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,6 +105,11 @@ async def run(
         connected = tasks.create_task(connect(transport))
         flusher = tasks.create_task(flush_periodically())
         try:
+            if settings is None and metrics_port is not None:
+                runner = web.AppRunner(create_metrics_app(), access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, host, metrics_port, reuse_address=True).start()
+                log.info("metrics.listening", host=host, port=metrics_port)
             if settings is not None:
                 # The HTTP side comes up at once: /healthz answers and the
                 # exchange routes say 503 until the transport is connected.

@@ -125,8 +125,15 @@ def test_gateway_and_adapters_as_separate_processes(
         assert r.status_code == 503
         assert r.json()["code"] == "service.unavailable"
         # ...then serves without a restart once the adapters come up.
+        metrics_port = free_port()
         with lgsp(
-            "adapters", "--amqp-url", rabbitmq_url, log=tmp_path / "ad.log", env=ndxp_sim
+            "adapters",
+            "--amqp-url",
+            rabbitmq_url,
+            "--metrics-port",
+            str(metrics_port),
+            log=tmp_path / "ad.log",
+            env=ndxp_sim,
         ) as ad:
             r = wait_until(
                 lambda: (resp := lookup(base, bearer)).status_code == 200 and resp,
@@ -139,6 +146,9 @@ def test_gateway_and_adapters_as_separate_processes(
                 headers={"Authorization": f"Bearer {bearer}"},
             ).json()
             assert catalogue["versions"][0]["providers_online"] == 1
+            # The adapters' own counters (here the NDXP connector's) are scrapable.
+            exposition = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            assert 'lgsp_ndxp_requests_total{operation="citizen_lookup",outcome="ok"}' in exposition
         # The adapters stopped: the provider goes offline again.
         wait_until(lambda: lookup(base, bearer).status_code == 503, "the provider to go offline")
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from lgsp.config import Settings
-from lgsp.gateway.catalogue import Catalogue
+from lgsp.gateway.catalogue import Catalogue, healthz, metrics
 from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.middlewares import problems
 from lgsp.gateway.oauth import TokenEndpoint
 from lgsp.registry import Registry
 from lgsp.security import Security
 from lgsp.transport.base import Transport
+
+
+def create_metrics_app() -> web.Application:
+    """``/metrics`` and ``/healthz`` alone, for processes without a gateway
+    (``lgsp adapters``), so Prometheus can scrape what their adapters count."""
+    app = web.Application()
+    app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz)])
+    return app
 
 
 def create_app(settings: Settings, registry: Registry, transport: Transport) -> web.Application:

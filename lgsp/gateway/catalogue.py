@@ -128,7 +128,7 @@ class Catalogue:
         return web.Response(body=self._asyncapi, content_type="application/json")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok"})
+        return await healthz(request)
 
     async def readyz(self, request: web.Request) -> web.Response:
         if not self.transport.ready():
@@ -141,7 +141,16 @@ class Catalogue:
         PROVIDERS_ONLINE.clear()
         for p in self.transport.providers():
             PROVIDERS_ONLINE.labels(p.service, str(p.version)).inc()
-        response = web.Response(body=generate_latest(REGISTRY))
-        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        response.charset = "utf-8"
-        return response
+        return await metrics(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """The process's Prometheus exposition."""
+    response = web.Response(body=generate_latest(REGISTRY))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response
