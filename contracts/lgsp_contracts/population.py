@@ -24,12 +24,10 @@ MaCanBo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
 TenDanhMuc = Annotated[str, StringConstraints(min_length=2, max_length=50)]
 
 
-class YeuCauTraCuuCongDan(Contract):
-    """Request of ``population.citizen.lookup`` (tra cứu thông tin công dân).
-
-    ``hoVaTen`` and ``ngayThangNam``, when given, must agree with the record:
-    as in the national service, a record is only returned to a caller who
-    already knows who it is about."""
+class YeuCauCoTrachNhiem(Contract):
+    """Who asks and why: every request to the national population database
+    names its caller's request, the public service it serves and the officer,
+    for accountability."""
 
     maYeuCau: MaYeuCau = Field(
         description="The caller's id for this request (mã yêu cầu), up to 64 characters of "
@@ -43,6 +41,15 @@ class YeuCauTraCuuCongDan(Contract):
         description="Id of the officer who asks (mã cán bộ), up to 64 characters of "
         "[A-Za-z0-9._@-]."
     )
+
+
+class YeuCauTraCuuCongDan(YeuCauCoTrachNhiem):
+    """Request of ``population.citizen.lookup`` (tra cứu thông tin công dân).
+
+    ``hoVaTen`` and ``ngayThangNam``, when given, must agree with the record:
+    as in the national service, a record is only returned to a caller who
+    already knows who it is about."""
+
     soDinhDanh: SoDinhDanh = Field(
         description="Personal identification number (số định danh cá nhân) of the citizen, "
         "12 digits."
@@ -190,22 +197,10 @@ CITIZEN_LOOKUP_V1 = ServiceContract(
 """``population.citizen.lookup`` v1."""
 
 
-class YeuCauXacThucCongDan(Contract):
+class YeuCauXacThucCongDan(YeuCauCoTrachNhiem):
     """Request of ``population.citizen.verify`` (xác thực thông tin công dân):
     does this personal id belong to this name and birth date?"""
 
-    maYeuCau: MaYeuCau = Field(
-        description="The caller's id for this request (mã yêu cầu), up to 64 characters of "
-        "[A-Za-z0-9._:-]; kept for accountability."
-    )
-    maDVC: MaDVC = Field(
-        description="Code of the public service being delivered (mã dịch vụ công), e.g. the "
-        "national procedure code '1.004873'."
-    )
-    maCanBo: MaCanBo = Field(
-        description="Id of the officer who asks (mã cán bộ), up to 64 characters of "
-        "[A-Za-z0-9._@-]."
-    )
     soDinhDanh: SoDinhDanh = Field(
         description="Personal identification number (số định danh cá nhân) to verify, 12 digits."
     )
