@@ -1,9 +1,8 @@
-"""The one exchange every case serves: ``population.citizen.lookup``.
+"""The one exchange every case serves: ``land.parcel.lookup``.
 
 The request and the response come from the installed contracts (the service's
 first example), so every case sends the same body and answers the same bytes
-as lgsp does; the literal below stands in only while no contract declares the
-service.
+as lgsp does.
 """
 
 from __future__ import annotations
@@ -14,43 +13,10 @@ from typing import Any
 
 import orjson
 
-SERVICE = "population.citizen.lookup"
+# A provincial service answered on the bus itself (population.* goes on to
+# the simulated NDXP, a second HTTP hop that would measure the simulator).
+SERVICE = "land.parcel.lookup"
 PATH = f"/v1/services/{SERVICE}"
-
-# Shaped like a citizen record of the national population database; used only
-# when the installed contracts have no example for SERVICE.
-_FALLBACK_REQUEST: dict[str, Any] = {
-    "maYeuCau": "bench-1",
-    "maDVC": "1.000001",
-    "maCanBo": "CB001",
-    "soDinhDanh": "087090001234",
-}
-_FALLBACK_RESPONSE: dict[str, Any] = {
-    "maYeuCau": "bench-1",
-    "soDinhDanh": "087090001234",
-    "soCMND": "341234567",
-    "hoVaTen": "Nguyễn Văn An",
-    "ngaySinh": "1990-05-12",
-    "gioiTinh": "Nam",
-    "danToc": "Kinh",
-    "tonGiao": "Không",
-    "quocTich": "Việt Nam",
-    "queQuan": {
-        "maTinh": "87",
-        "tenTinh": "Đồng Tháp",
-        "maXa": "29866",
-        "tenXa": "Phường Cao Lãnh",
-    },
-    "noiThuongTru": {
-        "diaChiChiTiet": "Số 12, đường Nguyễn Huệ",
-        "maTinh": "87",
-        "tenTinh": "Đồng Tháp",
-        "maXa": "29866",
-        "tenXa": "Phường Cao Lãnh",
-    },
-    "chuHo": {"hoVaTen": "Nguyễn Văn Bình", "soDinhDanh": "087060001111", "quanHe": "Con"},
-    "trangThai": "con_song",
-}
 
 
 @dataclass(frozen=True)
@@ -60,7 +26,7 @@ class Exchange:
     request: dict[str, Any]
     response: dict[str, Any]
     source: str
-    """Where it came from: ``catalogue`` or ``fallback``."""
+    """Where it came from (``catalogue``, or the file it was read from)."""
 
     @property
     def request_bytes(self) -> bytes:
@@ -80,8 +46,7 @@ class Exchange:
 
 
 def load() -> Exchange:
-    """The first example of SERVICE's newest version in the installed contracts,
-    or the fallback literal while there is none."""
+    """The first example of SERVICE's newest version in the installed contracts."""
     from lgsp_contracts import CATALOGUE
 
     contracts = sorted(
@@ -89,6 +54,6 @@ def load() -> Exchange:
         key=lambda c: c.version,
     )
     if not contracts:
-        return Exchange(_FALLBACK_REQUEST, _FALLBACK_RESPONSE, "fallback")
+        raise LookupError(f"the installed contracts have no example of {SERVICE}")
     example = contracts[-1].examples[0]
     return Exchange(dict(example.request), dict(example.response), "catalogue")

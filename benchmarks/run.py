@@ -7,7 +7,7 @@ for free, measured in one run under the same load.
 
 Each case starts its servers as subprocesses (logs in a temporary folder),
 checks one exchange by hand, warms up, then runs wrk against
-``POST /v1/services/population.citizen.lookup``. Any socket error or non-2xx
+``POST /v1/services/land.parcel.lookup``. Any socket error or non-2xx
 answer fails the run: a benchmark of errors is worthless. The table goes to
 stdout and the figures to ``benchmarks/results/latest.json``.
 """
