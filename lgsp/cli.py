@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pkgutil
 import shlex
 import sys
 from collections.abc import Coroutine
@@ -190,6 +191,49 @@ def adapters(
             ),
         )
     )
+
+
+@main.group()
+def adapter() -> None:
+    """Run one adapter of your own."""
+
+
+@adapter.command("run")
+@click.argument("target", metavar="MODULE:OBJECT")
+@amqp_option
+@click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
+@click.option(
+    "--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port."
+)
+def adapter_run(target: str, amqp_url: str | None, host: str, metrics_port: int | None) -> None:
+    """Run the adapter TARGET (an lgsp.Adapter, or a function returning one)
+    against RabbitMQ, e.g. `lgsp adapter run my_agency.adapter:adapter`."""
+    if not amqp_url:
+        raise click.UsageError("adapters need --amqp-url or LGSP_AMQP_URL")
+    chosen = _resolve_adapter(target)
+    _serve(
+        run(
+            transport=create_transport("amqp", amqp_url=amqp_url),
+            registry=Registry.from_entry_points(),
+            adapters=[chosen],
+            host=host,
+            metrics_port=metrics_port,
+        )
+    )
+
+
+def _resolve_adapter(target: str) -> Adapter:
+    if ":" not in target:
+        raise click.UsageError(f"{target!r} is not MODULE:OBJECT")
+    try:
+        found = pkgutil.resolve_name(target)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise click.UsageError(f"cannot load {target}: {exc}") from exc
+    if not isinstance(found, Adapter) and callable(found):
+        found = found()
+    if not isinstance(found, Adapter):
+        raise click.UsageError(f"{target} is not an lgsp.Adapter (nor makes one)")
+    return found
 
 
 @main.command()

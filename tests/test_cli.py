@@ -48,3 +48,17 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "cannot start" in result.output
     assert "Traceback" not in result.output
+
+
+def test_adapter_run_resolves_its_target() -> None:
+    runner = CliRunner()
+    for target, message in (
+        ("no_colon", "is not MODULE:OBJECT"),
+        ("no_such_module:adapter", "cannot load"),
+        ("lgsp.config:Settings", "is not an lgsp.Adapter"),
+    ):
+        result = runner.invoke(
+            main, ["adapter", "run", target, "--amqp-url", "amqp://127.0.0.1:1/"]
+        )
+        assert result.exit_code == 2, result.output
+        assert message in result.output

@@ -160,7 +160,16 @@ def test_adapters_started_before_the_gateway(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with (
-        lgsp("adapters", "--amqp-url", rabbitmq_url, "ndxp", log=tmp_path / "ad.log", env=ndxp_sim),
+        # One adapter by its import path, as an integrator runs their own.
+        lgsp(
+            "adapter",
+            "run",
+            "lgsp_adapters.ndxp.connector:adapter",
+            "--amqp-url",
+            rabbitmq_url,
+            log=tmp_path / "ad.log",
+            env=ndxp_sim,
+        ),
         lgsp(
             "gateway", "--amqp-url", rabbitmq_url, "--port", str(port), log=tmp_path / "gw.log"
         ) as gw,
