@@ -4,6 +4,7 @@ gateway enforces."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
@@ -94,11 +95,13 @@ def _one_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
     return schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
 
 
-def _problem_responses(errs: tuple[type[errors.LgspError], ...]) -> dict[str, Any]:
+def _problem_responses(problems: Iterable[tuple[int, str, str]]) -> dict[str, Any]:
+    """OpenAPI responses for (status, code, title) problems, one entry per
+    status listing every code it may carry."""
     out: dict[str, Any] = {}
-    for err in errs:
+    for status, code, title in problems:
         entry = out.setdefault(
-            str(err.status),
+            str(status),
             {
                 "description": "",
                 "content": {
@@ -106,10 +109,12 @@ def _problem_responses(errs: tuple[type[errors.LgspError], ...]) -> dict[str, An
                 },
             },
         )
-        entry["description"] = "; ".join(
-            filter(None, [entry["description"], f"`{err.code}`: {err.title}"])
-        )
+        entry["description"] = "; ".join(filter(None, [entry["description"], f"`{code}`: {title}"]))
     return out
+
+
+def _bus_problems(errs: Iterable[type[errors.LgspError]]) -> list[tuple[int, str, str]]:
+    return [(e.status, e.code, e.title) for e in errs]
 
 
 def openapi(
@@ -182,23 +187,10 @@ def openapi(
                 },
             }
         }
-        responses |= _problem_responses(_SERVICE_ERRORS)
-        for c in versions:
-            for e in c.errors:
-                entry = responses.setdefault(
-                    str(e.status),
-                    {
-                        "description": "",
-                        "content": {
-                            "application/problem+json": {
-                                "schema": {"$ref": _REF.format(model="Problem")}
-                            }
-                        },
-                    },
-                )
-                entry["description"] = "; ".join(
-                    filter(None, [entry["description"], f"`{e.code}`: {e.title}"])
-                )
+        responses |= _problem_responses(
+            _bus_problems(_SERVICE_ERRORS)
+            + [(e.status, e.code, e.title) for c in versions for e in c.errors]
+        )
         paths[f"/v1/services/{name}"] = {
             "post": {
                 "operationId": f"call_{name.replace('.', '_').replace('-', '_')}",
@@ -260,7 +252,7 @@ def openapi(
                         },
                     }
                 }
-                | _problem_responses(_EDGE_ERRORS),
+                | _problem_responses(_bus_problems(_EDGE_ERRORS)),
             }
         }
     for route, summary in (
@@ -273,7 +265,7 @@ def openapi(
             "summary": summary,
             "security": [{"oauth2": []}],
             "responses": {"200": {"description": summary, "content": {"application/json": {}}}}
-            | _problem_responses((errors.Unauthenticated, errors.UnknownService)),
+            | _problem_responses(_bus_problems((errors.Unauthenticated, errors.UnknownService))),
         }
         if "{" in route:
             param = route.rsplit("{", 1)[1].rstrip("}")
