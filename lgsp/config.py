@@ -2,7 +2,8 @@
 
 Loaded from a TOML file (``--config``); without one, the demo province of
 PROTOCOL.md. A config with ``production = true`` refuses to start while any
-client still has a demo secret.
+client still has a demo secret. ``[[http_providers]]`` name agency HTTP
+endpoints that serve service versions (docs/http-providers.md).
 """
 
 from __future__ import annotations
@@ -10,9 +11,18 @@ from __future__ import annotations
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 ClientId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
 # "<count>/<second|minute|hour>", the notation of the `limits` library.
@@ -36,6 +46,97 @@ class ClientConfig(BaseModel):
         default=None, description="Quota, e.g. '100/second'; none means unlimited."
     )
     description: str = ""
+
+
+ServiceName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$", max_length=128)
+]
+# An HTTP field name (RFC 9110 token).
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")]
+# What the bus itself sends to an HTTP provider: auth cannot override it.
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "idempotency-key", "x-request-id"}
+)
+
+
+# A rejected value is not echoed in the error: it may be a secret.
+_SECRET_BEARING = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def _header_safe(secret: SecretStr) -> SecretStr:
+    if any(c in secret.get_secret_value() for c in "\r\n\0"):
+        raise ValueError("a header value cannot hold line breaks or NUL")
+    return secret
+
+
+class BearerAuth(BaseModel):
+    """``Authorization: Bearer <token>``."""
+
+    model_config = _SECRET_BEARING
+
+    type: Literal["bearer"]
+    token: SecretStr = Field(min_length=1)
+
+    _check_token = field_validator("token")(_header_safe)
+
+
+class BasicAuth(BaseModel):
+    """HTTP Basic (RFC 7617)."""
+
+    model_config = _SECRET_BEARING
+
+    type: Literal["basic"]
+    username: Annotated[str, StringConstraints(min_length=1, pattern=r"^[^:]*$")]
+    password: SecretStr
+
+
+class HeaderAuth(BaseModel):
+    """An API key in a header of the endpoint's choosing (e.g. ``X-Api-Key``)."""
+
+    model_config = _SECRET_BEARING
+
+    type: Literal["header"]
+    name: HeaderName
+    value: SecretStr = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.lower() in RESERVED_HEADERS or name.lower().startswith("x-lgsp-"):
+            raise ValueError(f"{name} is a header the bus sets itself")
+        return name
+
+    _check_value = field_validator("value")(_header_safe)
+
+
+HttpAuth = Annotated[BearerAuth | BasicAuth | HeaderAuth, Field(discriminator="type")]
+
+
+class HttpProviderConfig(BaseModel):
+    """An agency HTTP endpoint serving one service version: the bus POSTs
+    each request to ``url`` and checks the answer against the contract."""
+
+    model_config = _SECRET_BEARING
+
+    service: ServiceName
+    version: int = Field(ge=1)
+    url: HttpUrl
+    timeout_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="Longest wait for the endpoint; the call's deadline caps it anyway.",
+    )
+    auth: HttpAuth | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: HttpUrl) -> HttpUrl:
+        # Credentials in a URL end up in logs and error messages.
+        if url.username or url.password:
+            raise ValueError("put credentials in `auth`, not in the URL")
+        if url.fragment:
+            raise ValueError("the URL of an HTTP provider cannot have a fragment")
+        return url
 
 
 DEMO_CLIENTS: tuple[ClientConfig, ...] = (
@@ -70,7 +171,7 @@ DEMO_SECRETS = frozenset(c.secret for c in DEMO_CLIENTS)
 class Settings(BaseModel):
     """Everything a gateway process needs to know (transport aside)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _SECRET_BEARING
 
     production: bool = False
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -85,12 +186,16 @@ class Settings(BaseModel):
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
     clients: tuple[ClientConfig, ...] = DEMO_CLIENTS
+    http_providers: tuple[HttpProviderConfig, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         ids = [c.id for c in self.clients]
         if len(ids) != len(set(ids)):
             raise ValueError("client ids must be unique")
+        endpoints = [(p.service, p.version, str(p.url)) for p in self.http_providers]
+        if len(endpoints) != len(set(endpoints)):
+            raise ValueError("an HTTP provider (service, version, url) is listed twice")
         if self.default_timeout_ms > self.max_timeout_ms:
             raise ValueError("default_timeout_ms exceeds max_timeout_ms")
         if self.production:

@@ -13,8 +13,9 @@ import structlog
 from aiohttp import web
 
 from lgsp.adapter import Adapter
-from lgsp.config import Settings
+from lgsp.config import HttpProviderConfig, Settings
 from lgsp.gateway import create_app, create_metrics_app
+from lgsp.http_provider import HttpProvider
 from lgsp.log import flush_periodically
 from lgsp.registry import Registry
 from lgsp.transport.base import Transport
@@ -80,6 +81,7 @@ async def run(
     registry: Registry,
     settings: Settings | None = None,
     adapters: Sequence[Adapter] = (),
+    http_providers: Sequence[HttpProviderConfig] = (),
     sidecars: Sequence[Sidecar] = (),
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -91,8 +93,13 @@ async def run(
 
     With ``settings`` the gateway listens on host:port; without it,
     ``metrics_port`` serves ``/metrics`` alone on host. ``sidecars`` run
-    beside; ``adapters`` are bound to the transport once it is connected.
+    beside; ``adapters`` and ``http_providers`` are bound to the transport
+    once it is connected. An HTTP provider for a service version the registry
+    does not know is refused before anything starts
+    (:class:`~lgsp.http_provider.UnknownProvider`).
     """
+    http = HttpProvider(http_providers)
+    http.check(registry)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -125,6 +132,7 @@ async def run(
             if connected.done() and not stop.is_set():
                 for adapter in adapters:
                     await adapter.start(transport, registry)
+                await http.start(transport, registry)
                 if on_ready is not None:
                     result = on_ready()
                     if result is not None:
@@ -139,6 +147,7 @@ async def run(
             await transport.close()
             for adapter in adapters:
                 await adapter.stop()
+            await http.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
