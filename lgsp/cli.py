@@ -20,7 +20,9 @@ import structlog
 from lgsp import log as logging_setup
 from lgsp.adapter import Adapter
 from lgsp.config import Settings
+from lgsp.http_provider import UnknownProvider
 from lgsp.registry import Registry
+from lgsp.schemas_cli import contracts as contracts_group
 from lgsp.server import UnknownAdapter, load_adapters, load_sidecars, run
 from lgsp.transport import create_transport
 
@@ -72,6 +74,8 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
     refusal at start-up) is a clear one-line error, not a traceback."""
     try:
         asyncio.run(main)
+    except UnknownProvider as exc:
+        raise click.ClickException(str(exc)) from exc
     except (OSError, ExceptionGroup) as exc:
         refusal = exc
         if isinstance(exc, ExceptionGroup):
@@ -132,6 +136,7 @@ def up(host: str, port: int, kind: str, amqp_url: str | None, config: Path | Non
             registry=registry,
             settings=settings,
             adapters=adapters,
+            http_providers=settings.http_providers,
             sidecars=load_sidecars(),
             host=host,
             port=port,
@@ -156,6 +161,7 @@ def gateway(amqp_url: str | None, host: str, port: int, config: Path | None) -> 
             transport=create_transport("amqp", amqp_url=amqp_url),
             registry=registry,
             settings=settings,
+            http_providers=settings.http_providers,
             host=host,
             port=port,
             on_ready=lambda: click.echo(_banner(settings, registry, host, port, "amqp"), err=True),
@@ -301,6 +307,8 @@ def _banner(settings: Settings, registry: Registry, host: str, port: int, transp
         ]
     return "\n".join(lines)
 
+
+main.add_command(contracts_group, "contracts")
 
 if __name__ == "__main__":
     main()
