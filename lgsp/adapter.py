@@ -208,7 +208,10 @@ class Adapter:
 
     async def start(self, transport: Transport, registry: Registry) -> None:
         """Bind every handler to the transport; contracts come from the registry,
-        so an adapter can only serve what the catalogue declares."""
+        so an adapter can only serve what the catalogue declares.
+
+        Raises :class:`~lgsp.errors.ContractMismatch` when the bus publishes
+        another contract for a version than this registry's."""
         for binding in self._services:
             contract = registry.service(binding.service, binding.version)
             await transport.serve(
@@ -216,6 +219,8 @@ class Adapter:
                 binding.version,
                 self._provider(binding.fn, contract, transport, registry),
                 instance=self.instance,
+                # What this adapter was built against: its own installed contracts.
+                fingerprint=registry.fingerprint(binding.service, binding.version),
             )
         for sub in self._subscriptions:
             registry.topic(sub.topic)  # only declared topics can be subscribed to

@@ -132,6 +132,18 @@ class ServiceTimeout(TransientError):
     title = "No answer before the deadline"
 
 
+class ContractMismatch(LgspError):
+    """A provider was built against another contract than the one the bus
+    publishes for its service version: it is refused and never gets traffic.
+
+    Raised when it starts serving, so the process fails to start; never an
+    HTTP answer (the gateway answers 503 while no matching provider is online).
+    """
+
+    code = "contract.mismatch"
+    title = "Provider built against another contract"
+
+
 class DomainError(LgspError):
     """A provider's own error, declared in its service contract.
 

@@ -85,7 +85,11 @@ class HttpProvider:
         self.check(registry)
         for config in self.configs:
             await transport.serve(
-                config.service, config.version, self._handler(config), instance=self.instance
+                config.service,
+                config.version,
+                self._handler(config),
+                instance=self.instance,
+                fingerprint=registry.fingerprint(config.service, config.version),
             )
         if self.configs:
             log.info(

@@ -2,19 +2,27 @@
 
 Contracts are loaded from the ``lgsp.contracts`` entry point group (the
 project's own :mod:`lgsp_contracts` is one), so a deployment adds its agencies'
-contracts by installing a package. JSON Schemas are computed once here.
+contracts by installing a package. JSON Schemas, each version's fingerprint
+and the headers its replies carry are computed once here.
 """
 
 from __future__ import annotations
 
+import calendar
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from email.utils import format_datetime
 from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any
 
 from lgsp.errors import UnknownService
 from lgsp_contracts.spec import Catalogue, ServiceContract, TopicContract
+
+Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -56,14 +64,13 @@ class Registry:
                 self._by_key[(name, c.version)] = c
 
     @classmethod
-    def from_entry_points(cls, group: str = "lgsp.contracts") -> Registry:
-        catalogues: list[Catalogue] = []
-        for ep in entry_points(group=group):
-            catalogue = ep.load()
-            if not isinstance(catalogue, Catalogue):
-                raise TypeError(f"entry point {ep.name} ({ep.value}) is not a Catalogue")
-            catalogues.append(catalogue)
-        return cls(catalogues)
+    def from_entry_points(
+        cls, group: str = "lgsp.contracts", *, extra: Iterable[Catalogue] = ()
+    ) -> Registry:
+        """The installed catalogues, plus ``extra`` ones not installed (e.g.
+        the contracts of an adapter under test); one given twice counts once."""
+        installed = installed_catalogues(group)
+        return cls([*installed, *(c for c in extra if not any(c is i for i in installed))])
 
     def service(self, name: str, version: int | None = None) -> ServiceContract:
         """The contract of a service version (newest when ``version`` is None)."""
@@ -104,3 +111,63 @@ class Registry:
             for versions in self._services.values()
             for c in versions
         }
+
+    @cached_property
+    def fingerprints(self) -> dict[tuple[str, int], str]:
+        """The fingerprint of every service version: SHA-256 (hex) of the
+        canonical JSON (sorted keys, no spaces, UTF-8) of its
+        ``{request_schema, response_schema, errors}``. A published version is
+        immutable: a provider built against another fingerprint is refused."""
+        out: dict[tuple[str, int], str] = {}
+        for key, (request_schema, response_schema) in self.schemas.items():
+            errors = [
+                {"status": e.status, "code": e.code, "title": e.title}
+                for e in self.service(*key).errors
+            ]
+            canonical = json.dumps(
+                {
+                    "request_schema": request_schema,
+                    "response_schema": response_schema,
+                    "errors": errors,
+                },
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
+            out[key] = hashlib.sha256(canonical.encode()).hexdigest()
+        return out
+
+    def fingerprint(self, service: str, version: int) -> str:
+        """The fingerprint of one service version (see :attr:`fingerprints`)."""
+        return self.fingerprints[(self.service(service, version).service, version)]
+
+    @cached_property
+    def reply_headers(self) -> dict[tuple[str, int], Headers]:
+        """The headers every reply of a service version carries: its version
+        and, once deprecated, ``Deprecation``/``Sunset``/successor ``Link``."""
+        out: dict[tuple[str, int], Headers] = {}
+        for name, versions in self._services.items():
+            for c in versions:
+                headers = [("X-LGSP-Service-Version", str(c.version))]
+                if c.deprecated is not None:
+                    # RFC 9745: a structured-field date, @<unix seconds>.
+                    headers.append(("Deprecation", f"@{calendar.timegm(c.deprecated.timetuple())}"))
+                if c.sunset is not None:
+                    # RFC 8594: an HTTP-date.
+                    moment = datetime.combine(c.sunset, time(), tzinfo=UTC)
+                    headers.append(("Sunset", format_datetime(moment, usegmt=True)))
+                if (c.deprecated or c.sunset) and c is not versions[-1]:
+                    headers.append(("Link", f'</v1/services/{name}>; rel="successor-version"'))
+                out[(name, c.version)] = tuple(headers)
+        return out
+
+
+def installed_catalogues(group: str = "lgsp.contracts") -> list[Catalogue]:
+    """The catalogues installed packages publish."""
+    found: list[Catalogue] = []
+    for ep in entry_points(group=group):
+        catalogue = ep.load()
+        if not isinstance(catalogue, Catalogue):
+            raise TypeError(f"entry point {ep.name} ({ep.value}) is not a Catalogue")
+        found.append(catalogue)
+    return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -67,11 +68,19 @@ class ServiceContract:
     response: type[Contract]
     errors: tuple[ErrorSpec, ...] = ()
     examples: tuple[Example, ...] = ()
+    deprecated: date | None = None
+    """When this version was deprecated: calls to it carry a ``Deprecation``
+    header (RFC 9745) and, when a newer version exists, a successor link."""
+    sunset: date | None = None
+    """When this version stops being served: calls to it carry a ``Sunset``
+    header (RFC 8594)."""
 
     def __post_init__(self) -> None:
         _check_name(self.service)
         if self.version < 1:
             raise ValueError(f"{self.service}: versions are positive integers")
+        if self.deprecated and self.sunset and self.sunset < self.deprecated:
+            raise ValueError(f"{self.service} v{self.version}: sunset precedes deprecation")
 
     def error(self, code: str) -> ErrorSpec | None:
         return next((e for e in self.errors if e.code == code), None)

@@ -69,6 +69,9 @@ class Catalogue:
                             for ex in c.examples
                         ],
                         "providers_online": self.transport.providers_online(c.service, c.version),
+                        "fingerprint": self.registry.fingerprints[(c.service, c.version)],
+                        "deprecated": c.deprecated.isoformat() if c.deprecated else None,
+                        "sunset": c.sunset.isoformat() if c.sunset else None,
                     }
                     for c in versions
                 ],

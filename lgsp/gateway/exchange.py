@@ -55,6 +55,9 @@ class Exchange:
         self.registry = registry
         self.transport = transport
         self.security = security
+        # Providers are held to the contracts this gateway publishes.
+        transport.expect_contracts(registry.fingerprints)
+        self._reply_headers = registry.reply_headers
         self.limiter = RateLimiter(settings.clients)
         self.idempotency = IdempotencyStore(settings.idempotency_ttl_s)
         self._counters: dict[tuple[str, str, int], Counter] = {}
@@ -168,7 +171,8 @@ class Exchange:
         """Send the envelope to a provider and check its answer against the
         contract: a provider's bug never reaches a client."""
         reply = await self.transport.request(envelope)
-        headers = (("X-LGSP-Service-Version", str(contract.version)),)
+        # Precomputed per version: the version, and deprecation once deprecated.
+        headers = self._reply_headers[(contract.service, contract.version)]
         if reply.status == 200:
             try:
                 # Validated, then passed on as the provider's bytes: the

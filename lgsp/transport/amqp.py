@@ -13,7 +13,8 @@ Topology (every process declares it, so either side may start first)::
     lgsp.events.unrouted (fanout) --> lgsp.events.unrouted   events no subscriber queue took
     lgsp.dlx (fanout) --> lgsp.dead-letters                  what could not be delivered
     lgsp.control (topic)                                 presence: provider.heartbeat,
-                                                         provider.gone, registry.query
+                                                         provider.gone, registry.query,
+                                                         registry.contracts
 
 Requests travel over direct reply-to (``amq.rabbitmq.reply-to``): no reply
 queue, no publisher confirms, one publish per request. A request carries the
@@ -25,6 +26,14 @@ Presence: processes that serve or subscribe announce themselves on
 clean close); every transport keeps a table of what it heard, so a gateway
 answers 503 at once for a service nobody serves, then serves it as soon as a
 provider appears, with no restart and whichever side started first.
+
+Contracts: a provider announces the fingerprint of the contract it was built
+against; a gateway announces the fingerprints it publishes
+(``registry.contracts``, when it starts and whenever a process asks). A gateway
+never counts a provider with another fingerprint online, and a provider that
+hears of another fingerprint for what it serves refuses: before consuming
+(:meth:`AmqpTransport.serve` raises) or, when it hears later, by cancelling its
+consumer, so it never takes requests from the shared queue.
 
 :meth:`AmqpTransport.start` fails with :class:`BrokerUnreachable` (a
 :class:`~lgsp.errors.ServiceUnavailable` and a :class:`ConnectionError`) when
@@ -71,7 +80,13 @@ from yarl import URL
 
 from lgsp.envelope import H_STATUS, Envelope, Event, Reply, new_id
 from lgsp.errors import ServiceTimeout, ServiceUnavailable
-from lgsp.transport.base import EventHandler, ProviderHandler, ProviderInfo, Transport
+from lgsp.transport.base import (
+    EventHandler,
+    Fingerprints,
+    ProviderHandler,
+    ProviderInfo,
+    Transport,
+)
 
 __all__ = ["AmqpTransport", "BrokerUnreachable", "masked", "service_queue", "subscriber_queue"]
 
@@ -93,6 +108,7 @@ DEAD_LETTERS_ARGUMENTS: dict[str, FieldValue] = {"x-max-length": 100_000}
 HEARTBEAT = "provider.heartbeat"
 GONE = "provider.gone"
 QUERY = "registry.query"
+CONTRACTS = "registry.contracts"
 
 # What can go wrong talking to the broker: the connection or channel is down
 # or closing, or the broker refused an operation. (Timeouts are caught apart.)
@@ -128,6 +144,7 @@ class _Serving:
     instance: str
     queue: AbstractRobustQueue
     tag: ConsumerTag
+    fingerprint: str | None = None
 
 
 @dataclass(slots=True)
@@ -224,6 +241,11 @@ class AmqpTransport(Transport):
         # Presence heard from every process (this one included), monotonic times.
         self._seen_providers: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
         self._seen_subscribers: dict[str, dict[str, float]] = defaultdict(dict)
+        # Providers refused for another contract, kept while they keep
+        # announcing (so the refusal is logged once, and never probed around).
+        self._refused: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+        # Contract fingerprints that gateways announced.
+        self._heard_contracts: dict[tuple[str, int], str] = {}
 
     # -- lifecycle --------------------------------------------------------
 
@@ -259,6 +281,7 @@ class AmqpTransport(Transport):
             connection.close_callbacks.add(self._on_connection_lost)
             connection.reconnect_callbacks.add(self._on_reconnected)
             self._spawn(self._heartbeat_loop(), "lgsp-amqp-heartbeat")
+            await self._announce_contracts()
             await self._query_registry()
             log.info("amqp.connected", url=masked(self._url), transport_id=self._id)
 
@@ -309,7 +332,7 @@ class AmqpTransport(Transport):
         presence = await control.declare_queue(
             f"lgsp.control.{self._id}", exclusive=True, auto_delete=True
         )
-        for key in (HEARTBEAT, GONE, QUERY):
+        for key in (HEARTBEAT, GONE, QUERY, CONTRACTS):
             await presence.bind(self._control_exchange, routing_key=key)
         await presence.consume(self._on_control, no_ack=True)
 
@@ -453,6 +476,9 @@ class AmqpTransport(Transport):
                 return True
         if any((s.service, s.version) == key for s in self._serving):
             return True
+        if self._refused.get(key):
+            # The queue's consumer may be the refused provider: never route to it.
+            return False
         # Concurrent requests for the same unknown service share one check.
         probe = self._probes.get(key)
         if probe is None:
@@ -540,9 +566,17 @@ class AmqpTransport(Transport):
     # -- provider side ----------------------------------------------------
 
     async def serve(
-        self, service: str, version: int, handler: ProviderHandler, *, instance: str
+        self,
+        service: str,
+        version: int,
+        handler: ProviderHandler,
+        *,
+        instance: str,
+        fingerprint: str | None = None,
     ) -> None:
         channels = self._require_channels()
+        if (refusal := self._check_contract(service, version, instance, fingerprint)) is not None:
+            raise refusal  # before consuming: not one request reaches it
         queue = await channels.serve.declare_queue(
             service_queue(service, version), durable=True, arguments=SERVICE_QUEUE_ARGUMENTS
         )
@@ -551,7 +585,7 @@ class AmqpTransport(Transport):
             await self._handle_request(channels.serve, handler, message)
 
         tag = await queue.consume(on_request)
-        self._serving.append(_Serving(service, version, instance, queue, tag))
+        self._serving.append(_Serving(service, version, instance, queue, tag, fingerprint))
         log.info("amqp.serving", service=service, version=version, instance=instance)
         await self._announce(HEARTBEAT)
 
@@ -701,7 +735,13 @@ class AmqpTransport(Transport):
             return
         serving = self._serving if serving is None else serving
         entries: list[dict[str, object]] = [
-            {"kind": "provider", "service": s.service, "version": s.version, "instance": s.instance}
+            {
+                "kind": "provider",
+                "service": s.service,
+                "version": s.version,
+                "instance": s.instance,
+                "fingerprint": s.fingerprint,
+            }
             for s in serving
         ]
         if key == HEARTBEAT:
@@ -711,6 +751,55 @@ class AmqpTransport(Transport):
             ]
         if entries:
             await self._control_publish(key, orjson.dumps(entries))
+
+    def expect_contracts(self, fingerprints: Fingerprints) -> None:
+        super().expect_contracts(fingerprints)
+        if self._connection is not None:
+            # Already connected: what was heard was not checked. Tell, then
+            # ask again (in that order: a refused provider stops consuming
+            # before it answers).
+            self._seen_providers.clear()
+            self._spawn(self._recheck(), "lgsp-amqp-contracts")
+
+    async def _recheck(self) -> None:
+        await self._announce_contracts()
+        await self._query_registry()
+
+    def _expected(self, service: str, version: int) -> str | None:
+        key = (service, version)
+        return self._published.get(key) or self._heard_contracts.get(key)
+
+    async def _announce_contracts(self) -> None:
+        """Tell every process the fingerprints this one publishes (a gateway)."""
+        if self._published:
+            entries = [
+                {"service": service, "version": version, "fingerprint": fingerprint}
+                for (service, version), fingerprint in self._published.items()
+            ]
+            await self._control_publish(CONTRACTS, orjson.dumps(entries))
+
+    async def _learn_contracts(self, entries: list[object]) -> None:
+        for entry in entries:
+            if isinstance(entry, dict):
+                service, version = entry.get("service"), entry.get("version")
+                fingerprint = entry.get("fingerprint")
+                if (
+                    isinstance(service, str)
+                    and isinstance(version, int)
+                    and isinstance(fingerprint, str)
+                ):
+                    self._heard_contracts[(service, version)] = fingerprint
+        # Serving something built against another contract: stop taking its requests.
+        refused = [
+            s
+            for s in self._serving
+            if self._check_contract(s.service, s.version, s.instance, s.fingerprint) is not None
+        ]
+        if refused:
+            self._serving = [s for s in self._serving if all(s is not r for r in refused)]
+            for srv in refused:
+                await self._cancel(srv.queue, srv.tag)
+            await self._announce(GONE, refused)
 
     async def _query_registry(self) -> None:
         # Every serving process answers with a heartbeat at once.
@@ -735,11 +824,15 @@ class AmqpTransport(Transport):
         key = message.routing_key
         if key == QUERY:
             await self._announce(HEARTBEAT)
+            await self._announce_contracts()
             return
         try:
             entries = orjson.loads(message.body)
         except orjson.JSONDecodeError:
             log.warning("amqp.control_malformed", routing_key=key)
+            return
+        if key == CONTRACTS:
+            await self._learn_contracts(entries if isinstance(entries, list) else [])
             return
         now = time.monotonic()
         for entry in entries if isinstance(entries, list) else ():
@@ -756,7 +849,23 @@ class AmqpTransport(Transport):
             service, version = entry.get("service"), entry.get("version")
             if isinstance(service, str) and isinstance(version, int):
                 instances = self._seen_providers[(service, version)]
+                refused = self._refused[(service, version)]
                 if gone:
+                    instances.pop(instance, None)
+                    refused.pop(instance, None)
+                    return
+                fingerprint = entry.get("fingerprint")
+                if instance in refused or (
+                    self._check_contract(
+                        service,
+                        version,
+                        instance,
+                        fingerprint if isinstance(fingerprint, str) else None,
+                    )
+                    is not None
+                ):
+                    # Built against another contract: never counted online.
+                    refused[instance] = now
                     instances.pop(instance, None)
                 else:
                     instances[instance] = now
@@ -767,7 +876,12 @@ class AmqpTransport(Transport):
 
     def _forget_stale(self) -> None:
         horizon = time.monotonic() - self._provider_ttl
-        for table in (*self._seen_providers.values(), *self._seen_subscribers.values()):
+        tables = (
+            *self._seen_providers.values(),
+            *self._seen_subscribers.values(),
+            *self._refused.values(),
+        )
+        for table in tables:
             for name in [n for n, seen in table.items() if seen < horizon]:
                 del table[name]
 
@@ -789,6 +903,7 @@ class AmqpTransport(Transport):
         self._up = True
         log.info("amqp.reconnected", url=masked(self._url), transport_id=self._id)
         self._spawn(self._announce(HEARTBEAT), "lgsp-amqp-announce")
+        self._spawn(self._announce_contracts(), "lgsp-amqp-contracts")
         self._spawn(self._query_registry(), "lgsp-amqp-query")
 
     def _on_rpc_closed(self, _channel: AbstractChannel | None, exc: BaseException | None) -> None:

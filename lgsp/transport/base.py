@@ -9,10 +9,16 @@ never knows which one it runs on; both pass the same behavioural suite.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+
+import structlog
 
 from lgsp.envelope import Envelope, Event, Reply
+from lgsp.errors import ContractMismatch
+
+log = structlog.get_logger("lgsp.transport")
 
 ProviderHandler = Callable[[Envelope], Awaitable[Reply]]
 """Serves one service version: answers every envelope with a reply. It must
@@ -21,6 +27,10 @@ not raise; a provider's failure is a 500 reply."""
 EventHandler = Callable[[Event], Awaitable[None]]
 """Consumes one event. Raising means "not done": the event is delivered again
 (at least once), and dead-lettered after repeated failures."""
+
+Fingerprints = Mapping[tuple[str, int], str]
+"""The contract fingerprint of each (service, version), as
+:attr:`lgsp.registry.Registry.fingerprints` computes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,7 @@ class Transport(abc.ABC):
     """Carries envelopes to providers and events to subscribers."""
 
     name: str
+    _published: Fingerprints = MappingProxyType({})
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -82,13 +93,56 @@ class Transport(abc.ABC):
     def ready(self) -> bool:
         """True when the transport can carry traffic (broker connected)."""
 
+    def expect_contracts(self, fingerprints: Fingerprints) -> None:
+        """Gateway side: the published contract of every service version. A
+        provider that announces another fingerprint for one of them is
+        refused and never gets traffic (one that announces none is trusted)."""
+        self._published = dict(fingerprints)
+
+    def _expected(self, service: str, version: int) -> str | None:
+        """The published fingerprint of a service version, if known here."""
+        return self._published.get((service, version))
+
+    def _check_contract(
+        self, service: str, version: int, instance: str, fingerprint: str | None
+    ) -> ContractMismatch | None:
+        """The refusal of a provider built against another contract (logged
+        here, loudly), or None when it may serve."""
+        expected = self._expected(service, version)
+        if fingerprint is None or expected is None or fingerprint == expected:
+            return None
+        log.error(
+            "provider.refused",
+            service=service,
+            version=version,
+            instance=instance,
+            expected=expected[:12],
+            got=fingerprint[:12],
+            transport=self.name,
+        )
+        return ContractMismatch(
+            f"{service} v{version} ({instance}) was built against contract {fingerprint[:12]}, "
+            f"but the bus publishes {expected[:12]}: a published version never changes, "
+            "so build against the published contract or publish a new version"
+        )
+
     # -- provider side ----------------------------------------------------
 
     @abc.abstractmethod
     async def serve(
-        self, service: str, version: int, handler: ProviderHandler, *, instance: str
+        self,
+        service: str,
+        version: int,
+        handler: ProviderHandler,
+        *,
+        instance: str,
+        fingerprint: str | None = None,
     ) -> None:
-        """Start serving a service version with this handler until close."""
+        """Start serving a service version with this handler until close.
+
+        ``fingerprint`` is that of the contract the provider was built
+        against; raises :class:`~lgsp.errors.ContractMismatch` (and serves
+        nothing) when the bus publishes another for this version."""
 
     @abc.abstractmethod
     async def subscribe(self, topic: str, subscriber: str, handler: EventHandler) -> None:

@@ -18,7 +18,13 @@ import structlog
 
 from lgsp.envelope import Envelope, Event, Reply
 from lgsp.errors import ServiceTimeout, ServiceUnavailable
-from lgsp.transport.base import EventHandler, ProviderHandler, ProviderInfo, Transport
+from lgsp.transport.base import (
+    EventHandler,
+    Fingerprints,
+    ProviderHandler,
+    ProviderInfo,
+    Transport,
+)
 
 log = structlog.get_logger("lgsp.transport.memory")
 
@@ -27,6 +33,7 @@ log = structlog.get_logger("lgsp.transport.memory")
 class _Provider:
     instance: str
     handler: ProviderHandler
+    fingerprint: str | None = None
     since: float = field(default_factory=time.monotonic)
 
 
@@ -117,9 +124,30 @@ class MemoryTransport(Transport):
         return self._started
 
     async def serve(
-        self, service: str, version: int, handler: ProviderHandler, *, instance: str
+        self,
+        service: str,
+        version: int,
+        handler: ProviderHandler,
+        *,
+        instance: str,
+        fingerprint: str | None = None,
     ) -> None:
-        self._providers[(service, version)].append(_Provider(instance, handler))
+        if (refusal := self._check_contract(service, version, instance, fingerprint)) is not None:
+            raise refusal
+        self._providers[(service, version)].append(_Provider(instance, handler, fingerprint))
+
+    def expect_contracts(self, fingerprints: Fingerprints) -> None:
+        super().expect_contracts(fingerprints)
+        # Providers may have started before the gateway: refuse, now, those
+        # built against another contract.
+        for (service, version), providers in list(self._providers.items()):
+            providers[:] = [
+                p
+                for p in providers
+                if self._check_contract(service, version, p.instance, p.fingerprint) is None
+            ]
+            if not providers:
+                del self._providers[(service, version)]
 
     async def subscribe(self, topic: str, subscriber: str, handler: EventHandler) -> None:
         sub = _Subscriber(subscriber, topic, handler)
