@@ -20,6 +20,7 @@ import structlog
 from lgsp import log as logging_setup
 from lgsp.adapter import Adapter
 from lgsp.config import Settings
+from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
 from lgsp.registry import Registry
 from lgsp.schemas_cli import contracts as contracts_group
@@ -74,7 +75,7 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
     refusal at start-up) is a clear one-line error, not a traceback."""
     try:
         asyncio.run(main)
-    except UnknownProvider as exc:
+    except (UnknownProvider, ContractMismatch) as exc:
         raise click.ClickException(str(exc)) from exc
     except (OSError, ExceptionGroup) as exc:
         refusal = exc
@@ -208,9 +209,7 @@ def adapter() -> None:
 @click.argument("target", metavar="MODULE:OBJECT")
 @amqp_option
 @click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
-@click.option(
-    "--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port."
-)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port.")
 def adapter_run(target: str, amqp_url: str | None, host: str, metrics_port: int | None) -> None:
     """Run the adapter TARGET (an lgsp.Adapter, or a function returning one)
     against RabbitMQ, e.g. `lgsp adapter run my_agency.adapter:adapter`."""
