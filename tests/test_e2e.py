@@ -71,14 +71,12 @@ def wait_until(check: Any, what: str, timeout: float = 30.0, process: Any = None
         time.sleep(0.05)
 
 
-def token(base: str) -> str:
+def token(
+    base: str, client_id: str = "dongthap.onestop", secret: str = "demo-onestop-secret"
+) -> str:
     r = httpx.post(
         f"{base}/oauth2/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "dongthap.onestop",
-            "client_secret": "demo-onestop-secret",
-        },
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
     )
     r.raise_for_status()
     return str(r.json()["access_token"])
