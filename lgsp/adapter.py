@@ -247,7 +247,13 @@ class Adapter:
                 request = envelope.payload
                 if request is None:
                     request = contract.request.model_validate_json(envelope.body)
-                response = await fn(request, ctx)
+                # Every line the handler logs names the exchange it serves.
+                with structlog.contextvars.bound_contextvars(
+                    request_id=envelope.request_id,
+                    client=envelope.client,
+                    service=envelope.service,
+                ):
+                    response = await fn(request, ctx)
             except TransientError as exc:
                 # What this provider needs is down (e.g. NDXP): the caller gets
                 # a 503/504 with Retry-After, not a provider failure.

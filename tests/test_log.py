@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -49,3 +50,38 @@ def test_lines_are_json_and_never_hold_a_personal_id_or_secret(
     assert "demo-land-secret" not in line
     assert "eyJhbGciOi" not in line
     assert record["soDinhDanh"] == "087*******34"
+
+
+async def test_lines_logged_by_a_handler_name_the_exchange(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import time
+
+    from lgsp.envelope import Envelope
+    from lgsp.registry import Registry
+    from lgsp.transport.memory import MemoryTransport
+    from tests.support import TEST_CATALOGUE, Received, echo_adapter
+
+    log.configure("info", json=True)
+    transport = MemoryTransport()
+    await transport.start()
+    adapter = echo_adapter(Received())
+
+    @adapter.service("test.nobody.call", version=1)
+    async def noisy(request: Any, ctx: Any) -> Any:
+        structlog.get_logger("t").info("handler.said")
+        raise RuntimeError("and failed")
+
+    await adapter.start(transport, Registry([TEST_CATALOGUE]))
+    await transport.request(
+        Envelope("req-7", "test.all", "test.nobody.call", 1, time.time() + 5, b'{"text": "a"}')
+    )
+    await transport.close()
+    log.flush()
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line]
+    said = next(line for line in lines if line["event"] == "handler.said")
+    assert (said["request_id"], said["client"], said["service"]) == (
+        "req-7",
+        "test.all",
+        "test.nobody.call",
+    )
