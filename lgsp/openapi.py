@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from lgsp import errors
 from lgsp.registry import Registry
-from lgsp_contracts.spec import Contract
+from lgsp_contracts.spec import Contract, ServiceContract
 
 _REF = "#/components/schemas/{model}"
 
@@ -117,6 +117,16 @@ def _bus_problems(errs: Iterable[type[errors.LgspError]]) -> list[tuple[int, str
     return [(e.status, e.code, e.title) for e in errs]
 
 
+def _version_note(contract: ServiceContract) -> str:
+    note = str(contract.version)
+    if contract.deprecated is not None:
+        note += f" (deprecated {contract.deprecated.isoformat()}"
+        if contract.sunset is not None:
+            note += f", sunset {contract.sunset.isoformat()}"
+        note += ")"
+    return note
+
+
 def openapi(
     registry: Registry, *, title: str = "LGSP gateway", version: str = "1"
 ) -> dict[str, Any]:
@@ -196,7 +206,9 @@ def openapi(
                 "operationId": f"call_{name.replace('.', '_').replace('-', '_')}",
                 "summary": newest.description.split("\n")[0],
                 "description": f"Owner: {newest.owner}. Versions: "
-                + ", ".join(str(c.version) for c in versions),
+                + ", ".join(_version_note(c) for c in versions),
+                # The operation is deprecated once no version of it is current.
+                "deprecated": all(c.deprecated is not None for c in versions),
                 "tags": [name.split(".")[0]],
                 "security": [{"oauth2": [name]}],
                 "parameters": _HEADERS,

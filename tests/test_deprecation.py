@@ -134,3 +134,13 @@ def test_sunset_cannot_precede_deprecation() -> None:
             deprecated=date(2026, 1, 1),
             sunset=date(2025, 1, 1),
         )
+
+
+def test_openapi_marks_what_is_deprecated() -> None:
+    from lgsp.openapi import openapi
+
+    paths = openapi(Registry([DEPRECATED]))["paths"]
+    partly = paths[f"/v1/services/{OLD}"]["post"]
+    assert partly["deprecated"] is False  # v2 is current
+    assert "1 (deprecated 2026-01-01, sunset 2027-06-30), 2" in partly["description"]
+    assert paths[f"/v1/services/{LONE}"]["post"]["deprecated"] is True
