@@ -106,7 +106,10 @@ def test_a_new_adapter_package_lives_and_dies_on_the_bus(rabbitmq_url: str, tmp_
                 env=os.environ | published,
             )
         try:
-            wait_until(lambda: online(base, bearer) == 1, "the adapter online", process=ad)
+            # Online in the catalogue within a second of serving.
+            log_file = tmp_path / "civil.log"
+            wait_until(lambda: "adapter.started" in log_file.read_text(), "serving", process=ad)
+            wait_until(lambda: online(base, bearer) == 1, "the adapter online", timeout=1.0)
             r = lookup(base, bearer)
             assert r.status_code == 200
             assert r.json()["hoVaTen"] == "Nguyễn Văn Hùng"
