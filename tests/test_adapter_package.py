@@ -144,3 +144,26 @@ def test_a_new_adapter_package_lives_and_dies_on_the_bus(rabbitmq_url: str, tmp_
         finally:
             changed_ad.kill()
             changed_ad.wait(timeout=10)
+
+
+def test_the_package_on_the_embedded_bus(tmp_path: Path) -> None:
+    """In one process (`lgsp up`), the installed package is discovered and
+    served beside the mock systems; a changed schema cannot arise there, as
+    the bus and the adapter share one set of contracts (the refusal across
+    processes is above, and in-process in tests/test_fingerprints.py)."""
+    published = {"PYTHONPATH": str(package(tmp_path)), "LGSP_NDXP_PORT": str(free_port())}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = tmp_path / "bus.toml"
+    config.write_text(
+        '[[clients]]\nid = "dongthap.civil"\nsecret = "civil-test-secret"\ngrants = ["civil.*"]\n',
+        encoding="utf-8",
+    )
+    args = ("up", "--port", str(port), "--config", str(config))
+    with lgsp(*args, log=tmp_path / "up.log", env=published) as up:
+        wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, "bus", process=up)
+        bearer = token(base, "dongthap.civil", "civil-test-secret")
+        wait_until(lambda: online(base, bearer) == 1, "the adapter online")
+        r = lookup(base, bearer)
+        assert r.status_code == 200
+        assert r.json()["noiDangKy"] == "UBND Phường Cao Lãnh"
