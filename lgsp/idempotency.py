@@ -27,6 +27,8 @@ class Outcome:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    code: str = ""
+    """The problem code of an error outcome (for logs and metrics)."""
 
 
 @dataclass(slots=True)

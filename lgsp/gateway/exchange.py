@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from lgsp.config import Settings
 from lgsp.envelope import Envelope, Event
 from lgsp.errors import (
+    DomainError,
     LgspError,
     MalformedRequest,
     RequestInvalid,
@@ -87,10 +88,13 @@ class Exchange:
                 payload=_validate(contract.request, body),
                 idempotency_key=self._idempotency_key(request),
             )
-            outcome = await self._once(envelope, lambda: self._forward(contract, envelope))
-            status = outcome.status
-            if status >= 400:
-                code = orjson.loads(outcome.body).get("code", "")
+            outcome = await self._once(
+                client,
+                envelope.idempotency_key,
+                (service, version, body),
+                lambda: self._forward(contract, envelope),
+            )
+            status, code = outcome.status, outcome.code
             return _respond(outcome, request_id)
         except LgspError as exc:
             status, code = exc.status, exc.code
@@ -128,7 +132,7 @@ class Exchange:
             body=body,
             payload=_validate(contract.payload, body),
         )
-        envelope_key = self._idempotency_key(request)
+        key = self._idempotency_key(request)
 
         async def accept() -> Outcome:
             await self.transport.publish(event)
@@ -145,12 +149,8 @@ class Exchange:
                 202, orjson.dumps({"event_id": event.event_id, "request_id": request_id})
             )
 
-        if envelope_key is None:
-            return _respond(await accept(), request_id)
-        fingerprint = IdempotencyStore.fingerprint(contract.topic, contract.version, body)
-        return _respond(
-            await self._replayable(client, envelope_key, fingerprint, accept), request_id
-        )
+        request_key = (contract.topic, contract.version, body)
+        return _respond(await self._once(client, key, request_key, accept), request_id)
 
     def _observe(self, service: str, client: str, status: int, elapsed: float) -> None:
         # Label children are looked up once per combination (the label sets
@@ -207,30 +207,24 @@ class Exchange:
                 envelope.request_id,
                 headers,
             )
-        problem = {
-            "type": "about:blank",
-            "title": spec.title,
-            "status": spec.status,
-            "code": spec.code,
-            "detail": str(answer.get("detail") or spec.title),
-            "request_id": envelope.request_id,
-        }
-        return Outcome(spec.status, orjson.dumps(problem), headers)
-
-    async def _once(self, envelope: Envelope, forward: _Forward) -> Outcome:
-        if envelope.idempotency_key is None:
-            return await forward()
-        fingerprint = IdempotencyStore.fingerprint(
-            envelope.service, envelope.version, envelope.body
+        declared = DomainError(
+            spec.code, str(answer.get("detail") or ""), status=spec.status, title=spec.title
         )
-        return await self._replayable(
-            envelope.client, envelope.idempotency_key, fingerprint, forward
-        )
+        return _problem(declared, envelope.request_id, headers)
 
-    async def _replayable(
-        self, client: str, key: str, fingerprint: bytes, run: _Forward
+    async def _once(
+        self,
+        client: str,
+        key: str | None,
+        request: tuple[str, int, bytes],
+        run: _Forward,
     ) -> Outcome:
-        earlier = await self.idempotency.claim(client, key, fingerprint)
+        """Run the exchange, or replay its first outcome for a retried
+        Idempotency-Key (services and events alike). ``request`` (target,
+        version, body) is hashed only when there is a key."""
+        if key is None:
+            return await run()
+        earlier = await self.idempotency.claim(client, key, IdempotencyStore.fingerprint(*request))
         if earlier is not None:
             # The first outcome verbatim (its problem body keeps the first
             # call's request id), marked as a replay as Stripe's API does.
@@ -302,7 +296,7 @@ def _validate(model: type[M], body: bytes) -> M:
 
 
 def _problem(error: LgspError, request_id: str, headers: tuple[tuple[str, str], ...]) -> Outcome:
-    return Outcome(error.status, orjson.dumps(error.problem(request_id)), headers)
+    return Outcome(error.status, orjson.dumps(error.problem(request_id)), headers, error.code)
 
 
 def _respond(outcome: Outcome, request_id: str) -> web.Response:
