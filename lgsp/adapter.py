@@ -267,20 +267,17 @@ class Adapter:
                         code=exc.code,
                         request_id=envelope.request_id,
                     )
-                    return Reply(500, orjson.dumps({"code": exc.code, "detail": exc.detail}))
+                    return Reply.failed(exc.detail, code=exc.code)
                 return Reply(spec.status, orjson.dumps({"code": exc.code, "detail": exc.detail}))
-            except ValidationError:
+            except Exception as exc:
                 log.exception(
                     "provider.failed", service=contract.service, request_id=envelope.request_id
                 )
-                return Reply(
-                    500, b'{"code":"provider.failed","detail":"invalid request or response model"}'
+                return Reply.failed(
+                    "invalid request or response model"
+                    if isinstance(exc, ValidationError)
+                    else "provider raised an error"
                 )
-            except Exception:
-                log.exception(
-                    "provider.failed", service=contract.service, request_id=envelope.request_id
-                )
-                return Reply(500, b'{"code":"provider.failed","detail":"provider raised an error"}')
             return Reply(200, serializer.to_json(response))
 
         return handle

@@ -103,6 +103,12 @@ class Reply:
             answer["retry_after"] = int(error.headers["Retry-After"])
         return cls(error.status, orjson.dumps(answer))
 
+    @classmethod
+    def failed(cls, detail: str, *, code: str = "provider.failed") -> Reply:
+        """The provider failed (or answered an undeclared error): a 500 the
+        gateway turns into a 502, never passed on."""
+        return cls(500, orjson.dumps({"code": code, "detail": detail}))
+
     def answer(self) -> dict[str, Any]:
         """The decoded error answer (empty when it is not a JSON object)."""
         try:

@@ -203,4 +203,4 @@ def _reply(
 
 
 def _failed(detail: str) -> Reply:
-    return Reply(500, orjson.dumps({"code": "provider.failed", "detail": detail}))
+    return Reply.failed(detail)

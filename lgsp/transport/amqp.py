@@ -458,9 +458,7 @@ class AmqpTransport(Transport):
                 future.set_result(Reply(status, message.body))
             else:
                 log.error("amqp.reply_without_status", correlation_id=message.correlation_id)
-                future.set_result(
-                    Reply(500, b'{"code":"provider.failed","detail":"reply without a status"}')
-                )
+                future.set_result(Reply.failed("reply without a status"))
         return _DONE
 
     async def _online(self, service: str, version: int) -> bool:
@@ -622,9 +620,7 @@ class AmqpTransport(Transport):
                 log.exception(
                     "provider.failed", service=envelope.service, request_id=envelope.request_id
                 )
-                reply = Reply(
-                    500, b'{"code":"provider.failed","detail":"provider raised an error"}'
-                )
+                reply = Reply.failed("provider raised an error")
             if message.reply_to:
                 try:
                     underlay = await channel.get_underlay_channel()
