@@ -8,12 +8,12 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_UPDATED := $(VENV)/.apt-updated
 
-.PHONY: run test lint bench rabbitmq wrk clean
+.PHONY: run test lint bench rabbitmq system-packages wrk clean
 
 run: $(STAMP)
 	$(BIN)/lgsp up
 
-test: $(STAMP) rabbitmq lint
+test: $(STAMP) system-packages lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -44,6 +44,17 @@ rabbitmq:
 	@if [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1; then :; else \
 	  $(MAKE) --no-print-directory $(APT_UPDATED) && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server; fi
+
+# What the suite runs against for real: RabbitMQ, Prometheus (with
+# promtool) and Chromium (the dashboard's browser test), from Debian.
+system-packages:
+	@missing=""; \
+	  { [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1; } || missing="$$missing rabbitmq-server"; \
+	  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then \
+	    $(MAKE) --no-print-directory $(APT_UPDATED) && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { $(MAKE) --no-print-directory $(APT_UPDATED) && \

@@ -165,7 +165,19 @@ DEMO_CLIENTS: tuple[ClientConfig, ...] = (
         description="NDXP forwarding requests of ministries and other provinces",
     ),
 )
-DEMO_SECRETS = frozenset(c.secret for c in DEMO_CLIENTS)
+
+
+class AdminConfig(BaseModel):
+    """An operator allowed on the admin API and the dashboard (HTTP Basic)."""
+
+    model_config = _SECRET_BEARING
+
+    id: ClientId
+    secret: Annotated[str, StringConstraints(min_length=8)]
+
+
+DEMO_ADMINS: tuple[AdminConfig, ...] = (AdminConfig(id="admin", secret="demo-admin-secret"),)
+DEMO_SECRETS = frozenset(c.secret for c in (*DEMO_CLIENTS, *DEMO_ADMINS))
 
 
 class Settings(BaseModel):
@@ -186,7 +198,29 @@ class Settings(BaseModel):
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
     clients: tuple[ClientConfig, ...] = DEMO_CLIENTS
+    admins: tuple[AdminConfig, ...] = Field(
+        default=DEMO_ADMINS,
+        description="Operators of the admin API and the dashboard; a production config "
+        "has none unless it names them.",
+    )
     http_providers: tuple[HttpProviderConfig, ...] = ()
+    data_dir: Path | None = Field(
+        default=None,
+        description="Where the exchange log (and the client store) live; none keeps them "
+        "in memory for the life of the process.",
+    )
+    audit_full_services: tuple[str, ...] = Field(
+        default=(),
+        description="Services and topics (exact or 'prefix.*') whose exchange log records "
+        "keep the full request and response bodies; others keep SHA-256 digests only.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_demo_admin_in_production(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("production") and "admins" not in data:
+            return {**data, "admins": ()}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -199,7 +233,7 @@ class Settings(BaseModel):
         if self.default_timeout_ms > self.max_timeout_ms:
             raise ValueError("default_timeout_ms exceeds max_timeout_ms")
         if self.production:
-            demo = [c.id for c in self.clients if c.secret in DEMO_SECRETS]
+            demo = [c.id for c in (*self.clients, *self.admins) if c.secret in DEMO_SECRETS]
             if demo:
                 raise ValueError(
                     f"production config refuses demo secrets (clients: {', '.join(demo)})"

@@ -59,6 +59,16 @@ class Unauthenticated(LgspError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="lgsp"'})
 
 
+class AdminUnauthenticated(Unauthenticated):
+    """401 on the admin API and the dashboard, with a Basic challenge so a
+    browser asks the operator for credentials."""
+
+    def __init__(self, detail: str = "") -> None:
+        LgspError.__init__(
+            self, detail, headers={"WWW-Authenticate": 'Basic realm="lgsp admin", charset="UTF-8"'}
+        )
+
+
 class Forbidden(LgspError):
     status = 403
     code = "auth.forbidden"

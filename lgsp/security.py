@@ -7,6 +7,7 @@ client id is always taken from a verified token, never from a header.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import time
 from collections import OrderedDict
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import jwt
 
 from lgsp.config import ClientConfig, Settings
-from lgsp.errors import Forbidden, Unauthenticated
+from lgsp.errors import AdminUnauthenticated, Forbidden, Unauthenticated
 
 ISSUER = "lgsp"
 AUDIENCE = "lgsp-gateway"
@@ -122,3 +123,28 @@ class Security:
 
     def rate_limit(self, client: str) -> str | None:
         return self._clients[client].rate_limit
+
+
+class AdminAuth:
+    """Who may use the admin API and the dashboard: operators configured in
+    ``admins``, presenting HTTP Basic credentials (a browser asks for them)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._admins = {a.id: a.secret for a in settings.admins}
+
+    def check(self, authorization: str | None) -> str:
+        """The operator's id, or 401 with a Basic challenge."""
+        scheme, _, encoded = (authorization or "").partition(" ")
+        if scheme.lower() != "basic" or not encoded:
+            raise AdminUnauthenticated("admin credentials required (HTTP Basic)")
+        try:
+            user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise AdminUnauthenticated("malformed Basic credentials") from None
+        expected = self._admins.get(user)
+        # Compare even for unknown ids so timing does not reveal which exist.
+        if not hmac.compare_digest((expected or "\0" * 32).encode(), secret.encode()) or (
+            expected is None
+        ):
+            raise AdminUnauthenticated("wrong admin credentials")
+        return user

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from lgsp.audit import Recorder
 from lgsp.config import Settings
 from lgsp.gateway.catalogue import Catalogue, healthz, metrics
 from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.middlewares import problems
 from lgsp.gateway.oauth import TokenEndpoint
 from lgsp.registry import Registry
-from lgsp.security import Security
+from lgsp.security import AdminAuth, Security
 from lgsp.transport.base import Transport
 
 
@@ -22,15 +23,21 @@ def create_metrics_app() -> web.Application:
     return app
 
 
+ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
+"""Routes for operators (admin API, dashboard) check credentials with it."""
+
+
 def create_app(settings: Settings, registry: Registry, transport: Transport) -> web.Application:
     """The gateway's web application; the caller owns the transport's life."""
     security = Security(settings)
-    exchange = Exchange(settings, registry, transport, security)
+    recorders: list[Recorder] = []
+    exchange = Exchange(settings, registry, transport, security, recorders)
     catalogue = Catalogue(registry, transport, security)
     tokens = TokenEndpoint(security)
     # Bodies are read by the exchange with its own limit check; aiohttp's
     # cap stays as a backstop for chunked uploads.
     app = web.Application(middlewares=[problems], client_max_size=settings.max_body_bytes)
+    app[ADMIN_AUTH] = AdminAuth(settings)
     app.add_routes(
         [
             web.post("/oauth2/token", tokens.token),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
+from lgsp.audit import ExchangeRecord, Recorder
 from lgsp.config import Settings
 from lgsp.envelope import Envelope, Event
 from lgsp.errors import (
@@ -50,9 +51,15 @@ class Exchange:
     """Handlers of ``POST /v1/services/{service}`` and ``POST /v1/events/{topic}``."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, transport: Transport, security: Security
+        self,
+        settings: Settings,
+        registry: Registry,
+        transport: Transport,
+        security: Security,
+        recorders: Sequence[Recorder] = (),
     ) -> None:
         self.settings = settings
+        self.recorders = tuple(recorders)
         self.registry = registry
         self.transport = transport
         self.security = security
@@ -66,10 +73,13 @@ class Exchange:
 
     async def call_service(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        received = time.time()
         request_id = request[REQUEST_ID]
         # Labels stay bounded: an unknown service is "unknown", an
         # unauthenticated caller "-".
         service, client, version, status, code = "unknown", "-", 0, 500, ""
+        body, answer = b"", b""
+        sent: float | None = None
         IN_FLIGHT.inc()
         try:
             client = self.security.verify(request.headers.get("Authorization")).client
@@ -88,16 +98,19 @@ class Exchange:
                 payload=_validate(contract.request, body),
                 idempotency_key=self._idempotency_key(request),
             )
+
+            async def forward() -> Outcome:
+                nonlocal sent
+                sent = time.time()
+                return await self._forward(contract, envelope)
+
             outcome = await self._once(
-                client,
-                envelope.idempotency_key,
-                (service, version, body),
-                lambda: self._forward(contract, envelope),
+                client, envelope.idempotency_key, (service, version, body), forward
             )
-            status, code = outcome.status, outcome.code
+            status, code, answer = outcome.status, outcome.code, outcome.body
             return _respond(outcome, request_id)
         except LgspError as exc:
-            status, code = exc.status, exc.code
+            status, code, answer = exc.status, exc.code, orjson.dumps(exc.problem(request_id))
             raise
         except asyncio.CancelledError:
             status = 499  # the client went away; nginx's convention
@@ -116,41 +129,96 @@ class Exchange:
                 code=code or None,
                 duration_ms=round(elapsed * 1000, 2),
             )
+            self._record(
+                ExchangeRecord(
+                    kind="service",
+                    request_id=request_id,
+                    client=client,
+                    name=service,
+                    version=version,
+                    received=received,
+                    sent=sent,
+                    answered=received + elapsed,
+                    status=status,
+                    code=code or None,
+                    request=body,
+                    response=answer,
+                )
+            )
 
     async def publish_event(self, request: web.Request) -> web.StreamResponse:
+        received = time.time()
         request_id = request[REQUEST_ID]
-        client = self.security.verify(request.headers.get("Authorization")).client
-        contract = self.registry.topic(request.match_info["topic"], self._version(request))
-        self.security.authorize(client, contract.topic)
-        self.limiter.check(client)
-        body = await self._body(request)
-        event = Event(
-            topic=contract.topic,
-            version=contract.version,
-            client=client,
-            request_id=request_id,
-            body=body,
-            payload=_validate(contract.payload, body),
-        )
-        key = self._idempotency_key(request)
-
-        async def accept() -> Outcome:
-            await self.transport.publish(event)
-            EVENTS_PUBLISHED.labels(event.topic).inc()
-            log.info(
-                "event.accepted",
-                request_id=request_id,
+        topic, client, version, status, code = "unknown", "-", 0, 500, ""
+        body, answer = b"", b""
+        sent: float | None = None
+        event: Event | None = None
+        try:
+            client = self.security.verify(request.headers.get("Authorization")).client
+            contract = self.registry.topic(request.match_info["topic"], self._version(request))
+            topic, version = contract.topic, contract.version
+            self.security.authorize(client, topic)
+            self.limiter.check(client)
+            body = await self._body(request)
+            event = Event(
+                topic=topic,
+                version=version,
                 client=client,
-                topic=event.topic,
-                version=event.version,
-                event_id=event.event_id,
+                request_id=request_id,
+                body=body,
+                payload=_validate(contract.payload, body),
             )
-            return Outcome(
-                202, orjson.dumps({"event_id": event.event_id, "request_id": request_id})
+            accepted = event
+
+            async def accept() -> Outcome:
+                nonlocal sent
+                sent = time.time()
+                await self.transport.publish(accepted)
+                EVENTS_PUBLISHED.labels(accepted.topic).inc()
+                log.info(
+                    "event.accepted",
+                    request_id=request_id,
+                    client=client,
+                    topic=accepted.topic,
+                    version=accepted.version,
+                    event_id=accepted.event_id,
+                )
+                return Outcome(
+                    202, orjson.dumps({"event_id": accepted.event_id, "request_id": request_id})
+                )
+
+            key = self._idempotency_key(request)
+            outcome = await self._once(client, key, (topic, version, body), accept)
+            status, code, answer = outcome.status, outcome.code, outcome.body
+            return _respond(outcome, request_id)
+        except LgspError as exc:
+            status, code, answer = exc.status, exc.code, orjson.dumps(exc.problem(request_id))
+            raise
+        except asyncio.CancelledError:
+            status = 499
+            raise
+        finally:
+            self._record(
+                ExchangeRecord(
+                    kind="event",
+                    request_id=request_id,
+                    client=client,
+                    name=topic,
+                    version=version,
+                    received=received,
+                    sent=sent,
+                    answered=time.time(),
+                    status=status,
+                    code=code or None,
+                    request=body,
+                    response=answer,
+                    event_id=event.event_id if event is not None and sent is not None else None,
+                )
             )
 
-        request_key = (contract.topic, contract.version, body)
-        return _respond(await self._once(client, key, request_key, accept), request_id)
+    def _record(self, record: ExchangeRecord) -> None:
+        for recorder in self.recorders:
+            recorder.record(record)
 
     def _observe(self, service: str, client: str, status: int, elapsed: float) -> None:
         # Label children are looked up once per combination (the label sets

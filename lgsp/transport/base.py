@@ -12,6 +12,7 @@ import abc
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 import structlog
 
@@ -42,6 +43,18 @@ class ProviderInfo:
     instance: str
     age: float
     """Seconds since the transport last heard from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """A queue the transport holds, for operators: what waits in it and who
+    consumes it."""
+
+    name: str
+    kind: Literal["service", "subscriber", "dead-letter"]
+    messages: int
+    """Messages ready, waiting for a consumer."""
+    consumers: int
 
 
 class Transport(abc.ABC):
@@ -88,6 +101,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def subscribers(self, topic: str) -> list[str]:
         """Names of the subscribers of a topic known to this transport."""
+
+    async def queue_stats(self) -> list[QueueStats]:
+        """Depth and consumers of the transport's queues (service queues,
+        subscriber queues, dead letters); empty when the engine has none."""
+        return []
 
     @abc.abstractmethod
     def ready(self) -> bool:
