@@ -233,7 +233,8 @@ class Settings(BaseModel):
         if self.default_timeout_ms > self.max_timeout_ms:
             raise ValueError("default_timeout_ms exceeds max_timeout_ms")
         if self.production:
-            demo = [c.id for c in (*self.clients, *self.admins) if c.secret in DEMO_SECRETS]
+            accounts: list[ClientConfig | AdminConfig] = [*self.clients, *self.admins]
+            demo = [a.id for a in accounts if a.secret in DEMO_SECRETS]
             if demo:
                 raise ValueError(
                     f"production config refuses demo secrets (clients: {', '.join(demo)})"
