@@ -177,7 +177,9 @@ class AdminConfig(BaseModel):
 
 
 DEMO_ADMINS: tuple[AdminConfig, ...] = (AdminConfig(id="admin", secret="demo-admin-secret"),)
-DEMO_SECRETS = frozenset(c.secret for c in (*DEMO_CLIENTS, *DEMO_ADMINS))
+DEMO_SECRETS = frozenset(
+    [*(c.secret for c in DEMO_CLIENTS), *(a.secret for a in DEMO_ADMINS)]
+)
 
 
 class Settings(BaseModel):
