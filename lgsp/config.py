@@ -189,6 +189,18 @@ class Settings(BaseModel):
 
     production: bool = False
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        description="Deepest nesting of arrays and objects a request body may have; "
+        "deeper bodies are refused with 400 before validation.",
+    )
+    body_read_timeout_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="Longest wait for a request body once its headers arrived; a client "
+        "that stalls or trickles its upload is cut off with 408.",
+    )
     default_timeout_ms: int = Field(default=10_000, ge=1)
     max_timeout_ms: int = Field(default=60_000, ge=1)
     token_ttl_s: int = Field(default=3600, ge=1)

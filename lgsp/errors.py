@@ -90,6 +90,15 @@ class MethodNotAllowed(LgspError):
         super().__init__(detail, headers={"Allow": ", ".join(allowed)})
 
 
+class RequestTimeout(LgspError):
+    """The client did not send its whole body in time (a slow or stalled
+    upload holds a connection and a buffer): it is cut off."""
+
+    status = 408
+    code = "request.timeout"
+    title = "Request body not received in time"
+
+
 class RequestTooLarge(LgspError):
     status = 413
     code = "request.too_large"
@@ -185,6 +194,7 @@ _BUS_ERRORS: tuple[type[LgspError], ...] = (
     Forbidden,
     UnknownService,
     MethodNotAllowed,
+    RequestTimeout,
     RequestTooLarge,
     UnsupportedMediaType,
     RequestInvalid,

@@ -45,6 +45,7 @@ _EDGE_ERRORS: tuple[type[errors.LgspError], ...] = (
     errors.Unauthenticated,
     errors.Forbidden,
     errors.UnknownService,
+    errors.RequestTimeout,
     errors.RequestTooLarge,
     errors.UnsupportedMediaType,
     errors.RequestInvalid,

@@ -8,9 +8,11 @@ compiled validators straight from the request bytes.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from itertools import accumulate
 from typing import TypeVar
 
 import orjson
@@ -27,6 +29,7 @@ from lgsp.errors import (
     LgspError,
     MalformedRequest,
     RequestInvalid,
+    RequestTimeout,
     RequestTooLarge,
     ResponseInvalid,
     UnsupportedMediaType,
@@ -340,9 +343,40 @@ class Exchange:
         if request.charset not in (None, "utf-8", "UTF-8"):
             raise UnsupportedMediaType("JSON bodies are UTF-8")
         try:
-            return await request.read()
+            # A stalled or trickled upload would hold a connection and a
+            # buffer for as long as the client likes.
+            async with asyncio.timeout(self.settings.body_read_timeout_ms / 1000):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise RequestTooLarge(f"body exceeds the limit of {limit} bytes") from None
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the body did not arrive within {self.settings.body_read_timeout_ms} ms"
+            ) from None
+        _check_depth(body, self.settings.max_json_depth)
+        return body
+
+
+# A JSON string (escapes included): brackets inside one are not nesting. An
+# unterminated one runs to the end of the body, so that no quote is tried
+# twice (linear time, whatever the body).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NESTING = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _check_depth(body: bytes, limit: int) -> None:
+    """400 when arrays and objects nest deeper than ``limit``: validators
+    and providers recurse over what the gateway lets through.
+
+    A body cannot nest deeper than it has opening brackets, so the common
+    case is two counts in C; only a body with more than ``limit`` of them
+    is scanned (strings removed, then the running depth of its brackets)."""
+    if body.count(b"{") + body.count(b"[") <= limit:
+        return
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if max(accumulate(map(_NESTING.__getitem__, brackets)), default=0) > limit:
+        raise MalformedRequest(f"body nests arrays and objects deeper than {limit} levels")
 
 
 def _validate(model: type[M], body: bytes) -> M:
