@@ -1,10 +1,24 @@
 """Prometheus metrics of the bus (names follow Prometheus conventions:
 ``lgsp_`` prefix, ``_total`` counters, ``_seconds`` histograms, bounded labels
-only: never a request id or personal data)."""
+only: never a request id or personal data). docs/metrics.md is the catalogue.
+
+Most metrics are counted where things happen; what describes state elsewhere
+(queue depths, heartbeat ages) is refreshed by :func:`refresh_periodically`
+in the gateway process, off the scrape path, so a scrape never waits on the
+broker."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Final
+
+import structlog
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+from lgsp.audit import ExchangeRecord
+from lgsp.transport.base import Transport
+
+log = structlog.get_logger("lgsp.metrics")
 
 # `_created` series double the exposition for no use on a dashboard.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -13,6 +27,11 @@ REQUESTS = Counter(
     "lgsp_requests_total",
     "Synchronous exchanges answered by the gateway",
     ["service", "client", "status"],
+)
+REQUEST_ERRORS = Counter(
+    "lgsp_request_errors_total",
+    "Synchronous exchanges answered with a problem, by problem code",
+    ["service", "code"],
 )
 LATENCY = Histogram(
     "lgsp_request_duration_seconds",
@@ -32,3 +51,70 @@ EVENTS_DELIVERED = Counter(
 PROVIDERS_ONLINE = Gauge(
     "lgsp_providers_online", "Provider instances online per service version", ["service", "version"]
 )
+HEARTBEAT_AGE = Gauge(
+    "lgsp_provider_heartbeat_age_seconds",
+    "Seconds since the least recently heard provider instance of a service version "
+    "announced itself",
+    ["service", "version"],
+)
+QUEUE_MESSAGES = Gauge(
+    "lgsp_queue_messages",
+    "Messages ready in a transport queue, waiting for a consumer",
+    ["queue", "kind"],
+)
+QUEUE_CONSUMERS = Gauge("lgsp_queue_consumers", "Consumers of a transport queue", ["queue", "kind"])
+DEAD_LETTERS = Gauge(
+    "lgsp_dead_letters", "Messages in the dead-letter queues: what could not be delivered"
+)
+
+REFRESH_INTERVAL_S: Final = 2.0
+"""How often the state gauges are refreshed (Prometheus scrapes every 5-15 s)."""
+
+
+class ErrorCounter:
+    """A :class:`~lgsp.audit.Recorder` that counts service calls answered
+    with a problem by its code (declared, so the label set stays bounded)."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str], Counter] = {}
+
+    def record(self, record: ExchangeRecord) -> None:
+        if record.kind != "service" or record.status < 400:
+            return
+        # A call the client abandoned (499) carries no problem code.
+        key = (record.name, record.code or "-")
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = REQUEST_ERRORS.labels(*key)
+        child.inc()
+
+
+async def refresh(transport: Transport) -> None:
+    """Set the state gauges from what the transport knows now."""
+    ages: dict[tuple[str, str], float] = {}
+    for p in transport.providers():
+        key = (p.service, str(p.version))
+        ages[key] = max(ages.get(key, 0.0), p.age)
+    stats = await transport.queue_stats()
+    # Cleared first: a provider or queue that went away leaves no stale series.
+    HEARTBEAT_AGE.clear()
+    for (service, version), age in ages.items():
+        HEARTBEAT_AGE.labels(service, version).set(age)
+    QUEUE_MESSAGES.clear()
+    QUEUE_CONSUMERS.clear()
+    for q in stats:
+        QUEUE_MESSAGES.labels(q.name, q.kind).set(q.messages)
+        QUEUE_CONSUMERS.labels(q.name, q.kind).set(q.consumers)
+    DEAD_LETTERS.set(sum(q.messages for q in stats if q.kind == "dead-letter"))
+
+
+async def refresh_periodically(transport: Transport, interval: float = REFRESH_INTERVAL_S) -> None:
+    """Refresh the state gauges until cancelled; a failed round is logged and
+    the next one tries again."""
+    while True:
+        try:
+            await refresh(transport)
+        except Exception:
+            # Statistics are best effort: never let them end the loop.
+            log.warning("metrics.refresh_failed", exc_info=True)
+        await asyncio.sleep(interval)

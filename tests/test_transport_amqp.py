@@ -422,3 +422,53 @@ def test_create_transport_by_name() -> None:
 def test_urls_are_logged_without_their_password() -> None:
     assert masked("amqp://lgsp:s3cret@broker:5672/vh") == "amqp://lgsp:***@broker:5672/vh"
     assert masked("amqp://broker/") == "amqp://broker/"
+
+
+# -- queue statistics -------------------------------------------------------
+
+
+@amqp
+async def test_queue_stats_show_consumers_and_a_lagging_subscriber(
+    make: Make, name: str, rabbitmq_url: str
+) -> None:
+    gateway, provider, subscriber = await make(), await make(), await make()
+    await provider.serve(name, 1, echo, instance="p1")
+    await subscriber.subscribe(name, name, Inbox().handle)
+    svc, sub = f"lgsp.svc.{name}.v1", f"lgsp.sub.{name}.{name}"
+
+    async def stats() -> dict[str, tuple[str, int, int]]:
+        return {q.name: (q.kind, q.messages, q.consumers) for q in await gateway.queue_stats()}
+
+    # The gateway learns both queues from presence alone.
+    deadline = time.monotonic() + 10
+    while not {svc, sub} <= set(seen := await stats()):
+        assert time.monotonic() < deadline, "the gateway never heard of the queues"
+        await asyncio.sleep(0.05)
+    assert seen[svc] == ("service", 0, 1)
+    assert seen[sub] == ("subscriber", 0, 1)
+    assert seen["lgsp.dead-letters"][0] == "dead-letter"
+
+    # The subscriber goes away: its durable queue keeps what it misses.
+    await subscriber.close()
+    for n in range(3):
+        await gateway.publish(event(name, n))
+    deadline = time.monotonic() + 10
+    while (seen := await stats())[sub] != ("subscriber", 3, 0):
+        assert time.monotonic() < deadline, f"lag never showed: {seen[sub]}"
+        await asyncio.sleep(0.05)
+
+    # A queue deleted behind the transport's back is skipped, not recreated,
+    # and the next statistics still come.
+    async with raw_channel(rabbitmq_url) as channel:
+        await channel.queue_delete(sub)
+    seen = await stats()
+    assert sub not in seen
+    assert svc in seen
+    assert svc in await stats()
+    async with raw_channel(rabbitmq_url) as channel:
+        with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+            await channel.declare_queue(sub, passive=True)
+
+
+async def test_queue_stats_of_a_transport_not_started() -> None:
+    assert await AmqpTransport("amqp://guest:guest@127.0.0.1:1/").queue_stats() == []

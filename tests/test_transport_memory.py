@@ -83,3 +83,41 @@ async def test_failing_subscriber_is_retried_then_dead_lettered() -> None:
 async def test_publish_before_start_is_refused() -> None:
     with pytest.raises(ServiceUnavailable):
         await MemoryTransport().publish(Event("a.b.c", 1, "c", "r", b"{}"))
+
+
+async def test_queue_stats_show_providers_lag_and_dead_letters() -> None:
+    t = MemoryTransport(max_attempts=1)
+    await t.start()
+    release = asyncio.Event()
+
+    async def echo(e: Envelope) -> Reply:
+        return Reply(200, e.body)
+
+    async def stuck(event: Event) -> None:
+        await release.wait()
+
+    async def broken(event: Event) -> None:
+        raise RuntimeError("always fails")
+
+    await t.serve("a.b.c", 1, echo, instance="one")
+    await t.serve("a.b.c", 1, echo, instance="two")
+    await t.subscribe("a.b.happened", "stuck", stuck)
+    await t.subscribe("a.b.happened", "broken", broken)
+    for n in range(3):
+        await t.publish(Event("a.b.happened", 1, "c", f"r{n}", b"{}"))
+    deadline = time.monotonic() + 5
+    while len(t.dead_letters) < 3:
+        assert time.monotonic() < deadline, "the broken subscriber never gave up"
+        await asyncio.sleep(0.01)
+    stats = {q.name: q for q in await t.queue_stats()}
+    assert stats["lgsp.svc.a.b.c.v1"].kind == "service"
+    assert stats["lgsp.svc.a.b.c.v1"].consumers == 2
+    # The stuck subscriber holds one event; two more wait behind it.
+    assert stats["lgsp.sub.stuck.a.b.happened"].messages == 2
+    assert stats["lgsp.sub.broken.a.b.happened"].messages == 0
+    assert stats["lgsp.dead-letters"].kind == "dead-letter"
+    assert stats["lgsp.dead-letters"].messages == 3
+    # In-process providers are always heard from.
+    assert [p.age for p in t.providers()] == [0.0, 0.0]
+    release.set()
+    await t.close()

@@ -53,9 +53,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import aio_pika
+import aiormq.abc
 import orjson
 import structlog
 from aio_pika.abc import (
@@ -72,6 +73,7 @@ from aio_pika.exceptions import (
     CONNECTION_EXCEPTIONS,
     AMQPError,
     ChannelInvalidStateError,
+    ChannelNotFoundEntity,
     DeliveryError,
 )
 from pamqp.commands import Basic
@@ -85,6 +87,7 @@ from lgsp.transport.base import (
     Fingerprints,
     ProviderHandler,
     ProviderInfo,
+    QueueStats,
     Transport,
 )
 
@@ -109,6 +112,8 @@ HEARTBEAT = "provider.heartbeat"
 GONE = "provider.gone"
 QUERY = "registry.query"
 CONTRACTS = "registry.contracts"
+
+_QueueKind = Literal["service", "subscriber", "dead-letter"]
 
 # What can go wrong talking to the broker: the connection or channel is down
 # or closing, or the broker refused an operation. (Timeouts are caught apart.)
@@ -246,6 +251,9 @@ class AmqpTransport(Transport):
         self._refused: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
         # Contract fingerprints that gateways announced.
         self._heard_contracts: dict[tuple[str, int], str] = {}
+        # Every queue this process has known to exist, for queue_stats: a
+        # subscriber's queue keeps its events (and its lag) while it is away.
+        self._known_queues: dict[str, _QueueKind] = {DEAD_LETTERS: "dead-letter"}
 
     # -- lifecycle --------------------------------------------------------
 
@@ -506,6 +514,7 @@ class AmqpTransport(Transport):
         except (TimeoutError, AMQPError, ChannelInvalidStateError, ConnectionError):
             log.warning("amqp.probe_failed", service=service, version=version, exc_info=True)
             return 0
+        self._known_queues[service_queue(service, version)] = "service"
         return declared.consumer_count or 0
 
     async def publish(self, event: Event) -> None:
@@ -553,6 +562,41 @@ class AmqpTransport(Transport):
             )
         return list(found.values())
 
+    async def queue_stats(self) -> list[QueueStats]:
+        """Depth and consumers of every queue known here (passive
+        declarations: asking never creates a queue); a queue that is gone is
+        skipped, and the whole round is bounded by ``broker_timeout``."""
+        connection = self._connection
+        if connection is None or connection.transport is None or not self.ready():
+            return []
+        stats: list[QueueStats] = []
+        # A plain channel of its own, not a robust one: asking about a queue
+        # that was deleted closes it, and the next question needs a new one.
+        channel: aiormq.abc.AbstractChannel | None = None
+        try:
+            async with asyncio.timeout(self._broker_timeout):
+                for name, kind in sorted(self._known_queues.items()):
+                    if channel is None or channel.is_closed:
+                        channel = await connection.transport.connection.channel()
+                    try:
+                        declared = await channel.queue_declare(name, passive=True)
+                    except ChannelNotFoundEntity:
+                        if name != DEAD_LETTERS:
+                            del self._known_queues[name]  # deleted behind our back
+                        continue
+                    stats.append(
+                        QueueStats(
+                            name, kind, declared.message_count or 0, declared.consumer_count or 0
+                        )
+                    )
+        except (TimeoutError, *_BROKER_ERRORS):
+            log.warning("amqp.queue_stats_failed", exc_info=True)
+        finally:
+            if channel is not None and not channel.is_closed:
+                with contextlib.suppress(*_BROKER_ERRORS):
+                    await channel.close()
+        return stats
+
     def subscribers(self, topic: str) -> list[str]:
         names = [s.name for s in self._subscribed if s.topic == topic]
         horizon = time.monotonic() - self._provider_ttl
@@ -578,6 +622,7 @@ class AmqpTransport(Transport):
         queue = await channels.serve.declare_queue(
             service_queue(service, version), durable=True, arguments=SERVICE_QUEUE_ARGUMENTS
         )
+        self._known_queues[queue.name] = "service"
 
         async def on_request(message: AbstractIncomingMessage) -> None:
             await self._handle_request(channels.serve, handler, message)
@@ -654,6 +699,7 @@ class AmqpTransport(Transport):
             },
         )
         await queue.bind(EVENTS, routing_key=topic)
+        self._known_queues[queue.name] = "subscriber"
 
         async def on_event(message: AbstractIncomingMessage) -> None:
             await self._handle_event(subscriber, handler, message)
@@ -865,10 +911,12 @@ class AmqpTransport(Transport):
                     instances.pop(instance, None)
                 else:
                     instances[instance] = now
+                    self._known_queues[service_queue(service, version)] = "service"
         elif kind == "subscriber":
             topic, name = entry.get("topic"), entry.get("subscriber")
             if isinstance(topic, str) and isinstance(name, str) and not gone:
                 self._seen_subscribers[topic][name] = now
+                self._known_queues[subscriber_queue(name, topic)] = "subscriber"
 
     def _forget_stale(self) -> None:
         horizon = time.monotonic() - self._provider_ttl

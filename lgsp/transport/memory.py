@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ from lgsp.transport.base import (
     Fingerprints,
     ProviderHandler,
     ProviderInfo,
+    QueueStats,
     Transport,
 )
 
@@ -34,7 +34,6 @@ class _Provider:
     instance: str
     handler: ProviderHandler
     fingerprint: str | None = None
-    since: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -110,12 +109,27 @@ class MemoryTransport(Transport):
             sub.queue.put_nowait(event)
 
     def providers(self) -> list[ProviderInfo]:
-        now = time.monotonic()
+        # In-process providers are heard from constantly: their age is nil.
         return [
-            ProviderInfo(service, version, p.instance, now - p.since)
+            ProviderInfo(service, version, p.instance, 0.0)
             for (service, version), providers in self._providers.items()
             for p in providers
         ]
+
+    async def queue_stats(self) -> list[QueueStats]:
+        # Named as the AMQP engine names its queues, so one dashboard reads
+        # both. Requests are direct awaits: a service queue never holds any.
+        stats = [
+            QueueStats(f"lgsp.svc.{service}.v{version}", "service", 0, len(providers))
+            for (service, version), providers in self._providers.items()
+        ]
+        stats += [
+            QueueStats(f"lgsp.sub.{sub.name}.{topic}", "subscriber", sub.queue.qsize(), 1)
+            for topic, subs in self._subscribers.items()
+            for sub in subs
+        ]
+        stats.append(QueueStats("lgsp.dead-letters", "dead-letter", len(self.dead_letters), 0))
+        return stats
 
     def subscribers(self, topic: str) -> list[str]:
         return [s.name for s in self._subscribers.get(topic, ())]

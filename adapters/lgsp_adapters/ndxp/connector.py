@@ -112,6 +112,10 @@ DURATION = Histogram(
 BREAKER_STATE = Gauge(
     "lgsp_ndxp_breaker_state", "The connector's circuit breaker: 0 closed, 1 open, 2 half-open"
 )
+TOKEN_EXPIRY = Gauge(
+    "lgsp_ndxp_token_expiry_timestamp_seconds",
+    "When the connector's NDXP access token expires (Unix time); 0 while it holds none",
+)
 
 
 @dataclass(frozen=True)
@@ -352,6 +356,8 @@ class Connector:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise _Transient("token endpoint answered outside OAuth2") from None
         TOKEN_REFRESHES.inc()
+        # Wall-clock time for operators (the connector's own clock is monotonic).
+        TOKEN_EXPIRY.set(time.time() + lifetime)
         log.info("ndxp.token_obtained", expires_in=lifetime)
         margin = min(s.refresh_margin_s, lifetime / 5)
         return _Token(value, s.clock() + lifetime - margin)
@@ -443,6 +449,7 @@ def configure(settings: Settings | None = None, /, **changes: Any) -> Settings:
     settings = dataclasses.replace(settings, **changes)
     _current = Connector(settings, _http)
     BREAKER_STATE.set_function(lambda: float(current_breaker_state()))
+    TOKEN_EXPIRY.set(0)
     return settings
 
 
