@@ -142,6 +142,10 @@ class Catalogue:
 
     async def metrics(self, request: web.Request) -> web.Response:
         PROVIDERS_ONLINE.clear()
+        # Every catalogued version has a series, 0 while nobody serves it, so
+        # that an alert sees a provider that went down (not a series that vanished).
+        for service, version in self.registry.fingerprints:
+            PROVIDERS_ONLINE.labels(service, str(version)).set(0)
         for p in self.transport.providers():
             PROVIDERS_ONLINE.labels(p.service, str(p.version)).inc()
         return await metrics(request)
