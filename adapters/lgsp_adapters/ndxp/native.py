@@ -102,7 +102,8 @@ def refusal(status: int, code: str, detail: str) -> web.HTTPException:
 
 def date_out(day: dt.date) -> str:
     """``yyyyMMdd``, as the national services write dates."""
-    return day.strftime("%Y%m%d")
+    # strftime's %Y is not zero-padded on every platform (year 83 → "83").
+    return f"{day.year:04d}{day:%m%d}"
 
 
 def date_in(text: str) -> dt.date:
@@ -114,7 +115,8 @@ def date_in(text: str) -> dt.date:
 
 def time_out(moment: dt.datetime) -> str:
     """``yyyyMMddHHmmss`` in Asia/Ho_Chi_Minh, as the portal writes times."""
-    return moment.astimezone(VN_TZ).strftime("%Y%m%d%H%M%S")
+    local = moment.astimezone(VN_TZ)
+    return f"{local.year:04d}{local:%m%d%H%M%S}"
 
 
 def time_in(text: str) -> dt.datetime:
