@@ -93,7 +93,11 @@ def _components(models: list[type[Contract]]) -> tuple[dict[Any, Any], dict[str,
 
 
 def _one_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
-    return schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    """Any of the versions' schemas. Versions often share a model (one ref
+    listed twice) or accept the same bodies, so ``oneOf`` (exactly one) would
+    refuse what every version accepts."""
+    unique = [dict(t) for t in dict.fromkeys(tuple(sorted(s.items())) for s in schemas)]
+    return unique[0] if len(unique) == 1 else {"anyOf": unique}
 
 
 def _problem_responses(problems: Iterable[tuple[int, str, str]]) -> dict[str, Any]:
