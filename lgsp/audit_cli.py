@@ -1,0 +1,154 @@
+"""``lgsp audit verify|export`` and ``lgsp report``: the exchange log of a
+data dir, read directly and read-only (gateways may keep writing)."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from lgsp.audit import COLUMNS, AuditError, Query, Row, as_json, read, verify
+from lgsp.errors import MalformedRequest
+from lgsp.report import RENDERERS, Report
+
+DEFAULT_DATA_DIR = Path("lgsp-data")
+F = TypeVar("F", bound=Callable[..., Any])
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    envvar="LGSP_DATA_DIR",
+    help="Where the gateway keeps its exchange log (env LGSP_DATA_DIR).",
+)
+out_option = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+
+
+class _Unreadable(click.ClickException):
+    # 2, not 1: 1 means "the chain is broken".
+    exit_code = 2
+
+
+def _query(**params: str | None) -> Query:
+    try:
+        return Query.parse({k: v for k, v in params.items() if v is not None})
+    except MalformedRequest as exc:
+        raise click.BadParameter(exc.detail) from exc
+
+
+def _rows(data_dir: Path, query: Query) -> Iterator[Row]:
+    try:
+        yield from read(data_dir, query)
+    except AuditError as exc:
+        raise _Unreadable(str(exc)) from exc
+
+
+def _output(out: Path | None) -> IO[str]:
+    return out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident exchange log: verify its chain, export its records."""
+
+
+@audit.command("verify")
+@data_dir_option
+def verify_command(data_dir: Path) -> None:
+    """Check the hash chain from the first record to the signed head. Exits
+    0 when intact, 1 naming the first broken record, 2 when there is no log."""
+    try:
+        verdict = verify(data_dir)
+    except AuditError as exc:
+        raise _Unreadable(str(exc)) from exc
+    if verdict.intact:
+        click.echo(f"{verdict.records} records, chain intact")
+        return
+    click.echo(f"record {verdict.broken}: {verdict.reason}")
+    click.echo(f"{verdict.records} records intact before it", err=True)
+    sys.exit(1)
+
+
+filters = [
+    click.option("--from", "start", help="ISO date or datetime (UTC), inclusive."),
+    click.option("--to", "end", help="ISO date (that whole day) or datetime, exclusive."),
+    click.option("--client", help="Only this client id."),
+    click.option("--service", help="Only this service or topic (exact, or 'prefix.*')."),
+    click.option("--status", help="Only this status (404) or class (4xx)."),
+]
+
+
+def _filters(command: F) -> F:
+    for option in reversed(filters):
+        command = option(command)
+    return command
+
+
+@audit.command("export")
+@data_dir_option
+@_filters
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+@out_option
+def export(
+    data_dir: Path,
+    start: str | None,
+    end: str | None,
+    client: str | None,
+    service: str | None,
+    status: str | None,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """Write the records (every column; bodies only where full logging kept them)."""
+    query = _query(**{"from": start, "to": end}, client=client, service=service, status=status)
+    rows = _rows(data_dir, query)
+    # A missing log fails before the output file is created.
+    first = next(rows, None)
+    records = rows if first is None else itertools.chain([first], rows)
+    stream = _output(out)
+    try:
+        if fmt == "csv":
+            writer = csv.DictWriter(stream, fieldnames=COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(as_json(row) for row in records)
+        else:
+            # Streamed one record per line, still one JSON document.
+            stream.write("[")
+            for i, row in enumerate(records):
+                stream.write(",\n" if i else "\n")
+                stream.write(json.dumps(as_json(row), ensure_ascii=False))
+            stream.write("\n]\n")
+    finally:
+        if out:
+            stream.close()
+
+
+@click.command("report")
+@click.option("--from", "start", required=True, help="ISO date or datetime (UTC), inclusive.")
+@click.option(
+    "--to", "end", required=True, help="ISO date (that whole day) or datetime, exclusive."
+)
+@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="html")
+@data_dir_option
+@out_option
+def report(start: str, end: str, fmt: str, data_dir: Path, out: Path | None) -> None:
+    """Exchanges per connected system and per service: counts, success rate,
+    p95 latency, busiest hours; HTML (printable, with charts), CSV or JSON."""
+    query = _query(**{"from": start, "to": end})
+    built = Report.build(_rows(data_dir, query), query.start, query.end)
+    stream = _output(out)
+    try:
+        stream.write(RENDERERS[fmt](built))
+    finally:
+        if out:
+            stream.close()
