@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lgsp.audit import ExchangeLog, Recorder
+from lgsp.audit import Recorder
 from lgsp.config import Settings
 from lgsp.gateway.catalogue import Catalogue, healthz, metrics
+from lgsp.gateway.dashboard import Dashboard
 from lgsp.gateway.exchange import Exchange
-from lgsp.gateway.exchange_log import ExchangeLogRoute
 from lgsp.gateway.middlewares import problems
 from lgsp.gateway.oauth import TokenEndpoint
 from lgsp.registry import Registry
 from lgsp.security import AdminAuth, Security
+from lgsp.stats import LiveStats
 from lgsp.transport.base import Transport
 
 
@@ -32,9 +33,8 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     """The gateway's web application; the caller owns the transport's life."""
     security = Security(settings)
     recorders: list[Recorder] = []
-    # Written off the request path; flushed and closed with the app.
-    exchange_log = ExchangeLog(settings)
-    recorders.append(exchange_log)
+    live = LiveStats()
+    recorders.append(live)
     exchange = Exchange(settings, registry, transport, security, recorders)
     catalogue = Catalogue(registry, transport, security)
     tokens = TokenEndpoint(security)
@@ -42,8 +42,7 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     # cap stays as a backstop for chunked uploads.
     app = web.Application(middlewares=[problems], client_max_size=settings.max_body_bytes)
     app[ADMIN_AUTH] = AdminAuth(settings)
-    app.cleanup_ctx.append(exchange_log.lifespan)
-    exchange_log_route = ExchangeLogRoute(exchange_log, app[ADMIN_AUTH])
+    dashboard = Dashboard(live, transport, app[ADMIN_AUTH])
     app.add_routes(
         [
             web.post("/oauth2/token", tokens.token),
@@ -58,7 +57,10 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
             web.get("/healthz", catalogue.healthz),
             web.get("/readyz", catalogue.readyz),
             web.get("/metrics", catalogue.metrics),
-            web.get("/v1/admin/exchanges", exchange_log_route.exchanges),
+            web.get("/dashboard", dashboard.page),
+            web.get("/dashboard/static/{path:.+}", dashboard.static),
+            web.get("/v1/admin/dashboard", dashboard.feed),
+            web.get("/v1/admin/operations", dashboard.operations),
         ]
     )
     return app
