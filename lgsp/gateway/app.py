@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lgsp.audit import Recorder
+from lgsp.audit import ExchangeLog, Recorder
 from lgsp.config import Settings
 from lgsp.gateway.catalogue import Catalogue, healthz, metrics
 from lgsp.gateway.dashboard import Dashboard
 from lgsp.gateway.exchange import Exchange
+from lgsp.gateway.exchange_log import ExchangeLogRoute
 from lgsp.gateway.middlewares import problems
 from lgsp.gateway.oauth import TokenEndpoint
 from lgsp.registry import Registry
@@ -35,6 +36,9 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     recorders: list[Recorder] = []
     live = LiveStats()
     recorders.append(live)
+    # Written off the request path; flushed and closed with the app.
+    exchange_log = ExchangeLog(settings)
+    recorders.append(exchange_log)
     exchange = Exchange(settings, registry, transport, security, recorders)
     catalogue = Catalogue(registry, transport, security)
     tokens = TokenEndpoint(security)
@@ -43,6 +47,8 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     app = web.Application(middlewares=[problems], client_max_size=settings.max_body_bytes)
     app[ADMIN_AUTH] = AdminAuth(settings)
     dashboard = Dashboard(live, transport, app[ADMIN_AUTH])
+    app.cleanup_ctx.append(exchange_log.lifespan)
+    exchange_log_route = ExchangeLogRoute(exchange_log, app[ADMIN_AUTH])
     app.add_routes(
         [
             web.post("/oauth2/token", tokens.token),
@@ -61,6 +67,7 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
             web.get("/dashboard/static/{path:.+}", dashboard.static),
             web.get("/v1/admin/dashboard", dashboard.feed),
             web.get("/v1/admin/operations", dashboard.operations),
+            web.get("/v1/admin/exchanges", exchange_log_route.exchanges),
         ]
     )
     return app
