@@ -206,7 +206,7 @@ def _table(title: str, rows: list[tuple[str, str, Stats]]) -> str:
     )
     lines = [f"<section><h2>{escape(title)}</h2>" if title else "", "<table>", head]
     for scope, name, stats in rows:
-        p95 = "-" if stats.p95_ms is None else f"{stats.p95_ms:g}"
+        p95 = "-" if stats.p95_ms is None else str(stats.p95_ms)
         busiest = ", ".join(f"{hour} ({n})" for hour, n in stats.busiest())
         lines.append(
             f'<tr data-scope="{scope}" data-name="{escape(name)}"><td>{escape(name)}</td>'
