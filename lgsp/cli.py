@@ -19,6 +19,9 @@ import structlog
 
 from lgsp import log as logging_setup
 from lgsp.adapter import Adapter
+from lgsp.audit_cli import DEFAULT_DATA_DIR
+from lgsp.audit_cli import audit as audit_group
+from lgsp.audit_cli import report as report_command
 from lgsp.config import DEMO_SECRETS, Settings
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
@@ -94,6 +97,13 @@ def _settings(config: Path | None) -> Settings:
         raise click.ClickException(f"bad configuration: {exc}") from exc
 
 
+def _with_data_dir(
+    settings: Settings, data_dir: Path | None, default: Path | None = None
+) -> Settings:
+    """``--data-dir`` wins over the config's ``data_dir``, which wins over the default."""
+    return settings.model_copy(update={"data_dir": data_dir or settings.data_dir or default})
+
+
 def _adapters(names: tuple[str, ...]) -> list[Adapter]:
     try:
         return load_adapters(names)
@@ -112,6 +122,13 @@ port_option = click.option(
     "--port", default=8080, type=click.IntRange(0, 65535), help="Gateway port."
 )
 amqp_option = click.option("--amqp-url", envvar="LGSP_AMQP_URL", help=AMQP_URL_HELP)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LGSP_DATA_DIR",
+    help="Where the exchange log lives (env LGSP_DATA_DIR); default: the config's "
+    "data_dir, else lgsp-data here for `up` and memory for `gateway`.",
+)
 
 
 @main.command()
@@ -120,11 +137,19 @@ amqp_option = click.option("--amqp-url", envvar="LGSP_AMQP_URL", help=AMQP_URL_H
 @click.option("--transport", "kind", type=click.Choice(["memory", "amqp"]), default="memory")
 @amqp_option
 @config_option
-def up(host: str, port: int, kind: str, amqp_url: str | None, config: Path | None) -> None:
+@data_dir_option
+def up(
+    host: str,
+    port: int,
+    kind: str,
+    amqp_url: str | None,
+    config: Path | None,
+    data_dir: Path | None,
+) -> None:
     """The whole bus in one process: gateway and every mock system."""
     if kind == "amqp" and not amqp_url:
         raise click.UsageError("--transport amqp needs --amqp-url or LGSP_AMQP_URL")
-    settings = _settings(config)
+    settings = _with_data_dir(_settings(config), data_dir, DEFAULT_DATA_DIR)
     adapters = _adapters(())
     registry = Registry.from_entry_points()
 
@@ -151,11 +176,14 @@ def up(host: str, port: int, kind: str, amqp_url: str | None, config: Path | Non
 @host_option
 @port_option
 @config_option
-def gateway(amqp_url: str | None, host: str, port: int, config: Path | None) -> None:
+@data_dir_option
+def gateway(
+    amqp_url: str | None, host: str, port: int, config: Path | None, data_dir: Path | None
+) -> None:
     """The gateway alone, reaching providers through RabbitMQ."""
     if not amqp_url:
         raise click.UsageError("the gateway needs --amqp-url or LGSP_AMQP_URL")
-    settings = _settings(config)
+    settings = _with_data_dir(_settings(config), data_dir)
     registry = Registry.from_entry_points()
     _serve(
         run(
@@ -313,6 +341,8 @@ def _banner(settings: Settings, registry: Registry, host: str, port: int, transp
 
 
 main.add_command(contracts_group, "contracts")
+main.add_command(audit_group, "audit")
+main.add_command(report_command, "report")
 
 if __name__ == "__main__":
     main()
