@@ -108,7 +108,7 @@ class Report:
         def moment(value: datetime | None, missing: str) -> str:
             return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else missing
 
-        return f"{moment(self.start, 'the first record')} to {moment(self.end, 'now')}"
+        return f"from {moment(self.start, 'the first record')} up to {moment(self.end, 'now')}"
 
 
 def to_json(report: Report) -> str:
