@@ -8,6 +8,7 @@ import json
 import os
 import pkgutil
 import shlex
+import ssl
 import sys
 from collections.abc import Coroutine
 from importlib.metadata import EntryPoint, entry_points
@@ -19,14 +20,19 @@ import structlog
 
 from lgsp import log as logging_setup
 from lgsp.adapter import Adapter
+from lgsp.admin_cli import clients as clients_group
+from lgsp.admin_cli import grants as grants_group
+from lgsp.admin_cli import keys as keys_group
 from lgsp.audit_cli import DEFAULT_DATA_DIR
 from lgsp.audit_cli import audit as audit_group
 from lgsp.audit_cli import report as report_command
+from lgsp.clients import ClientStoreError
 from lgsp.config import DEMO_SECRETS, Settings
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
 from lgsp.registry import Registry
 from lgsp.schemas_cli import contracts as contracts_group
+from lgsp.security import tls_context
 from lgsp.server import UnknownAdapter, load_adapters, load_sidecars, run
 from lgsp.transport import create_transport
 
@@ -78,7 +84,7 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
     refusal at start-up) is a clear one-line error, not a traceback."""
     try:
         asyncio.run(main)
-    except (UnknownProvider, ContractMismatch) as exc:
+    except (UnknownProvider, ContractMismatch, ClientStoreError) as exc:
         raise click.ClickException(str(exc)) from exc
     except (OSError, ExceptionGroup) as exc:
         refusal = exc
@@ -122,6 +128,51 @@ port_option = click.option(
     "--port", default=8080, type=click.IntRange(0, 65535), help="Gateway port."
 )
 amqp_option = click.option("--amqp-url", envvar="LGSP_AMQP_URL", help=AMQP_URL_HELP)
+tls_cert_option = click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LGSP_TLS_CERT",
+    help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.",
+)
+tls_key_option = click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LGSP_TLS_KEY",
+    help="PEM private key of --tls-cert.",
+)
+tls_client_ca_option = click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LGSP_TLS_CLIENT_CA",
+    help="PEM CA of client certificates: enables optional mutual TLS.",
+)
+
+
+def _with_tls(
+    settings: Settings, cert: Path | None, key: Path | None, client_ca: Path | None
+) -> tuple[Settings, ssl.SSLContext | None]:
+    """Options win over the config's tls_* fields; unreadable or mismatched
+    files are a one-line error, not a traceback."""
+    settings = settings.model_copy(
+        update={
+            "tls_cert": cert or settings.tls_cert,
+            "tls_key": key or settings.tls_key,
+            "tls_client_ca": client_ca or settings.tls_client_ca,
+        }
+    )
+    if settings.tls_cert is None and settings.tls_key is None:
+        if settings.tls_client_ca is not None:
+            raise click.UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+        return settings, None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        context = tls_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.ClickException(f"cannot load the TLS certificate or key: {exc}") from exc
+    return settings, context
+
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -138,6 +189,9 @@ data_dir_option = click.option(
 @amqp_option
 @config_option
 @data_dir_option
+@tls_cert_option
+@tls_key_option
+@tls_client_ca_option
 def up(
     host: str,
     port: int,
@@ -145,11 +199,15 @@ def up(
     amqp_url: str | None,
     config: Path | None,
     data_dir: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
 ) -> None:
     """The whole bus in one process: gateway and every mock system."""
     if kind == "amqp" and not amqp_url:
         raise click.UsageError("--transport amqp needs --amqp-url or LGSP_AMQP_URL")
     settings = _with_data_dir(_settings(config), data_dir, DEFAULT_DATA_DIR)
+    settings, ssl_context = _with_tls(settings, tls_cert, tls_key, tls_client_ca)
     adapters = _adapters(())
     registry = Registry.from_entry_points()
 
@@ -167,6 +225,7 @@ def up(
             host=host,
             port=port,
             on_ready=banner,
+            ssl_context=ssl_context,
         )
     )
 
@@ -177,13 +236,24 @@ def up(
 @port_option
 @config_option
 @data_dir_option
+@tls_cert_option
+@tls_key_option
+@tls_client_ca_option
 def gateway(
-    amqp_url: str | None, host: str, port: int, config: Path | None, data_dir: Path | None
+    amqp_url: str | None,
+    host: str,
+    port: int,
+    config: Path | None,
+    data_dir: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
 ) -> None:
     """The gateway alone, reaching providers through RabbitMQ."""
     if not amqp_url:
         raise click.UsageError("the gateway needs --amqp-url or LGSP_AMQP_URL")
     settings = _with_data_dir(_settings(config), data_dir)
+    settings, ssl_context = _with_tls(settings, tls_cert, tls_key, tls_client_ca)
     registry = Registry.from_entry_points()
     _serve(
         run(
@@ -194,6 +264,7 @@ def gateway(
             host=host,
             port=port,
             on_ready=lambda: click.echo(_banner(settings, registry, host, port, "amqp"), err=True),
+            ssl_context=ssl_context,
         )
     )
 
@@ -309,7 +380,7 @@ def call(
 
 
 def _banner(settings: Settings, registry: Registry, host: str, port: int, transport: str) -> str:
-    base = f"http://{host}:{port}"
+    base = f"{'https' if settings.tls_cert else 'http'}://{host}:{port}"
     lines = [
         "",
         f"LGSP gateway on {base} (transport: {transport})",
@@ -322,7 +393,10 @@ def _banner(settings: Settings, registry: Registry, host: str, port: int, transp
         lines += [f"  {a.id:<18} {a.secret}" for a in demo_admins]
     if settings.demo and "population.citizen.lookup" in registry.services:
         lines += ["", "Demo clients (demo secrets: refused by a production config):"]
-        lines += [f"  {c.id:<18} {c.secret:<22} {', '.join(c.grants)}" for c in settings.clients]
+        lines += [
+            f"  {c.id:<18} {c.secret or '(hashed)':<22} {', '.join(c.grants)}"
+            for c in settings.clients
+        ]
         first = settings.clients[0]
         lookup = registry.service("population.citizen.lookup")
         body = json.dumps(lookup.examples[0].request, ensure_ascii=False)
@@ -341,6 +415,9 @@ def _banner(settings: Settings, registry: Registry, host: str, port: int, transp
 
 
 main.add_command(contracts_group, "contracts")
+main.add_command(clients_group, "clients")
+main.add_command(grants_group, "grants")
+main.add_command(keys_group, "keys")
 main.add_command(audit_group, "audit")
 main.add_command(report_command, "report")
 

@@ -8,13 +8,18 @@ endpoints that serve service versions (docs/http-providers.md).
 
 from __future__ import annotations
 
+import math
 import secrets
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from limits import parse as parse_limit
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -31,21 +36,73 @@ RateLimit = Annotated[
 ]
 
 
-class ClientConfig(BaseModel):
-    """An agency system allowed to call the bus."""
+# An argon2 hash in its PHC string form, as argon2-cffi writes it.
+SecretHash = Annotated[str, StringConstraints(pattern=r"^\$argon2(id|i|d)\$\S+$")]
+# SHA-256 of a certificate's DER bytes, hex, with or without colons (as
+# `openssl x509 -fingerprint -sha256` prints it); kept lower case, no colons.
+Thumbprint = Annotated[
+    str,
+    BeforeValidator(lambda v: v.replace(":", "").lower() if isinstance(v, str) else v),
+    StringConstraints(pattern=r"^[0-9a-f]{64}$"),
+]
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class ClientConfig(BaseModel):
+    """An agency system allowed to call the bus.
+
+    It authenticates with a secret (``secret`` in plain, hashed when loaded
+    into the client store, or ``secret_hash``, an argon2 hash), or with a TLS
+    client certificate (``certificate_sha256``), or either.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     id: ClientId
-    secret: Annotated[str, StringConstraints(min_length=8)]
+    secret: Annotated[str, StringConstraints(min_length=8)] | None = None
+    secret_hash: SecretHash | None = None
+    certificate_sha256: Thumbprint | None = Field(
+        default=None,
+        description="SHA-256 thumbprint of the client's TLS certificate: it may then get "
+        "tokens with the certificate instead of a secret (RFC 8705 tls_client_auth).",
+    )
     grants: tuple[str, ...] = Field(
         description="Services and topics this client may use: exact names or prefixes "
         "ending in '.*' (e.g. 'population.*')."
     )
+    rate: float | None = Field(
+        default=None, gt=0, description="Sustained requests per second; none means unlimited."
+    )
+    burst: int | None = Field(
+        default=None, ge=1, description="Requests allowed at once above the rate (default: rate)."
+    )
     rate_limit: RateLimit | None = Field(
-        default=None, description="Quota, e.g. '100/second'; none means unlimited."
+        default=None,
+        description="Quota in the older notation, e.g. '100/second': the same as rate 100 "
+        "and burst 100.",
     )
     description: str = ""
+
+    @model_validator(mode="after")
+    def _credentials_and_quota(self) -> Self:
+        if self.secret is not None and self.secret_hash is not None:
+            raise ValueError(f"{self.id}: give `secret` or `secret_hash`, not both")
+        if self.secret is None and self.secret_hash is None and self.certificate_sha256 is None:
+            raise ValueError(f"{self.id}: needs a secret, a secret_hash or a certificate_sha256")
+        if self.rate_limit is not None and (self.rate is not None or self.burst is not None):
+            raise ValueError(f"{self.id}: give `rate`/`burst` or `rate_limit`, not both")
+        if self.burst is not None and self.rate is None:
+            raise ValueError(f"{self.id}: `burst` needs a `rate`")
+        return self
+
+    @property
+    def quota(self) -> tuple[float, int] | None:
+        """(requests per second, burst), or None when unlimited."""
+        if self.rate_limit is not None:
+            item = parse_limit(self.rate_limit)
+            return item.amount / item.get_expiry(), item.amount
+        if self.rate is None:
+            return None
+        return self.rate, self.burst or max(1, math.ceil(self.rate))
 
 
 ServiceName = Annotated[
@@ -173,13 +230,35 @@ class AdminConfig(BaseModel):
     model_config = _SECRET_BEARING
 
     id: ClientId
-    secret: Annotated[str, StringConstraints(min_length=8)]
+    secret: Annotated[str, StringConstraints(min_length=8)] | None = None
+    secret_hash: SecretHash | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Self:
+        if (self.secret is None) == (self.secret_hash is None):
+            raise ValueError(f"admin {self.id}: give exactly one of `secret` or `secret_hash`")
+        return self
 
 
 DEMO_ADMINS: tuple[AdminConfig, ...] = (AdminConfig(id="admin", secret="demo-admin-secret"),)
-DEMO_SECRETS = frozenset(
-    [*(c.secret for c in DEMO_CLIENTS), *(a.secret for a in DEMO_ADMINS)]
+DEMO_SECRETS: frozenset[str] = frozenset(
+    s for s in (*(c.secret for c in DEMO_CLIENTS), *(a.secret for a in DEMO_ADMINS)) if s
 )
+
+
+def _hashes_a_demo_secret(secret_hash: str | None) -> bool:
+    """True when an argon2 hash is that of a demo secret (checked for
+    production configs only: each check costs a hash per demo secret)."""
+    if secret_hash is None:
+        return False
+    hasher = PasswordHasher()  # the hash carries its own parameters
+    for demo in DEMO_SECRETS:
+        try:
+            if hasher.verify(secret_hash, demo):
+                return True
+        except (VerificationError, InvalidHashError):
+            continue
+    return False
 
 
 class Settings(BaseModel):
@@ -223,6 +302,15 @@ class Settings(BaseModel):
         description="Where the exchange log (and the client store) live; none keeps them "
         "in memory for the life of the process.",
     )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate (chain) of the gateway: serve HTTPS."
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
+    tls_client_ca: Path | None = Field(
+        default=None,
+        description="PEM CA bundle of client certificates: clients may then present one "
+        "(optional mutual TLS).",
+    )
     audit_full_services: tuple[str, ...] = Field(
         default=(),
         description="Services and topics (exact or 'prefix.*') whose exchange log records "
@@ -246,9 +334,17 @@ class Settings(BaseModel):
             raise ValueError("an HTTP provider (service, version, url) is listed twice")
         if self.default_timeout_ms > self.max_timeout_ms:
             raise ValueError("default_timeout_ms exceeds max_timeout_ms")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key")
         if self.production:
             accounts: list[ClientConfig | AdminConfig] = [*self.clients, *self.admins]
-            demo = [a.id for a in accounts if a.secret in DEMO_SECRETS]
+            demo = [
+                a.id
+                for a in accounts
+                if a.secret in DEMO_SECRETS or _hashes_a_demo_secret(a.secret_hash)
+            ]
             if demo:
                 raise ValueError(
                     f"production config refuses demo secrets (clients: {', '.join(demo)})"

@@ -1,26 +1,41 @@
 """Who is calling and what they may use.
 
-Clients authenticate with OAuth2 client credentials and receive a signed
-access token (JWT, HS256, via PyJWT); every ``/v1`` call presents it. The
-client id is always taken from a verified token, never from a header.
+Clients authenticate with OAuth2 client credentials (a secret, verified
+against its argon2 hash, or a TLS client certificate) and receive a signed
+access token (JWT, HS256 with a ``kid``, via PyJWT); every ``/v1`` call
+presents it. The client id is always taken from a verified token, never from
+a header. Clients, grants and keys come from the client store
+(:mod:`lgsp.clients`); this module keeps what the request path needs in
+memory and drops it whenever the store changes.
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
+import hashlib
+import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 
-from lgsp.config import ClientConfig, Settings
+from lgsp.clients import (
+    Client,
+    ClientStore,
+    SigningKey,
+    Snapshot,
+    hash_config_secret,
+    verify_secret,
+    x5t_s256,
+)
+from lgsp.config import AdminConfig, Settings
 from lgsp.errors import AdminUnauthenticated, Forbidden, Unauthenticated
 
 ISSUER = "lgsp"
 AUDIENCE = "lgsp-gateway"
-KEY_ID = "k1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +44,9 @@ class Principal:
 
     client: str
     expires: float
+    issued: float = 0.0
+    bound_to: str | None = None
+    """``x5t#S256`` of the certificate the token is bound to (RFC 8705)."""
 
 
 def granted(grants: tuple[str, ...], name: str) -> bool:
@@ -41,42 +59,83 @@ def granted(grants: tuple[str, ...], name: str) -> bool:
 
 
 class Security:
-    """Client authentication, token issuing and checking, grants."""
+    """Client authentication, token issuing and checking, grants and quotas,
+    over the client store's current snapshot."""
 
-    def __init__(self, settings: Settings, *, cache_size: int = 4096) -> None:
-        self._clients: dict[str, ClientConfig] = {c.id: c for c in settings.clients}
-        self._key = settings.token_secret.encode()
+    def __init__(
+        self, settings: Settings, store: ClientStore | None = None, *, cache_size: int = 4096
+    ) -> None:
+        self.store = store if store is not None else ClientStore.open(settings)
         self._ttl = settings.token_ttl_s
         # Verifying an HMAC signature costs more than the rest of a small
         # exchange; a verified token is remembered until it expires.
         self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._cache_size = cache_size
         self._grants: dict[tuple[str, str], bool] = {}
+        self._clients: Mapping[str, Client] = {}
+        self._keys: dict[str, SigningKey] = {}
+        self._signing: SigningKey | None = None
+        self.store.subscribe(self._load)
 
-    def authenticate(self, client_id: str, secret: str) -> ClientConfig | None:
+    def _load(self, snapshot: Snapshot) -> None:
+        # Anything derived from the old snapshot (verified tokens of a revoked
+        # client, grants) goes at once; the caches refill on the next calls.
+        self._clients = snapshot.clients
+        self._keys = {k.kid: k for k in snapshot.keys}
+        self._signing = snapshot.signing if snapshot.keys else None
+        self._verified.clear()
+        self._grants.clear()
+
+    def client(self, client_id: str) -> Client | None:
+        return self._clients.get(client_id)
+
+    def authenticate(self, client_id: str, secret: str) -> Client | None:
+        """The client, if enabled and ``secret`` is its secret. Takes an
+        argon2 verification (tens of ms): call it off the event loop."""
         client = self._clients.get(client_id)
-        # Compare even for unknown ids so timing does not reveal which exist.
-        expected = client.secret if client else "\0" * 32
-        if hmac.compare_digest(expected.encode(), secret.encode()) and client is not None:
+        # Verified even for unknown ids so timing does not reveal which exist.
+        ok = verify_secret(client.secret_hash if client else None, secret)
+        if ok and client is not None and client.enabled:
             return client
         return None
 
-    def issue(self, client: ClientConfig) -> tuple[str, int]:
-        """A signed access token for the client and its lifetime in seconds."""
-        now = int(time.time())
-        claims = {
+    def authenticate_certificate(self, client_id: str, certificate: str | None) -> Client | None:
+        """The client, if enabled and configured with the certificate whose
+        ``x5t#S256`` the connection presented (RFC 8705 tls_client_auth)."""
+        client = self._clients.get(client_id)
+        if client is None or certificate is None or not client.enabled:
+            return None
+        if client.certificate_sha256 is None or x5t_s256(client.certificate_sha256) != certificate:
+            return None
+        return client
+
+    def issue(self, client: Client, *, bound_to: str | None = None) -> tuple[str, int]:
+        """A signed access token for the client and its lifetime in seconds;
+        ``bound_to`` (an ``x5t#S256``) binds it to a certificate."""
+        if self._signing is None:
+            raise Unauthenticated("no signing key")
+        now = time.time()
+        claims: dict[str, object] = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": client.id,
-            "iat": now,
-            "exp": now + self._ttl,
+            # Milliseconds, so a revocation and a re-enable within one second
+            # still tell old tokens from new ones.
+            "iat": round(now, 3),
+            "exp": int(now) + self._ttl,
             "scope": " ".join(client.grants),
         }
-        token = jwt.encode(claims, self._key, algorithm="HS256", headers={"kid": KEY_ID})
+        if bound_to is not None:
+            claims["cnf"] = {"x5t#S256": bound_to}
+        token = jwt.encode(
+            claims, self._signing.secret, algorithm="HS256", headers={"kid": self._signing.kid}
+        )
         return token, self._ttl
 
-    def verify(self, authorization: str | None) -> Principal:
-        """The principal of a ``Bearer`` authorization header, or 401."""
+    def verify(self, authorization: str | None, certificate: str | None = None) -> Principal:
+        """The principal of a ``Bearer`` authorization header, or 401.
+        ``certificate`` is the ``x5t#S256`` of the connection's client
+        certificate, if it presented one (checked for bound tokens)."""
         if not authorization:
             raise Unauthenticated("missing Authorization: Bearer <token>")
         scheme, _, token = authorization.partition(" ")
@@ -91,25 +150,44 @@ class Security:
         if principal.expires <= time.time():
             self._verified.pop(token, None)
             raise Unauthenticated("token expired")
-        if principal.client not in self._clients:
+        client = self._clients.get(principal.client)
+        if client is None:
             raise Unauthenticated("client no longer exists")
+        if not client.enabled or principal.issued < client.not_before:
+            raise Unauthenticated("client revoked")
+        if principal.bound_to is not None and principal.bound_to != certificate:
+            raise Unauthenticated("token is bound to a client certificate this connection lacks")
         return principal
 
     def _decode(self, token: str) -> Principal:
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise Unauthenticated("invalid token") from None
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthenticated("token signed with an unknown key")
+        try:
             claims = jwt.decode(
                 token,
-                self._key,
+                key.secret,
                 algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "sub", "iss", "aud"]},
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError:
             raise Unauthenticated("invalid token") from None
-        return Principal(client=str(claims["sub"]), expires=float(claims["exp"]))
+        cnf = claims.get("cnf")
+        bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+        return Principal(
+            client=str(claims["sub"]),
+            expires=float(claims["exp"]),
+            issued=float(claims["iat"]),
+            bound_to=str(bound) if bound is not None else None,
+        )
 
     def authorize(self, client: str, name: str) -> None:
         """403 unless the client was granted this service or topic."""
@@ -121,30 +199,65 @@ class Security:
         if not allowed:
             raise Forbidden(f"{client} is not granted {name}")
 
-    def rate_limit(self, client: str) -> str | None:
-        return self._clients[client].rate_limit
+    def quota(self, client: str) -> tuple[float, int] | None:
+        """(requests per second, burst) of the client, or None: unlimited."""
+        found = self._clients.get(client)
+        return found.quota if found is not None else None
 
 
 class AdminAuth:
     """Who may use the admin API and the dashboard: operators configured in
-    ``admins``, presenting HTTP Basic credentials (a browser asks for them)."""
+    ``admins``, presenting HTTP Basic credentials (a browser asks for them).
 
-    def __init__(self, settings: Settings) -> None:
-        self._admins = {a.id: a.secret for a in settings.admins}
+    Secrets are kept as argon2 hashes. The dashboard polls every few seconds
+    and each poll is checked, so a successful verification is remembered,
+    keyed by a SHA-256 of the credentials, until the admins change.
+    """
+
+    def __init__(self, settings: Settings, *, cache_size: int = 256) -> None:
+        self._cache_size = cache_size
+        self._ok: dict[bytes, str] = {}
+        self._hashes: dict[str, str] = {}
+        self.set_admins(settings.admins)
+
+    def set_admins(self, admins: tuple[AdminConfig, ...]) -> None:
+        self._hashes = {a.id: a.secret_hash or hash_config_secret(a.secret or "") for a in admins}
+        self._ok.clear()
 
     def check(self, authorization: str | None) -> str:
         """The operator's id, or 401 with a Basic challenge."""
         scheme, _, encoded = (authorization or "").partition(" ")
         if scheme.lower() != "basic" or not encoded:
             raise AdminUnauthenticated("admin credentials required (HTTP Basic)")
+        digest = hashlib.sha256(encoded.strip().encode()).digest()
+        user = self._ok.get(digest)
+        if user is not None:
+            return user
         try:
             user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             raise AdminUnauthenticated("malformed Basic credentials") from None
-        expected = self._admins.get(user)
-        # Compare even for unknown ids so timing does not reveal which exist.
-        if not hmac.compare_digest((expected or "\0" * 32).encode(), secret.encode()) or (
-            expected is None
-        ):
+        # Verified even for unknown ids so timing does not reveal which exist.
+        if not verify_secret(self._hashes.get(user), secret):
             raise AdminUnauthenticated("wrong admin credentials")
+        if len(self._ok) >= self._cache_size:
+            self._ok.clear()
+        self._ok[digest] = user
         return user
+
+
+def tls_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
+    """The gateway's server TLS context. With ``client_ca``, clients may
+    present a certificate signed by it (optional: secrets still work)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def certificate_thumbprint(der: bytes) -> str:
+    """``x5t#S256`` of a DER certificate: base64url SHA-256, no padding."""
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 
@@ -88,12 +89,14 @@ async def run(
     metrics_port: int | None = None,
     on_ready: Callable[[], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Serve until ``stop`` is set or the process is told to stop.
 
     With ``settings`` the gateway listens on host:port; without it,
     ``metrics_port`` serves ``/metrics`` alone on host. ``sidecars`` run
-    beside; ``adapters`` and ``http_providers`` are bound to the transport
+    beside; with ``ssl_context`` the gateway serves HTTPS. ``adapters`` and
+    ``http_providers`` are bound to the transport
     once it is connected. An HTTP provider for a service version the registry
     does not know is refused before anything starts
     (:class:`~lgsp.http_provider.UnknownProvider`).
@@ -126,8 +129,16 @@ async def run(
                     shutdown_timeout=settings.max_timeout_ms / 1000,
                 )
                 await runner.setup()
-                await web.TCPSite(runner, host, port, reuse_address=True).start()
-                log.info("gateway.listening", host=host, port=port, transport=transport.name)
+                await web.TCPSite(
+                    runner, host, port, reuse_address=True, ssl_context=ssl_context
+                ).start()
+                log.info(
+                    "gateway.listening",
+                    host=host,
+                    port=port,
+                    transport=transport.name,
+                    tls=ssl_context is not None,
+                )
             await _until(connected, stop)
             if connected.done() and not stop.is_set():
                 for adapter in adapters:

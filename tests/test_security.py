@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import base64
 import time
+from dataclasses import replace
 
 import jwt
 import pytest
 
-from lgsp.config import ClientConfig, Settings
-from lgsp.errors import Forbidden, Unauthenticated
-from lgsp.security import Security, granted
+from lgsp.clients import hash_secret, revoked, x5t_s256
+from lgsp.config import AdminConfig, ClientConfig, Settings
+from lgsp.errors import AdminUnauthenticated, Forbidden, Unauthenticated
+from lgsp.security import AdminAuth, Security, granted
 
 SECRET = "k" * 40
 
@@ -18,7 +21,8 @@ def security(**overrides: object) -> Security:
             id="a.one", secret="secret-one", grants=("population.*", "land.parcel.lookup")
         ),
     )
-    return Security(Settings(clients=clients, token_secret=SECRET, **overrides))  # type: ignore[arg-type]
+    values: dict[str, object] = {"clients": clients, "token_secret": SECRET, **overrides}
+    return Security(Settings.model_validate(values))
 
 
 @pytest.mark.parametrize(
@@ -57,11 +61,124 @@ def test_issued_token_verifies_and_carries_the_client() -> None:
 
 
 def test_token_of_another_gateway_key_is_refused() -> None:
-    client = security().authenticate("a.one", "secret-one")
+    other = security(token_secret="z" * 40)
+    client = other.authenticate("a.one", "secret-one")
     assert client is not None
-    token, _ = Security(Settings(clients=(client,), token_secret="z" * 40)).issue(client)
+    token, _ = other.issue(client)
     with pytest.raises(Unauthenticated, match="invalid token"):
         security().verify(f"Bearer {token}")
+
+
+def test_gateways_sharing_the_token_secret_verify_each_others_tokens() -> None:
+    first, second = security(), security()
+    client = first.authenticate("a.one", "secret-one")
+    assert client is not None
+    token, _ = first.issue(client)
+    assert second.verify(f"Bearer {token}").client == "a.one"
+
+
+def test_secrets_are_kept_as_argon2_hashes() -> None:
+    s = security()
+    stored = s.client("a.one")
+    assert stored is not None
+    assert stored.secret_hash is not None
+    assert stored.secret_hash.startswith("$argon2id$")
+    assert "secret-one" not in stored.secret_hash
+
+
+def test_a_configured_secret_hash_authenticates() -> None:
+    hashed = ClientConfig(id="b.two", secret_hash=hash_secret("hashed-secret"), grants=())
+    s = Security(Settings(clients=(hashed,), token_secret=SECRET))
+    assert s.authenticate("b.two", "hashed-secret") is not None
+    assert s.authenticate("b.two", "hashed-secreT") is None
+
+
+def test_a_token_from_before_a_key_rotation_still_works_and_new_ones_use_the_new_kid() -> None:
+    s = security()
+    client = s.authenticate("a.one", "secret-one")
+    assert client is not None
+    before, _ = s.issue(client)
+    old_kid = jwt.get_unverified_header(before)["kid"]
+    key = s.store.rotate_key()
+    after, _ = s.issue(client)
+    assert jwt.get_unverified_header(after)["kid"] == key.kid != old_kid
+    assert s.verify(f"Bearer {before}").client == "a.one"
+    assert s.verify(f"Bearer {after}").client == "a.one"
+
+
+def test_a_token_with_an_unknown_kid_is_refused() -> None:
+    s = security()
+    forged = jwt.encode(
+        {"iss": "lgsp", "aud": "lgsp-gateway", "sub": "a.one", "iat": time.time(),
+         "exp": time.time() + 60},
+        SECRET,
+        algorithm="HS256",
+        headers={"kid": "nope"},
+    )  # fmt: skip
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        s.verify(f"Bearer {forged}")
+
+
+def test_revocation_ends_secret_and_tokens_at_once_and_enable_keeps_old_tokens_dead() -> None:
+    s = security()
+    client = s.authenticate("a.one", "secret-one")
+    assert client is not None
+    token, _ = s.issue(client)
+    s.verify(f"Bearer {token}")  # now in the verified-token cache
+    s.store.update("a.one", revoked)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        s.verify(f"Bearer {token}")
+    assert s.authenticate("a.one", "secret-one") is None
+    s.store.update("a.one", lambda c: replace(c, enabled=True))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        s.verify(f"Bearer {token}")
+    fresh = s.authenticate("a.one", "secret-one")
+    assert fresh is not None
+    new_token, _ = s.issue(fresh)
+    assert s.verify(f"Bearer {new_token}").client == "a.one"
+
+
+def test_a_grant_change_applies_without_restart() -> None:
+    s = security()
+    with pytest.raises(Forbidden):
+        s.authorize("a.one", "onestop.dossier.submit")  # now cached as refused
+    s.store.update("a.one", lambda c: replace(c, grants=(*c.grants, "onestop.*")))
+    s.authorize("a.one", "onestop.dossier.submit")
+
+
+def test_a_certificate_bound_token_needs_the_same_certificate() -> None:
+    thumbprint = "ab" * 32
+    cert_only = ClientConfig(id="c.cert", certificate_sha256=thumbprint, grants=())
+    s = Security(Settings(clients=(cert_only,), token_secret=SECRET))
+    presented = x5t_s256(thumbprint)
+    assert s.authenticate_certificate("c.cert", x5t_s256("cd" * 32)) is None
+    assert s.authenticate_certificate("c.cert", None) is None
+    client = s.authenticate_certificate("c.cert", presented)
+    assert client is not None
+    assert s.authenticate("c.cert", "any-secret-at-all") is None
+    token, _ = s.issue(client, bound_to=presented)
+    assert s.verify(f"Bearer {token}", presented).client == "c.cert"
+    with pytest.raises(Unauthenticated, match="certificate"):
+        s.verify(f"Bearer {token}")
+
+
+def _basic(user: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+
+def test_admin_auth_checks_hashed_secrets_and_remembers_success() -> None:
+    admins = (AdminConfig(id="ops", secret_hash=hash_secret("ops-secret-123")),)
+    auth = AdminAuth(Settings(admins=admins, token_secret=SECRET))
+    assert auth.check(_basic("ops", "ops-secret-123")) == "ops"
+    assert len(auth._ok) == 1
+    assert auth.check(_basic("ops", "ops-secret-123")) == "ops"
+    for wrong in (_basic("ops", "nope-nope"), _basic("nobody", "ops-secret-123"), None, "Basic !"):
+        with pytest.raises(AdminUnauthenticated):
+            auth.check(wrong)
+    auth.set_admins(())
+    assert not auth._ok
+    with pytest.raises(AdminUnauthenticated):
+        auth.check(_basic("ops", "ops-secret-123"))
 
 
 def test_expired_token_is_refused_even_from_the_cache() -> None:
@@ -70,7 +187,7 @@ def test_expired_token_is_refused_even_from_the_cache() -> None:
     assert client is not None
     token, _ = s.issue(client)
     principal = s.verify(f"Bearer {token}")
-    s._verified[token] = type(principal)(principal.client, time.time() - 1)
+    s._verified[token] = replace(principal, expires=time.time() - 1)
     with pytest.raises(Unauthenticated, match="expired"):
         s.verify(f"Bearer {token}")
 

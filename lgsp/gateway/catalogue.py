@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from lgsp.errors import ServiceUnavailable
+from lgsp.gateway.oauth import peer_certificate
 from lgsp.metrics import PROVIDERS_ONLINE
 from lgsp.openapi import asyncapi, openapi
 from lgsp.registry import Registry
@@ -29,7 +30,7 @@ class Catalogue:
         self.security = security
 
     def _authenticated(self, request: web.Request) -> None:
-        self.security.verify(request.headers.get("Authorization"))
+        self.security.verify(request.headers.get("Authorization"), peer_certificate(request))
 
     async def services(self, request: web.Request) -> web.Response:
         self._authenticated(request)

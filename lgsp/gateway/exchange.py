@@ -35,6 +35,7 @@ from lgsp.errors import (
     UnsupportedMediaType,
 )
 from lgsp.gateway.middlewares import PROBLEM_JSON, REQUEST_ID
+from lgsp.gateway.oauth import peer_certificate
 from lgsp.idempotency import IdempotencyStore, Outcome
 from lgsp.metrics import EVENTS_PUBLISHED, IN_FLIGHT, LATENCY, REQUESTS
 from lgsp.ratelimit import RateLimiter
@@ -69,7 +70,7 @@ class Exchange:
         # Providers are held to the contracts this gateway publishes.
         transport.expect_contracts(registry.fingerprints)
         self._reply_headers = registry.reply_headers
-        self.limiter = RateLimiter(settings.clients)
+        self.limiter = RateLimiter(security.quota)
         self.idempotency = IdempotencyStore(settings.idempotency_ttl_s)
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._histograms: dict[str, Histogram] = {}
@@ -85,7 +86,9 @@ class Exchange:
         sent: float | None = None
         IN_FLIGHT.inc()
         try:
-            client = self.security.verify(request.headers.get("Authorization")).client
+            client = self.security.verify(
+                request.headers.get("Authorization"), peer_certificate(request)
+            ).client
             contract = self.registry.service(request.match_info["service"], self._version(request))
             service, version = contract.service, contract.version
             self.security.authorize(client, service)
@@ -157,7 +160,9 @@ class Exchange:
         sent: float | None = None
         event: Event | None = None
         try:
-            client = self.security.verify(request.headers.get("Authorization")).client
+            client = self.security.verify(
+                request.headers.get("Authorization"), peer_certificate(request)
+            ).client
             contract = self.registry.topic(request.match_info["topic"], self._version(request))
             topic, version = contract.topic, contract.version
             self.security.authorize(client, topic)

@@ -1,4 +1,7 @@
-"""``POST /oauth2/token``: OAuth2 client credentials (RFC 6749 §4.4).
+"""``POST /oauth2/token``: OAuth2 client credentials (RFC 6749 §4.4), with
+a secret or, over mutual TLS, a client certificate (RFC 8705
+``tls_client_auth``: ``client_id`` in the form, no secret); tokens got with a
+certificate are bound to it (``cnf.x5t#S256``).
 
 Errors here follow RFC 6749 §5.2 (``{"error": ...}``), not problem
 details, because OAuth2 client libraries in every language expect them.
@@ -6,7 +9,9 @@ details, because OAuth2 client libraries in every language expect them.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+import ssl
 from base64 import b64decode
 from urllib.parse import unquote_plus
 
@@ -14,7 +19,8 @@ import orjson
 import structlog
 from aiohttp import web
 
-from lgsp.security import Security
+from lgsp.clients import Client
+from lgsp.security import Security, certificate_thumbprint
 
 log = structlog.get_logger("lgsp.gateway")
 
@@ -47,6 +53,17 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+def peer_certificate(request: web.Request) -> str | None:
+    """``x5t#S256`` of the certificate the connection's client presented
+    (verified against the configured client CA), or None."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if not isinstance(ssl_object, ssl.SSLObject):
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return certificate_thumbprint(der) if der else None
+
+
 class TokenEndpoint:
     def __init__(self, security: Security) -> None:
         self.security = security
@@ -65,17 +82,31 @@ class TokenEndpoint:
                 400, "unsupported_grant_type", "only client_credentials is supported"
             )
         credentials = _basic_credentials(request.headers.get("Authorization"))
+        bound_to: str | None = None
         if credentials is None:
             client_id, secret = form.get("client_id"), form.get("client_secret")
+            if isinstance(client_id, str) and secret is None:
+                bound_to = peer_certificate(request)
+                client = self.security.authenticate_certificate(client_id, bound_to)
+                if client is None:
+                    log.warning("token.refused", client=client_id[:64], method="certificate")
+                    return _oauth_error(
+                        401, "invalid_client", "no client certificate configured for this client"
+                    )
+                return self._issued(client, bound_to)
             if not isinstance(client_id, str) or not isinstance(secret, str):
                 return _oauth_error(401, "invalid_client", "client credentials are required")
             credentials = (client_id, secret)
-        client = self.security.authenticate(*credentials)
+        # argon2 takes tens of milliseconds: other requests go on meanwhile.
+        client = await asyncio.to_thread(self.security.authenticate, *credentials)
         if client is None:
-            log.warning("token.refused", client=credentials[0][:64])
+            log.warning("token.refused", client=credentials[0][:64], method="secret")
             return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
-        token, ttl = self.security.issue(client)
-        log.info("token.issued", client=client.id, expires_in=ttl)
+        return self._issued(client, None)
+
+    def _issued(self, client: Client, bound_to: str | None) -> web.Response:
+        token, ttl = self.security.issue(client, bound_to=bound_to)
+        log.info("token.issued", client=client.id, expires_in=ttl, bound=bound_to is not None)
         return web.Response(
             body=orjson.dumps(
                 {

@@ -73,7 +73,10 @@ class Bus:
 
     def secret(self, client: str = TEST_CLIENT) -> str:
         """The secret of one of the bus's clients."""
-        return next(c.secret for c in self.settings.clients if c.id == client)
+        secret = next(c.secret for c in self.settings.clients if c.id == client)
+        if secret is None:
+            raise LookupError(f"{client} authenticates with a certificate, not a secret")
+        return secret
 
     async def token(self, client: str = TEST_CLIENT) -> str:
         """An access token of ``client`` (cached)."""

@@ -1,0 +1,261 @@
+"""The admin API: clients, their secrets and grants, and the token signing
+keys (``/v1/admin/...``), for operators presenting admin credentials.
+
+Every change goes to the client store, which this process reloads at once
+and other gateway processes sharing its data dir within a second. A secret
+is shown once, in the answer that created it, and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from lgsp.clients import Client, ClientStore, hash_secret, new_secret, revoked
+from lgsp.config import ClientId, Thumbprint
+from lgsp.errors import LgspError, RequestInvalid, UnsupportedMediaType
+from lgsp.security import AdminAuth
+
+log = structlog.get_logger("lgsp.admin")
+
+Grant = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*(\.\*)?$", max_length=128),
+]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class UnknownClient(LgspError):
+    status = 404
+    code = "client.unknown"
+    title = "No such client"
+
+
+class ClientExists(LgspError):
+    status = 409
+    code = "client.exists"
+    title = "A client with this id exists"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class NewClient(_Body):
+    id: ClientId
+    grants: tuple[Grant, ...] = ()
+    rate: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+    description: str = Field(default="", max_length=500)
+    certificate_sha256: Thumbprint | None = None
+    secret: bool = Field(
+        default=True, description="Generate a secret; false for a certificate-only client."
+    )
+
+
+class ClientChange(_Body):
+    enabled: bool | None = None
+    rate: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+    unlimited: bool = Field(default=False, description="Remove the client's quota.")
+    description: str | None = Field(default=None, max_length=500)
+    certificate_sha256: Thumbprint | None = None
+
+
+class GrantChange(_Body):
+    add: tuple[Grant, ...] = ()
+    remove: tuple[Grant, ...] = ()
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType()
+    raw = await request.read()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise RequestInvalid(
+            "body does not match the admin API",
+            errors=[
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_input=False)
+            ],
+        ) from None
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(data),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+class AdminApi:
+    """Handlers of ``/v1/admin/clients...`` and ``/v1/admin/keys...``."""
+
+    def __init__(self, store: ClientStore, auth: AdminAuth) -> None:
+        self.store = store
+        self.auth = auth
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/v1/admin/clients", self.list_clients),
+            web.post("/v1/admin/clients", self.add_client),
+            web.get("/v1/admin/clients/{id}", self.show_client),
+            web.patch("/v1/admin/clients/{id}", self.change_client),
+            web.delete("/v1/admin/clients/{id}", self.delete_client),
+            web.post("/v1/admin/clients/{id}/secret", self.rotate_secret),
+            web.get("/v1/admin/clients/{id}/grants", self.show_grants),
+            web.patch("/v1/admin/clients/{id}/grants", self.change_grants),
+            web.get("/v1/admin/keys", self.list_keys),
+            web.post("/v1/admin/keys/rotate", self.rotate_key),
+        ]
+
+    def _operator(self, request: web.Request) -> str:
+        return self.auth.check(request.headers.get("Authorization"))
+
+    def _client(self, request: web.Request) -> Client:
+        client = self.store.get(request.match_info["id"])
+        if client is None:
+            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        return client
+
+    async def list_clients(self, request: web.Request) -> web.Response:
+        self._operator(request)
+        clients = sorted(self.store.snapshot.clients.values(), key=lambda c: c.id)
+        return _json({"clients": [c.public() for c in clients]})
+
+    async def show_client(self, request: web.Request) -> web.Response:
+        self._operator(request)
+        return _json(self._client(request).public())
+
+    async def add_client(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        new = await _body(request, NewClient)
+        if new.burst is not None and new.rate is None:
+            raise RequestInvalid("a burst needs a rate")
+        if not new.secret and new.certificate_sha256 is None:
+            raise RequestInvalid("a client without a secret needs a certificate_sha256")
+        secret = new_secret() if new.secret else None
+        client = Client(
+            id=new.id,
+            grants=new.grants,
+            secret_hash=await asyncio.to_thread(hash_secret, secret) if secret else None,
+            rate=new.rate,
+            burst=new.burst,
+            certificate_sha256=new.certificate_sha256,
+            description=new.description,
+        )
+        if not self.store.add(client):
+            raise ClientExists(f"client {new.id!r} exists")
+        log.info("admin.client_added", operator=operator, client=client.id)
+        answer = client.public()
+        if secret is not None:
+            answer["client_secret"] = secret
+        return _json(answer, status=201)
+
+    async def change_client(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        change = await _body(request, ClientChange)
+        if change.unlimited and (change.rate is not None or change.burst is not None):
+            raise RequestInvalid("`unlimited` removes the quota: no rate or burst with it")
+
+        def apply(client: Client) -> Client:
+            if change.enabled is False and client.enabled:
+                client = revoked(client)
+            elif change.enabled:
+                # Tokens issued before a revocation stay dead (not_before).
+                client = replace(client, enabled=True)
+            if change.unlimited:
+                client = replace(client, rate=None, burst=None)
+            if change.rate is not None:
+                client = replace(client, rate=change.rate)
+            if change.burst is not None:
+                if client.rate is None:
+                    raise RequestInvalid("a burst needs a rate")
+                client = replace(client, burst=change.burst)
+            if change.description is not None:
+                client = replace(client, description=change.description)
+            if change.certificate_sha256 is not None:
+                client = replace(client, certificate_sha256=change.certificate_sha256)
+            return client
+
+        updated = self.store.update(request.match_info["id"], apply)
+        if updated is None:
+            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        log.info(
+            "admin.client_changed",
+            operator=operator,
+            client=updated.id,
+            fields=sorted(change.model_dump(exclude_defaults=True)),
+        )
+        return _json(updated.public())
+
+    async def delete_client(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        if not self.store.delete(request.match_info["id"]):
+            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        log.info("admin.client_deleted", operator=operator, client=request.match_info["id"])
+        return web.Response(status=204)
+
+    async def rotate_secret(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        self._client(request)
+        secret = new_secret()
+        secret_hash = await asyncio.to_thread(hash_secret, secret)
+        # Tokens already issued keep working until they expire; revoke the
+        # client (and enable it) to end them too.
+        updated = self.store.update(
+            request.match_info["id"], lambda c: replace(c, secret_hash=secret_hash, demo=False)
+        )
+        if updated is None:
+            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        log.info("admin.secret_rotated", operator=operator, client=updated.id)
+        return _json({**updated.public(), "client_secret": secret})
+
+    async def show_grants(self, request: web.Request) -> web.Response:
+        self._operator(request)
+        client = self._client(request)
+        return _json({"client": client.id, "grants": list(client.grants)})
+
+    async def change_grants(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        change = await _body(request, GrantChange)
+
+        def apply(client: Client) -> Client:
+            kept = [g for g in client.grants if g not in change.remove]
+            added = [g for g in dict.fromkeys(change.add) if g not in kept]
+            return replace(client, grants=(*kept, *added))
+
+        updated = self.store.update(request.match_info["id"], apply)
+        if updated is None:
+            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        log.info(
+            "admin.grants_changed",
+            operator=operator,
+            client=updated.id,
+            added=list(change.add),
+            removed=list(change.remove),
+        )
+        return _json({"client": updated.id, "grants": list(updated.grants)})
+
+    async def list_keys(self, request: web.Request) -> web.Response:
+        self._operator(request)
+        keys = self.store.snapshot.keys
+        return _json({"keys": [{**k.public(), "signing": i == 0} for i, k in enumerate(keys)]})
+
+    async def rotate_key(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        key = self.store.rotate_key()
+        log.info("admin.key_rotated", operator=operator, kid=key.kid)
+        return _json({**key.public(), "signing": True}, status=201)
