@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 from aiohttp import web
 
 from lgsp.audit import ExchangeLog, Recorder
+from lgsp.clients import ClientStore, watching
 from lgsp.config import Settings
+from lgsp.gateway.admin import AdminApi
 from lgsp.gateway.catalogue import Catalogue, healthz, metrics
 from lgsp.gateway.dashboard import Dashboard
 from lgsp.gateway.exchange import Exchange
@@ -32,7 +36,9 @@ ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 
 def create_app(settings: Settings, registry: Registry, transport: Transport) -> web.Application:
     """The gateway's web application; the caller owns the transport's life."""
-    security = Security(settings)
+    # The client store: seeded from the settings when new, then authoritative.
+    store = ClientStore.open(settings)
+    security = Security(settings, store)
     recorders: list[Recorder] = []
     live = LiveStats()
     recorders.append(live)
@@ -46,6 +52,8 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     # cap stays as a backstop for chunked uploads.
     app = web.Application(middlewares=[problems], client_max_size=settings.max_body_bytes)
     app[ADMIN_AUTH] = AdminAuth(settings)
+    app.cleanup_ctx.append(_watching_clients(store))
+    app.add_routes(AdminApi(store, app[ADMIN_AUTH]).routes())
     dashboard = Dashboard(live, transport, app[ADMIN_AUTH])
     app.cleanup_ctx.append(exchange_log.lifespan)
     exchange_log_route = ExchangeLogRoute(exchange_log, app[ADMIN_AUTH])
@@ -71,3 +79,14 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
         ]
     )
     return app
+
+
+def _watching_clients(store: ClientStore) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Changes other gateway processes make to the shared client store are
+    picked up while the application runs; the store closes with it."""
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        async with watching(store):
+            yield
+
+    return lifespan
