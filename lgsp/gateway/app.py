@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -16,6 +18,7 @@ from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.exchange_log import ExchangeLogRoute
 from lgsp.gateway.middlewares import problems
 from lgsp.gateway.oauth import TokenEndpoint
+from lgsp.metrics import ErrorCounter, refresh_periodically
 from lgsp.registry import Registry
 from lgsp.security import AdminAuth, Security
 from lgsp.stats import LiveStats
@@ -40,6 +43,7 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     store = ClientStore.open(settings)
     security = Security(settings, store)
     recorders: list[Recorder] = []
+    recorders.append(ErrorCounter())
     live = LiveStats()
     recorders.append(live)
     # Written off the request path; flushed and closed with the app.
@@ -54,9 +58,10 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     app[ADMIN_AUTH] = AdminAuth(settings)
     app.cleanup_ctx.append(_watching_clients(store))
     app.add_routes(AdminApi(store, app[ADMIN_AUTH]).routes())
-    dashboard = Dashboard(live, transport, app[ADMIN_AUTH])
     app.cleanup_ctx.append(exchange_log.lifespan)
     exchange_log_route = ExchangeLogRoute(exchange_log, app[ADMIN_AUTH])
+    dashboard = Dashboard(live, transport, app[ADMIN_AUTH])
+    app.cleanup_ctx.append(_refreshing_metrics(transport))
     app.add_routes(
         [
             web.post("/oauth2/token", tokens.token),
@@ -71,14 +76,30 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
             web.get("/healthz", catalogue.healthz),
             web.get("/readyz", catalogue.readyz),
             web.get("/metrics", catalogue.metrics),
+            web.get("/v1/admin/exchanges", exchange_log_route.exchanges),
             web.get("/dashboard", dashboard.page),
             web.get("/dashboard/static/{path:.+}", dashboard.static),
             web.get("/v1/admin/dashboard", dashboard.feed),
             web.get("/v1/admin/operations", dashboard.operations),
-            web.get("/v1/admin/exchanges", exchange_log_route.exchanges),
         ]
     )
     return app
+
+
+def _refreshing_metrics(
+    transport: Transport,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Queue depths and heartbeat ages, refreshed in the background while
+    the application runs (a scrape only reads them)."""
+
+    async def refreshing(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(refresh_periodically(transport), name="lgsp-metrics")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return refreshing
 
 
 def _watching_clients(store: ClientStore) -> Callable[[web.Application], AsyncIterator[None]]:
