@@ -4,8 +4,8 @@ and quotas, and the keys that sign access tokens.
 SQLite (stdlib ``sqlite3``): ``<data_dir>/clients.db`` (mode 0600) when the
 settings name a data dir, else an in-memory database for the life of the
 process. A new, empty store is seeded from the configuration's clients and
-``token_secret``; after that the store is authoritative and the config's
-client list is ignored (docs/security.md).
+``token_secret``; after that the store is authoritative: the config's
+clients are applied again only when they change (docs/security.md).
 
 Several gateway processes may share one data dir: each polls
 ``PRAGMA data_version`` (a counter SQLite bumps when *another* connection
@@ -32,8 +32,9 @@ from typing import Any
 
 import orjson
 import structlog
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import hash_secret_raw
 
 from lgsp.config import DEMO_SECRETS, ClientConfig, Settings
 
@@ -246,24 +247,39 @@ class ClientStore:
         return store
 
     def seed(self, clients: tuple[ClientConfig, ...], token_secret: str) -> None:
-        """Fill a new store; a store seeded before is left as it is."""
-        if self._db.execute("SELECT 1 FROM meta WHERE name = 'seeded'").fetchone():
+        """Fill a new store. A store seeded before keeps its contents, except
+        that when the config's clients changed since they were last applied,
+        each config client is written again (clients made through the admin
+        API stay; revoked tokens stay dead)."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'config'").fetchone()
+        salt = bytes.fromhex(row[0].split(":")[0]) if row else secrets.token_bytes(16)
+        # Only a persistent store is ever opened again.
+        applied = _fingerprint(clients, salt) if self.path is not None else "memory"
+        if row is not None and row[0] == applied:
             self.reload()
             return
         # Hash before taking the write lock: hashing is the slow part.
         rows = [Client.from_config(c) for c in clients]
         with self._transaction():
-            if not self._db.execute("SELECT 1 FROM meta WHERE name = 'seeded'").fetchone():
-                for client in rows:
-                    self._write_client(client)
+            new = not self._db.execute("SELECT 1 FROM meta WHERE name = 'config'").fetchone()
+            for client in rows:
+                old = self._db.execute(
+                    "SELECT not_before FROM clients WHERE id = ?", (client.id,)
+                ).fetchone()
+                self._write_client(replace(client, not_before=old[0]) if old else client)
+            if new:
                 self._db.execute(
-                    "INSERT INTO keys (kid, secret, created) VALUES (?, ?, ?)",
+                    "INSERT OR IGNORE INTO keys (kid, secret, created) VALUES (?, ?, ?)",
                     (INITIAL_KID, token_secret.encode(), time.time()),
                 )
-                self._db.execute(
-                    "INSERT INTO meta (name, value) VALUES ('seeded', ?)", (str(time.time()),)
-                )
-                log.info("clients.seeded", clients=len(rows), persistent=self.path is not None)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('config', ?)", (applied,)
+            )
+        log.info(
+            "clients.seeded" if new else "clients.config_applied",
+            clients=len(rows),
+            persistent=self.path is not None,
+        )
         self.reload()
 
     def subscribe(self, listener: Callable[[Snapshot], None]) -> None:
@@ -396,6 +412,24 @@ class ClientStore:
                 int(c.demo),
             ),
         )
+
+
+def _fingerprint(clients: tuple[ClientConfig, ...], salt: bytes) -> str:
+    """Which config was applied last, as ``salt:hash``. The config holds
+    secrets, so it is hashed like one (argon2id), never with a fast hash."""
+    canonical = orjson.dumps(
+        [c.model_dump(mode="json") for c in clients], option=orjson.OPT_SORT_KEYS
+    )
+    digest = hash_secret_raw(
+        canonical,
+        salt,
+        time_cost=HASHER.time_cost,
+        memory_cost=HASHER.memory_cost,
+        parallelism=HASHER.parallelism,
+        hash_len=32,
+        type=Type.ID,
+    )
+    return f"{salt.hex()}:{digest.hex()}"
 
 
 def _client(row: tuple[Any, ...]) -> Client:

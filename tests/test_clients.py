@@ -137,11 +137,15 @@ def test_the_store_file_is_private_and_outlives_the_process(tmp_path: Path) -> N
     store.update("shared.one", lambda c: replace(c, description="kept"))
     store.close()
     assert stat.S_IMODE((tmp_path / "clients.db").stat().st_mode) == 0o600
-    # Seeded once: a config changed later no longer matters, the store does.
+    # The same config again: what the admin changed stays.
+    reopened = ClientStore.open(settings(tmp_path))
+    assert reopened.snapshot.clients["shared.one"].description == "kept"
+    reopened.close()
+    # A changed config applies its clients again; clients it no longer names
+    # (or that the admin API made) stay in the store.
     other = (ClientConfig(id="other.one", secret="other-one-secret", grants=()),)
     reopened = ClientStore.open(settings(tmp_path, clients=other))
-    assert set(reopened.snapshot.clients) == {"shared.one"}
-    assert reopened.snapshot.clients["shared.one"].description == "kept"
+    assert set(reopened.snapshot.clients) == {"shared.one", "other.one"}
     reopened.close()
 
 
