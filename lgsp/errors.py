@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from lgsp.log import mask_text
+
 
 class LgspError(Exception):
     """Base of every error the bus answers with."""
@@ -31,16 +33,24 @@ class LgspError(Exception):
         self.headers = headers or {}
 
     def problem(self, request_id: str) -> dict[str, Any]:
+        # A detail or a field name may quote what the caller sent (a path, an
+        # unknown key): a personal id in it is masked, as in the logs, since
+        # problems are also kept in the exchange log.
         body: dict[str, Any] = {
             "type": "about:blank",
             "title": self.title,
             "status": self.status,
             "code": self.code,
-            "detail": self.detail,
+            "detail": mask_text(self.detail),
             "request_id": request_id,
         }
         if self.errors is not None:
-            body["errors"] = self.errors
+            body["errors"] = [
+                e | {"loc": [mask_text(x) if isinstance(x, str) else x for x in e["loc"]]}
+                if "loc" in e
+                else e
+                for e in self.errors
+            ]
         return body
 
 
