@@ -591,6 +591,15 @@ async def dossier_sync(request: YeuCauDongBoHoSo, ctx: Context) -> KetQuaDongBo:
     """``dvcqg.dossier.sync`` v1: ``DongBoHoSoMC`` when the portal does not hold
     the dossier yet (its first status, or the portal answers
     RECORD_NOT_FOUND), then ``CapNhatTienDoHoSoMC`` for the status."""
+    try:
+        # The portal writes times in Vietnam's time zone, reached through UTC:
+        # at the ends of years 1-9999 (9999-12-31T23:00Z) there is no date.
+        times = [native.time_out(t) for t in (request.ngayTiepNhan, request.ngayHenTra)]
+        at = native.time_out(request.thoiDiem)
+    except OverflowError:
+        raise DomainError(
+            REJECTED, "a time falls outside the years the portal can record", status=422
+        ) from None
     dossier = HoSoMC(
         MaHoSo=request.maHoSo,
         MaTTHC=request.maTTHC,
@@ -598,14 +607,14 @@ async def dossier_sync(request: YeuCauDongBoHoSo, ctx: Context) -> KetQuaDongBo:
         ChuHoSo=request.chuHoSo.hoVaTen,
         LoaiDoiTuong="1",
         MaDoiTuong=request.chuHoSo.soDinhDanh,
-        NgayTiepNhan=native.time_out(request.ngayTiepNhan),
-        NgayHenTra=native.time_out(request.ngayHenTra),
+        NgayTiepNhan=times[0],
+        NgayHenTra=times[1],
         TrangThaiHoSo=request.trangThai,
         GhiChu=request.ghiChu or "",
     )
     step = TienDoHoSoMC(
         MaHoSo=request.maHoSo,
-        ThoiDiemXuLy=native.time_out(request.thoiDiem),
+        ThoiDiemXuLy=at,
         NoiDungXuLy=request.ghiChu or TRANG_THAI_HO_SO[request.trangThai],
         TrangThai=request.trangThai,
     )
