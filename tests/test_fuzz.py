@@ -37,7 +37,7 @@ import orjson
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from schemathesis import GenerationMode
@@ -414,6 +414,9 @@ def test_contract_payloads(live: LiveBus, contract: ServiceContract | TopicContr
     @given(case=operation.as_strategy(GenerationMode.POSITIVE))
     def valid(case: Any) -> None:
         body = encode(case.body)
+        # U+0085 is whitespace to the contracts' regex engine (Rust, Unicode)
+        # and not to JSON Schema's (ECMAScript): "\\S" differs on it alone.
+        assume(b"\\u0085" not in body)
         status, answer = post(body, "valid")
         assert status in reached, f"valid by the schema: {body[:500]!r}, got {answer[:500]!r}"
 
