@@ -3,15 +3,22 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lgsp.cli import main
 
 
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lgsp up` keeps its data in ./lgsp-data by default: not in the checkout."""
+    monkeypatch.setenv("LGSP_DATA_DIR", str(tmp_path / "lgsp-data"))
+
+
 def test_help_lists_the_commands() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for command in ("up", "gateway", "adapters"):
+    for command in ("up", "gateway", "adapters", "clients", "grants", "keys", "audit", "report"):
         assert command in result.output
 
 

@@ -42,7 +42,11 @@ def lgsp(
             [sys.executable, "-m", "lgsp.cli", "--log-format", "json", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
+            # The exchange log and client store go beside the log, never
+            # into the directory the suite runs from.
+            env=os.environ
+            | {"PYTHONUNBUFFERED": "1", "LGSP_DATA_DIR": str(log.parent / "lgsp-data")}
+            | (env or {}),
         )
         try:
             yield process
