@@ -87,6 +87,17 @@ def test_no_personal_id_secret_or_token_leaks(tmp_path: Path) -> None:
                 "client_secret": WRONG_SECRET,
             },
         )
+        # A secret typed into client_id (and the id into the secret's place).
+        call(
+            "secret as client id",
+            "POST",
+            "/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": CLIENT_SECRET,
+                "client_secret": "dongthap.onestop",
+            },
+        )
         # Tokens: valid, expired, forged, garbled, a secret where a token goes.
         for what, value in (
             ("expired token", expired),

@@ -89,7 +89,9 @@ class TokenEndpoint:
                 bound_to = peer_certificate(request)
                 client = self.security.authenticate_certificate(client_id, bound_to)
                 if client is None:
-                    log.warning("token.refused", client=client_id[:64], method="certificate")
+                    log.warning(
+                        "token.refused", client=self._known(client_id), method="certificate"
+                    )
                     return _oauth_error(
                         401, "invalid_client", "no client certificate configured for this client"
                     )
@@ -100,9 +102,14 @@ class TokenEndpoint:
         # argon2 takes tens of milliseconds: other requests go on meanwhile.
         client = await asyncio.to_thread(self.security.authenticate, *credentials)
         if client is None:
-            log.warning("token.refused", client=credentials[0][:64], method="secret")
+            log.warning("token.refused", client=self._known(credentials[0]), method="secret")
             return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
         return self._issued(client, None)
+
+    def _known(self, client_id: str) -> str:
+        """The id to log for a refusal: an unknown one is not repeated, as a
+        client that typed its secret into client_id would see it logged."""
+        return client_id if self.security.client(client_id) is not None else "(unknown)"
 
     def _issued(self, client: Client, bound_to: str | None) -> web.Response:
         token, ttl = self.security.issue(client, bound_to=bound_to)
