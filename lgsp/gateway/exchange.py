@@ -11,9 +11,9 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import accumulate
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import orjson
 import structlog
@@ -51,6 +51,26 @@ M = TypeVar("M", bound=Contract)
 _Forward = Callable[[], Awaitable[Outcome]]
 
 
+@dataclass(slots=True)
+class _Trace:
+    """What one exchange became, filled in as it goes and recorded at its end.
+    Labels stay bounded: an unknown service is "unknown", an unauthenticated
+    caller "-"."""
+
+    kind: Literal["service", "event"]
+    request_id: str
+    received: float
+    name: str = "unknown"
+    client: str = "-"
+    version: int = 0
+    status: int = 500
+    code: str = ""
+    body: bytes = b""
+    answer: bytes = b""
+    sent: float | None = None
+    event_id: str | None = None
+
+
 class Exchange:
     """Handlers of ``POST /v1/services/{service}`` and ``POST /v1/events/{topic}``."""
 
@@ -77,154 +97,136 @@ class Exchange:
 
     async def call_service(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        received = time.time()
-        request_id = request[REQUEST_ID]
-        # Labels stay bounded: an unknown service is "unknown", an
-        # unauthenticated caller "-".
-        service, client, version, status, code = "unknown", "-", 0, 500, ""
-        body, answer = b"", b""
-        sent: float | None = None
+        trace = _Trace("service", request[REQUEST_ID], time.time())
         IN_FLIGHT.inc()
         try:
-            client = self.security.verify(
-                request.headers.get("Authorization"), peer_certificate(request)
-            ).client
-            contract = self.registry.service(request.match_info["service"], self._version(request))
-            service, version = contract.service, contract.version
-            self.security.authorize(client, service)
-            self.limiter.check(client)
-            body = await self._body(request)
-            envelope = Envelope(
-                request_id=request_id,
-                client=client,
-                service=service,
-                version=version,
-                deadline=time.time() + self._timeout(request),
-                body=body,
-                payload=_validate(contract.request, body),
-                idempotency_key=self._idempotency_key(request),
-            )
-
-            async def forward() -> Outcome:
-                nonlocal sent
-                sent = time.time()
-                return await self._forward(contract, envelope)
-
-            outcome = await self._once(
-                client, envelope.idempotency_key, (service, version, body), forward
-            )
-            status, code, answer = outcome.status, outcome.code, outcome.body
-            return _respond(outcome, request_id)
-        except LgspError as exc:
-            status, code, answer = exc.status, exc.code, orjson.dumps(exc.problem(request_id))
-            raise
-        except asyncio.CancelledError:
-            status = 499  # the client went away; nginx's convention
-            raise
+            return await self._answer(trace, self._serve(request, trace))
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
-            self._observe(service, client, status, elapsed)
+            self._observe(trace.name, trace.client, trace.status, elapsed)
             log.info(
                 "exchange.completed",
-                request_id=request_id,
-                client=client,
-                service=service,
-                version=version,
-                status=status,
-                code=code or None,
+                request_id=trace.request_id,
+                client=trace.client,
+                service=trace.name,
+                version=trace.version,
+                status=trace.status,
+                code=trace.code or None,
                 duration_ms=round(elapsed * 1000, 2),
             )
-            self._record(
-                ExchangeRecord(
-                    kind="service",
-                    request_id=request_id,
-                    client=client,
-                    name=service,
-                    version=version,
-                    received=received,
-                    sent=sent,
-                    answered=received + elapsed,
-                    status=status,
-                    code=code or None,
-                    request=body,
-                    response=answer,
-                )
-            )
+            self._record(trace, trace.received + elapsed)
 
     async def publish_event(self, request: web.Request) -> web.StreamResponse:
-        received = time.time()
-        request_id = request[REQUEST_ID]
-        topic, client, version, status, code = "unknown", "-", 0, 500, ""
-        body, answer = b"", b""
-        sent: float | None = None
-        event: Event | None = None
+        trace = _Trace("event", request[REQUEST_ID], time.time())
         try:
-            client = self.security.verify(
-                request.headers.get("Authorization"), peer_certificate(request)
-            ).client
-            contract = self.registry.topic(request.match_info["topic"], self._version(request))
-            topic, version = contract.topic, contract.version
-            self.security.authorize(client, topic)
-            self.limiter.check(client)
-            body = await self._body(request)
-            event = Event(
-                topic=topic,
-                version=version,
+            return await self._answer(trace, self._publish(request, trace))
+        finally:
+            self._record(trace, time.time())
+
+    async def _serve(self, request: web.Request, trace: _Trace) -> Outcome:
+        client = self._authenticate(request, trace)
+        contract = self.registry.service(request.match_info["service"], self._version(request))
+        trace.name, trace.version = contract.service, contract.version
+        body = await self._admit(request, trace)
+        envelope = Envelope(
+            request_id=trace.request_id,
+            client=client,
+            service=contract.service,
+            version=contract.version,
+            deadline=time.time() + self._timeout(request),
+            body=body,
+            payload=_validate(contract.request, body),
+            idempotency_key=self._idempotency_key(request),
+        )
+
+        async def forward() -> Outcome:
+            trace.sent = time.time()
+            return await self._forward(contract, envelope)
+
+        target = (contract.service, contract.version, body)
+        return await self._once(client, envelope.idempotency_key, target, forward)
+
+    async def _publish(self, request: web.Request, trace: _Trace) -> Outcome:
+        client = self._authenticate(request, trace)
+        contract = self.registry.topic(request.match_info["topic"], self._version(request))
+        trace.name, trace.version = contract.topic, contract.version
+        body = await self._admit(request, trace)
+        event = Event(
+            topic=contract.topic,
+            version=contract.version,
+            client=client,
+            request_id=trace.request_id,
+            body=body,
+            payload=_validate(contract.payload, body),
+        )
+
+        async def accept() -> Outcome:
+            trace.sent = time.time()
+            await self.transport.publish(event)
+            trace.event_id = event.event_id
+            EVENTS_PUBLISHED.labels(event.topic).inc()
+            log.info(
+                "event.accepted",
+                request_id=trace.request_id,
                 client=client,
-                request_id=request_id,
-                body=body,
-                payload=_validate(contract.payload, body),
+                topic=event.topic,
+                version=event.version,
+                event_id=event.event_id,
             )
-            accepted = event
+            answer = {"event_id": event.event_id, "request_id": trace.request_id}
+            return Outcome(202, orjson.dumps(answer))
 
-            async def accept() -> Outcome:
-                nonlocal sent
-                sent = time.time()
-                await self.transport.publish(accepted)
-                EVENTS_PUBLISHED.labels(accepted.topic).inc()
-                log.info(
-                    "event.accepted",
-                    request_id=request_id,
-                    client=client,
-                    topic=accepted.topic,
-                    version=accepted.version,
-                    event_id=accepted.event_id,
-                )
-                return Outcome(
-                    202, orjson.dumps({"event_id": accepted.event_id, "request_id": request_id})
-                )
+        target = (contract.topic, contract.version, body)
+        return await self._once(client, self._idempotency_key(request), target, accept)
 
-            key = self._idempotency_key(request)
-            outcome = await self._once(client, key, (topic, version, body), accept)
-            status, code, answer = outcome.status, outcome.code, outcome.body
-            return _respond(outcome, request_id)
+    def _authenticate(self, request: web.Request, trace: _Trace) -> str:
+        principal = self.security.verify(
+            request.headers.get("Authorization"), peer_certificate(request)
+        )
+        trace.client = principal.client
+        return principal.client
+
+    async def _admit(self, request: web.Request, trace: _Trace) -> bytes:
+        """Grant, quota, then the body: what every exchange passes before its
+        payload is read against the contract."""
+        self.security.authorize(trace.client, trace.name)
+        self.limiter.check(trace.client)
+        trace.body = await self._body(request)
+        return trace.body
+
+    @staticmethod
+    async def _answer(trace: _Trace, outcome: Awaitable[Outcome]) -> web.Response:
+        """Await the exchange and note how it ended, error or not, for the
+        metrics, the log and the recorders."""
+        try:
+            done = await outcome
         except LgspError as exc:
-            status, code, answer = exc.status, exc.code, orjson.dumps(exc.problem(request_id))
+            trace.status, trace.code = exc.status, exc.code
+            trace.answer = orjson.dumps(exc.problem(trace.request_id))
             raise
         except asyncio.CancelledError:
-            status = 499
+            trace.status = 499  # the client went away; nginx's convention
             raise
-        finally:
-            self._record(
-                ExchangeRecord(
-                    kind="event",
-                    request_id=request_id,
-                    client=client,
-                    name=topic,
-                    version=version,
-                    received=received,
-                    sent=sent,
-                    answered=time.time(),
-                    status=status,
-                    code=code or None,
-                    request=body,
-                    response=answer,
-                    event_id=event.event_id if event is not None and sent is not None else None,
-                )
-            )
+        trace.status, trace.code, trace.answer = done.status, done.code, done.body
+        return _respond(done, trace.request_id)
 
-    def _record(self, record: ExchangeRecord) -> None:
+    def _record(self, trace: _Trace, answered: float) -> None:
+        record = ExchangeRecord(
+            kind=trace.kind,
+            request_id=trace.request_id,
+            client=trace.client,
+            name=trace.name,
+            version=trace.version,
+            received=trace.received,
+            sent=trace.sent,
+            answered=answered,
+            status=trace.status,
+            code=trace.code or None,
+            request=trace.body,
+            response=trace.answer,
+            event_id=trace.event_id,
+        )
         for recorder in self.recorders:
             recorder.record(record)
 
