@@ -19,6 +19,7 @@ import asyncio
 import base64
 import contextlib
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
@@ -27,12 +28,14 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
+import orjson
 import structlog
 
 from lgsp.config import Settings
@@ -160,16 +163,22 @@ class AuditError(Exception):
 def timestamp(epoch: float) -> str:
     """ISO 8601 UTC with microseconds, e.g. ``2026-11-23T12:00:00.123456Z``:
     readable in an export, and ordered as text in the database."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds, micros = divmod(round(epoch * 1_000_000), 1_000_000)
+    return f"{_second(seconds)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _second(seconds: int) -> str:
+    # A batch's records share a handful of seconds: format each once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def chain_hash(key: bytes, row: Mapping[str, Value]) -> str:
     """HMAC-SHA256 over the previous hash and the canonical JSON of every
     other column of the record (its own ``hash`` aside)."""
     content = {column: _canonical(row[column]) for column in _CHAINED}
-    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    message = str(row["prev_hash"]).encode() + encoded.encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    encoded = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    return hmac.new(key, str(row["prev_hash"]).encode() + encoded, hashlib.sha256).hexdigest()
 
 
 def _canonical(value: Value) -> JsonValue | list[str]:

@@ -350,10 +350,14 @@ class Exchange:
         if request.charset not in (None, "utf-8", "UTF-8"):
             raise UnsupportedMediaType("JSON bodies are UTF-8")
         try:
-            # A stalled or trickled upload would hold a connection and a
-            # buffer for as long as the client likes.
-            async with asyncio.timeout(self.settings.body_read_timeout_ms / 1000):
+            if request.content.is_eof():
+                # Usually the whole body came with the headers: nothing to wait for.
                 body = await request.read()
+            else:
+                # A stalled or trickled upload would hold a connection and a
+                # buffer for as long as the client likes.
+                async with asyncio.timeout(self.settings.body_read_timeout_ms / 1000):
+                    body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise RequestTooLarge(f"body exceeds the limit of {limit} bytes") from None
         except TimeoutError:
