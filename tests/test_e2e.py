@@ -221,3 +221,65 @@ def test_up_runs_the_embedded_bus(tmp_path: Path) -> None:
     lines = [line for line in output.splitlines() if line.startswith("{")]
     assert any('"exchange.completed"' in line for line in lines)
     assert not [line for line in lines if LOOKUP.request["soDinhDanh"] in line]
+
+
+@pytest.mark.amqp
+def test_grant_changes_and_revocation_reach_every_gateway_process(
+    rabbitmq_url: str, tmp_path: Path
+) -> None:
+    """Two `lgsp gateway` processes sharing a data dir, as behind one load
+    balancer: an operator's change through one applies on the other without
+    a restart, and both write one intact exchange log."""
+    data_dir = tmp_path / "shared"
+    ports = free_port(), free_port()
+    a, b = (f"http://127.0.0.1:{p}" for p in ports)
+    parcel_service = "land.parcel.lookup"
+    parcel = Registry.from_entry_points().service(parcel_service).examples[0]
+
+    def parcel_lookup(base: str, bearer: str) -> int:
+        r = httpx.post(
+            f"{base}/v1/services/land.parcel.lookup",
+            json=parcel.request,
+            headers={"Authorization": f"Bearer {bearer}"},
+            timeout=10,
+        )
+        return r.status_code
+
+    def command(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "lgsp.cli", *args],
+            env=os.environ | {"LGSP_URL": a},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def gateway(port: int, name: str) -> Any:
+        args = ("gateway", "--amqp-url", rabbitmq_url, "--port", str(port))
+        return lgsp(*args, "--data-dir", str(data_dir), log=tmp_path / f"{name}.log")
+
+    with gateway(ports[0], "a") as gw_a, gateway(ports[1], "b") as gw_b:
+        for base, gw in ((a, gw_a), (b, gw_b)):
+            ready = f"{base}/readyz"
+            wait_until(lambda u=ready: httpx.get(u).status_code == 200, base, process=gw)
+        with lgsp("adapters", "--amqp-url", rabbitmq_url, "land", log=tmp_path / "ad.log") as ad:
+            # A token from one gateway is honoured by the other (one key store).
+            bearer = token(a, "dongthap.viewer", "demo-viewer-secret")
+            wait_until(lambda: parcel_lookup(b, bearer) == 200, "land online", process=ad)
+
+            command("grants", "remove", "dongthap.viewer", "land.parcel.lookup")
+            wait_until(lambda: parcel_lookup(b, bearer) == 403, "the grant removed on b", 5)
+            command("grants", "add", "dongthap.viewer", "land.parcel.lookup")
+            wait_until(lambda: parcel_lookup(b, bearer) == 200, "the grant back on b", 5)
+            command("clients", "revoke", "dongthap.viewer")
+            wait_until(lambda: parcel_lookup(b, bearer) == 401, "the revocation on b", 5)
+            assert parcel_lookup(a, bearer) == 401
+    log_dir = ("--data-dir", str(data_dir))
+    assert "chain intact" in command("audit", "verify", *log_dir)
+    records = json.loads(command("audit", "export", "--format", "json", *log_dir))
+    # Both gateways' answers are in the one log: 403 and 401 came from b (a
+    # refused token names no service: "unknown").
+    assert {200, 403} <= {r["status"] for r in records if r["name"] == parcel_service}
+    assert any(r["status"] == 401 and r["client"] == "-" for r in records)
