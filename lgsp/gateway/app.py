@@ -33,35 +33,29 @@ def create_metrics_app() -> web.Application:
     return app
 
 
-ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
-"""Routes for operators (admin API, dashboard) check credentials with it."""
-
-
 def create_app(settings: Settings, registry: Registry, transport: Transport) -> web.Application:
     """The gateway's web application; the caller owns the transport's life."""
     # The client store: seeded from the settings when new, then authoritative.
     store = ClientStore.open(settings)
     security = Security(settings, store)
-    recorders: list[Recorder] = []
-    recorders.append(ErrorCounter())
+    operators = AdminAuth(settings)
     live = LiveStats()
-    recorders.append(live)
     # Written off the request path; flushed and closed with the app.
     exchange_log = ExchangeLog(settings)
-    recorders.append(exchange_log)
+    # Every finished exchange and event goes to each of these.
+    recorders: list[Recorder] = [ErrorCounter(), live, exchange_log]
     exchange = Exchange(settings, registry, transport, security, recorders)
     catalogue = Catalogue(registry, transport, security)
     tokens = TokenEndpoint(security)
+    exchange_log_route = ExchangeLogRoute(exchange_log, operators)
+    dashboard = Dashboard(live, transport, operators)
     # Bodies are read by the exchange with its own limit check; aiohttp's
     # cap stays as a backstop for chunked uploads.
     app = web.Application(middlewares=[problems], client_max_size=settings.max_body_bytes)
-    app[ADMIN_AUTH] = AdminAuth(settings)
-    app.cleanup_ctx.append(_watching_clients(store))
-    app.add_routes(AdminApi(store, app[ADMIN_AUTH]).routes())
-    app.cleanup_ctx.append(exchange_log.lifespan)
-    exchange_log_route = ExchangeLogRoute(exchange_log, app[ADMIN_AUTH])
-    dashboard = Dashboard(live, transport, app[ADMIN_AUTH])
-    app.cleanup_ctx.append(_refreshing_metrics(transport))
+    app.cleanup_ctx.extend(
+        [_watching_clients(store), exchange_log.lifespan, _refreshing_metrics(transport)]
+    )
+    app.add_routes(AdminApi(store, operators).routes())
     app.add_routes(
         [
             web.post("/oauth2/token", tokens.token),
