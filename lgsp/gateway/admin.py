@@ -9,6 +9,7 @@ is shown once, in the answer that created it, and never logged.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
@@ -130,6 +131,13 @@ class AdminApi:
             raise UnknownClient(f"no client {request.match_info['id']!r}")
         return client
 
+    def _update(self, request: web.Request, change: Callable[[Client], Client]) -> Client:
+        """Apply ``change`` to the client the route names (404 if none)."""
+        updated = self.store.update(request.match_info["id"], change)
+        if updated is None:
+            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        return updated
+
     async def list_clients(self, request: web.Request) -> web.Response:
         self._operator(request)
         clients = sorted(self.store.snapshot.clients.values(), key=lambda c: c.id)
@@ -190,9 +198,7 @@ class AdminApi:
                 client = replace(client, certificate_sha256=change.certificate_sha256)
             return client
 
-        updated = self.store.update(request.match_info["id"], apply)
-        if updated is None:
-            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        updated = self._update(request, apply)
         log.info(
             "admin.client_changed",
             operator=operator,
@@ -215,11 +221,7 @@ class AdminApi:
         secret_hash = await asyncio.to_thread(hash_secret, secret)
         # Tokens already issued keep working until they expire; revoke the
         # client (and enable it) to end them too.
-        updated = self.store.update(
-            request.match_info["id"], lambda c: replace(c, secret_hash=secret_hash, demo=False)
-        )
-        if updated is None:
-            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        updated = self._update(request, lambda c: replace(c, secret_hash=secret_hash, demo=False))
         log.info("admin.secret_rotated", operator=operator, client=updated.id)
         return _json({**updated.public(), "client_secret": secret})
 
@@ -237,9 +239,7 @@ class AdminApi:
             added = [g for g in dict.fromkeys(change.add) if g not in kept]
             return replace(client, grants=(*kept, *added))
 
-        updated = self.store.update(request.match_info["id"], apply)
-        if updated is None:
-            raise UnknownClient(f"no client {request.match_info['id']!r}")
+        updated = self._update(request, apply)
         log.info(
             "admin.grants_changed",
             operator=operator,
