@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -387,12 +387,14 @@ class Query:
     limit: int | None = None
 
     @classmethod
-    def parse(cls, params: Mapping[str, str], *, default_limit: int | None = None) -> Query:
+    def parse(
+        cls, params: Mapping[str, str], *, default_limit: int | None = None, tz: tzinfo = UTC
+    ) -> Query:
         """From ``from``, ``to``, ``client``, ``service``, ``status``,
         ``after``, ``limit``; a bad value is a 400 ``request.malformed``.
 
-        ``from``/``to`` are ISO 8601 dates or datetimes (UTC unless they say
-        otherwise); a date ``to`` includes that whole day."""
+        ``from``/``to`` are ISO 8601 dates or datetimes (in ``tz`` unless they
+        say otherwise); a date ``to`` includes that whole day."""
         status = None
         if raw := params.get("status"):
             matched = _STATUS.match(raw)
@@ -409,8 +411,8 @@ class Query:
         if (raw := params.get("after")) is not None:
             after = _integer("after", raw, 0, 2**63 - 1)
         query = cls(
-            start=_moment("from", params.get("from"), end=False),
-            end=_moment("to", params.get("to"), end=True),
+            start=_moment("from", params.get("from"), end=False, tz=tz),
+            end=_moment("to", params.get("to"), end=True, tz=tz),
             client=params.get("client") or None,
             service=params.get("service") or None,
             status=status,
@@ -457,7 +459,7 @@ def _integer(name: str, raw: str, low: int, high: int) -> int:
     return int(raw)
 
 
-def _moment(name: str, raw: str | None, *, end: bool) -> datetime | None:
+def _moment(name: str, raw: str | None, *, end: bool, tz: tzinfo) -> datetime | None:
     if not raw:
         return None
     try:
@@ -465,13 +467,13 @@ def _moment(name: str, raw: str | None, *, end: bool) -> datetime | None:
             day = date.fromisoformat(raw)
             # A date `to` includes its whole day.
             day += timedelta(days=1) if end else timedelta()
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return datetime(day.year, day.month, day.day, tzinfo=tz)
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise MalformedRequest(
             f"{name} must be an ISO 8601 date or datetime, e.g. 2026-11-23 or 2026-11-23T08:00:00Z"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 def select(conn: sqlite3.Connection, query: Query) -> Iterator[Row]:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import IO, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -39,9 +42,39 @@ class _Unreadable(click.ClickException):
     exit_code = 2
 
 
-def _query(**params: str | None) -> Query:
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def _time_zone(_ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
+    """An offset (``+07:00``), ``UTC``, or an IANA name (``Asia/Ho_Chi_Minh``,
+    which needs the system's time zone data)."""
+    if (matched := _OFFSET.match(value)) is not None:
+        sign = -1 if matched[1] == "-" else 1
+        return timezone(sign * timedelta(hours=int(matched[2]), minutes=int(matched[3])))
+    if value.upper() == "UTC":
+        return UTC
     try:
-        return Query.parse({k: v for k, v in params.items() if v is not None})
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is not a time zone (e.g. +07:00, UTC, Asia/Ho_Chi_Minh)", param=param
+        ) from None
+
+
+# Vietnam keeps UTC+7 all year: an offset needs no time zone database.
+tz_option = click.option(
+    "--tz",
+    default="+07:00",
+    envvar="LGSP_TZ",
+    show_default=True,
+    callback=_time_zone,
+    help="Time zone of dates given without one, and of the report's hours (env LGSP_TZ).",
+)
+
+
+def _query(tz: tzinfo = UTC, **params: str | None) -> Query:
+    try:
+        return Query.parse({k: v for k, v in params.items() if v is not None}, tz=tz)
     except MalformedRequest as exc:
         raise click.BadParameter(exc.detail) from exc
 
@@ -80,7 +113,7 @@ def verify_command(data_dir: Path) -> None:
 
 
 filters = [
-    click.option("--from", "start", help="ISO date or datetime (UTC), inclusive."),
+    click.option("--from", "start", help="ISO date or datetime, inclusive."),
     click.option("--to", "end", help="ISO date (that whole day) or datetime, exclusive."),
     click.option("--client", help="Only this client id."),
     click.option("--service", help="Only this service or topic (exact, or 'prefix.*')."),
@@ -97,6 +130,7 @@ def _filters(command: F) -> F:
 @audit.command("export")
 @data_dir_option
 @_filters
+@tz_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @out_option
 def export(
@@ -106,11 +140,13 @@ def export(
     client: str | None,
     service: str | None,
     status: str | None,
+    tz: tzinfo,
     fmt: str,
     out: Path | None,
 ) -> None:
-    """Write the records (every column; bodies only where full logging kept them)."""
-    query = _query(**{"from": start, "to": end}, client=client, service=service, status=status)
+    """Write the records (every column; bodies only where full logging kept
+    them; times in UTC)."""
+    query = _query(tz, **{"from": start, "to": end}, client=client, service=service, status=status)
     rows = _rows(data_dir, query)
     # A missing log fails before the output file is created.
     first = next(rows, None)
@@ -134,18 +170,20 @@ def export(
 
 
 @click.command("report")
-@click.option("--from", "start", required=True, help="ISO date or datetime (UTC), inclusive.")
+@click.option("--from", "start", required=True, help="ISO date or datetime, inclusive.")
 @click.option(
     "--to", "end", required=True, help="ISO date (that whole day) or datetime, exclusive."
 )
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="html")
+@tz_option
 @data_dir_option
 @out_option
-def report(start: str, end: str, fmt: str, data_dir: Path, out: Path | None) -> None:
+def report(start: str, end: str, fmt: str, tz: tzinfo, data_dir: Path, out: Path | None) -> None:
     """Exchanges per connected system and per service: counts, success rate,
-    p95 latency, busiest hours; HTML (printable, with charts), CSV or JSON."""
-    query = _query(**{"from": start, "to": end})
-    built = Report.build(_rows(data_dir, query), query.start, query.end)
+    p95 latency, busiest hours; HTML (printable, with charts), CSV or JSON.
+    Days and hours are those of --tz (Vietnam's by default)."""
+    query = _query(tz, **{"from": start, "to": end})
+    built = Report.build(_rows(data_dir, query), query.start, query.end, tz)
     stream = _output(out)
     try:
         stream.write(RENDERERS[fmt](built))

@@ -15,13 +15,24 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from html import escape
 
 from lgsp.audit import Row
 
 BUSIEST = 3
 """How many of the busiest hours a report names."""
+
+
+def hour_label(moment: datetime) -> str:
+    """The hour a moment falls in, with its UTC offset: ``2026-11-23T15:00+07:00``."""
+    return moment.strftime("%Y-%m-%dT%H:00") + offset(moment)
+
+
+def offset(moment: datetime) -> str:
+    """``+07:00``, or ``Z`` for UTC."""
+    text = moment.strftime("%z")
+    return "Z" if text in ("", "+0000") else f"{text[:3]}:{text[3:]}"
 
 
 @dataclass
@@ -33,20 +44,21 @@ class Stats:
     """Answered 2xx."""
     durations: list[float] = field(default_factory=list)
     hours: Counter[str] = field(default_factory=Counter)
-    """Exchanges per hour, by the hour's start (``2026-11-23T08:00Z``)."""
+    """Exchanges per hour, by the hour's start in the report's time zone
+    (``2026-11-23T15:00+07:00``)."""
     hour_of_day: list[int] = field(default_factory=lambda: [0] * 24)
-    """Exchanges per hour of the day (UTC), 0 to 23."""
+    """Exchanges per hour of the day (the report's time zone), 0 to 23."""
 
-    def add(self, row: Mapping[str, object]) -> None:
+    def add(self, row: Mapping[str, object], tz: tzinfo = UTC) -> None:
         status, received, duration = row["status"], str(row["received"]), row["duration_ms"]
         self.exchanges += 1
         if isinstance(status, int) and 200 <= status < 300:
             self.successes += 1
         if isinstance(duration, int | float):
             self.durations.append(float(duration))
-        # received is ISO 8601 UTC: its first 13 characters name the hour.
-        self.hours[f"{received[:13]}:00Z"] += 1
-        self.hour_of_day[int(received[11:13])] += 1
+        local = datetime.fromisoformat(received).astimezone(tz)
+        self.hours[hour_label(local)] += 1
+        self.hour_of_day[local.hour] += 1
 
     @property
     def success_rate(self) -> float:
@@ -82,18 +94,28 @@ class Report:
     start: datetime | None
     end: datetime | None
     """Exclusive."""
+    tz: tzinfo = UTC
+    """Hours and the period are told in this time zone."""
     total: Stats = field(default_factory=Stats)
     clients: dict[str, Stats] = field(default_factory=dict)
     services: dict[str, Stats] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, rows: Iterable[Row], start: datetime | None, end: datetime | None) -> Report:
-        report = cls(start, end)
+    def build(
+        cls, rows: Iterable[Row], start: datetime | None, end: datetime | None, tz: tzinfo = UTC
+    ) -> Report:
+        report = cls(start, end, tz)
         for row in rows:
-            report.total.add(row)
-            report.clients.setdefault(str(row["client"]), Stats()).add(row)
-            report.services.setdefault(str(row["name"]), Stats()).add(row)
+            report.total.add(row, tz)
+            report.clients.setdefault(str(row["client"]), Stats()).add(row, tz)
+            report.services.setdefault(str(row["name"]), Stats()).add(row, tz)
         return report
+
+    @property
+    def zone(self) -> str:
+        """How the report names its time zone, e.g. ``UTC+07:00``."""
+        named = offset(datetime.now(self.tz))
+        return "UTC" if named == "Z" else f"UTC{named}"
 
     def scopes(self) -> Iterable[tuple[str, str, Stats]]:
         """(scope, name, stats): the total, then clients, then services, by name."""
@@ -106,7 +128,9 @@ class Report:
     @property
     def period(self) -> str:
         def moment(value: datetime | None, missing: str) -> str:
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else missing
+            if value is None:
+                return missing
+            return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M ") + self.zone
 
         return f"from {moment(self.start, 'the first record')} up to {moment(self.end, 'now')}"
 
@@ -175,7 +199,7 @@ def to_html(report: Report) -> str:
         f"<h1>{title}</h1>",
         f'<p class="period">{escape(report.period)}</p>',
         _table("Overall", [("total", "all", report.total)]),
-        "<section><h2>Exchanges per hour of day (UTC)</h2>",
+        f"<section><h2>Exchanges per hour of day ({report.zone})</h2>",
         _histogram(report.total.hour_of_day),
         "</section>",
         _section("Connected systems", "client", report.clients),
@@ -202,7 +226,7 @@ def _section(title: str, scope: str, groups: dict[str, Stats]) -> str:
 def _table(title: str, rows: list[tuple[str, str, Stats]]) -> str:
     head = (
         "<tr><th>name</th><th class=n>exchanges</th><th class=n>successes</th>"
-        "<th class=n>success rate</th><th class=n>p95 (ms)</th><th>busiest hours (UTC)</th></tr>"
+        "<th class=n>success rate</th><th class=n>p95 (ms)</th><th>busiest hours</th></tr>"
     )
     lines = [f"<section><h2>{escape(title)}</h2>" if title else "", "<table>", head]
     for scope, name, stats in rows:

@@ -10,7 +10,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -204,9 +204,44 @@ def test_busiest_hours_and_histogram_count_every_exchange(logged: tuple[Path, li
     data_dir, made = logged
     data = json.loads(_report(data_dir, "json"))
     assert sum(data["total"]["hour_of_day"]) == len(made)
-    hours = Counter(f"{r['received'][:13]}:00Z" for r in _exported(data_dir))
+    # Hours are Vietnam's by default (UTC+7, no daylight saving).
+    vietnam = timezone(timedelta(hours=7))
+    local = [datetime.fromisoformat(r["received"]).astimezone(vietnam) for r in _exported(data_dir)]
+    hours = Counter(f"{t:%Y-%m-%dT%H}:00+07:00" for t in local)
     top = data["total"]["busiest_hours"][0]
     assert top["exchanges"] == max(hours.values()) == hours[top["hour"]]
+    by_hour = Counter(t.hour for t in local)
+    assert data["total"]["hour_of_day"] == [by_hour[h] for h in range(24)]
+
+
+def test_days_are_those_of_the_time_zone_asked_for() -> None:
+    """A Vietnamese operator's 23 November starts at 17:00 UTC the day before."""
+    from lgsp.audit import Query
+
+    vietnam = timezone(timedelta(hours=7))
+    query = Query.parse({"from": "2026-11-23", "to": "2026-11-23"}, tz=vietnam)
+    assert query.start == datetime(2026, 11, 22, 17, tzinfo=UTC)
+    assert query.end == datetime(2026, 11, 23, 17, tzinfo=UTC)
+    utc = Query.parse({"from": "2026-11-23T08:00:00Z"}, tz=vietnam)
+    assert utc.start == datetime(2026, 11, 23, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone", ["+07:00", "UTC", "-03:30"])
+def test_the_report_names_its_time_zone(logged: tuple[Path, list[Call]], zone: str) -> None:
+    result = CliRunner().invoke(
+        report, ["--data-dir", str(logged[0]), "--format", "html", "--tz", zone, *_period()]
+    )
+    assert result.exit_code == 0, result.output
+    named = "UTC" if zone == "UTC" else f"UTC{zone}"
+    assert f"Exchanges per hour of day ({named})" in result.output
+
+
+def test_an_unknown_time_zone_is_a_usage_error(logged: tuple[Path, list[Call]]) -> None:
+    result = CliRunner().invoke(
+        report, ["--data-dir", str(logged[0]), "--tz", "Mars/Olympus", *_period()]
+    )
+    assert result.exit_code == 2
+    assert "is not a time zone" in result.output
 
 
 def test_html_is_self_contained_and_printable(logged: tuple[Path, list[Call]]) -> None:
