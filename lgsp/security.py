@@ -11,6 +11,7 @@ memory and drops it whenever the store changes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import ssl
@@ -224,8 +225,10 @@ class AdminAuth:
         self._hashes = {a.id: a.secret_hash or hash_config_secret(a.secret or "") for a in admins}
         self._ok.clear()
 
-    def check(self, authorization: str | None) -> str:
-        """The operator's id, or 401 with a Basic challenge."""
+    async def check(self, authorization: str | None) -> str:
+        """The operator's id, or 401 with a Basic challenge. argon2 takes tens
+        of milliseconds: a first or wrong attempt is verified off the event
+        loop, so guessing at the admin API cannot stall the exchanges."""
         scheme, _, encoded = (authorization or "").partition(" ")
         if scheme.lower() != "basic" or not encoded:
             raise AdminUnauthenticated("admin credentials required (HTTP Basic)")
@@ -238,7 +241,7 @@ class AdminAuth:
         except (ValueError, UnicodeDecodeError):
             raise AdminUnauthenticated("malformed Basic credentials") from None
         # Verified even for unknown ids so timing does not reveal which exist.
-        if not verify_secret(self._hashes.get(user), secret):
+        if not await asyncio.to_thread(verify_secret, self._hashes.get(user), secret):
             raise AdminUnauthenticated("wrong admin credentials")
         if len(self._ok) >= self._cache_size:
             self._ok.clear()

@@ -158,3 +158,35 @@ async def test_wrong_admin_credentials_are_a_one_line_error(bus: Bus) -> None:
     assert result.exit_code == 1
     assert "401 auth.unauthenticated" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_guessing_admin_secrets_does_not_stall_the_exchanges(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 is slow on purpose: a wrong admin secret is checked off the
+    event loop, so exchanges go on while it is being verified."""
+    import threading
+
+    from lgsp import security
+
+    access_token = await bus.token()
+    release = threading.Event()
+    started = threading.Event()
+    real = security.verify_secret
+
+    def held(secret_hash: str | None, secret: str) -> bool:
+        started.set()
+        release.wait(10)
+        return real(secret_hash, secret)
+
+    monkeypatch.setattr(security, "verify_secret", held)
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:guess").decode()}
+    guessing = asyncio.create_task(bus.http.get("/v1/admin/clients", headers=wrong))
+    try:
+        assert await asyncio.to_thread(started.wait, 10)
+        # The verification is still running: an exchange is answered meanwhile.
+        assert await echo(bus, access_token) == 200
+        assert not guessing.done()
+    finally:
+        release.set()
+    assert (await guessing).status == 401

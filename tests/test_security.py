@@ -166,19 +166,19 @@ def _basic(user: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
-def test_admin_auth_checks_hashed_secrets_and_remembers_success() -> None:
+async def test_admin_auth_checks_hashed_secrets_and_remembers_success() -> None:
     admins = (AdminConfig(id="ops", secret_hash=hash_secret("ops-secret-123")),)
     auth = AdminAuth(Settings(admins=admins, token_secret=SECRET))
-    assert auth.check(_basic("ops", "ops-secret-123")) == "ops"
+    assert await auth.check(_basic("ops", "ops-secret-123")) == "ops"
     assert len(auth._ok) == 1
-    assert auth.check(_basic("ops", "ops-secret-123")) == "ops"
+    assert await auth.check(_basic("ops", "ops-secret-123")) == "ops"
     for wrong in (_basic("ops", "nope-nope"), _basic("nobody", "ops-secret-123"), None, "Basic !"):
         with pytest.raises(AdminUnauthenticated):
-            auth.check(wrong)
+            await auth.check(wrong)
     auth.set_admins(())
     assert not auth._ok
     with pytest.raises(AdminUnauthenticated):
-        auth.check(_basic("ops", "ops-secret-123"))
+        await auth.check(_basic("ops", "ops-secret-123"))
 
 
 def test_expired_token_is_refused_even_from_the_cache() -> None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from lgsp.clients import Client, ClientStore, hash_secret, new_secret, revoked
 from lgsp.config import ClientId, Thumbprint
 from lgsp.errors import LgspError, RequestInvalid, UnsupportedMediaType
-from lgsp.security import AdminAuth
+from lgsp.gateway.middlewares import OPERATOR
 
 log = structlog.get_logger("lgsp.admin")
 
@@ -104,9 +104,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 class AdminApi:
     """Handlers of ``/v1/admin/clients...`` and ``/v1/admin/keys...``."""
 
-    def __init__(self, store: ClientStore, auth: AdminAuth) -> None:
+    def __init__(self, store: ClientStore) -> None:
         self.store = store
-        self.auth = auth
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -123,7 +122,8 @@ class AdminApi:
         ]
 
     def _operator(self, request: web.Request) -> str:
-        return self.auth.check(request.headers.get("Authorization"))
+        # Checked by the operators_only middleware before any handler runs.
+        return request[OPERATOR]
 
     def _client(self, request: web.Request) -> Client:
         client = self.store.get(request.match_info["id"])
@@ -139,12 +139,10 @@ class AdminApi:
         return updated
 
     async def list_clients(self, request: web.Request) -> web.Response:
-        self._operator(request)
         clients = sorted(self.store.snapshot.clients.values(), key=lambda c: c.id)
         return _json({"clients": [c.public() for c in clients]})
 
     async def show_client(self, request: web.Request) -> web.Response:
-        self._operator(request)
         return _json(self._client(request).public())
 
     async def add_client(self, request: web.Request) -> web.Response:
@@ -226,7 +224,6 @@ class AdminApi:
         return _json({**updated.public(), "client_secret": secret})
 
     async def show_grants(self, request: web.Request) -> web.Response:
-        self._operator(request)
         client = self._client(request)
         return _json({"client": client.id, "grants": list(client.grants)})
 
@@ -250,7 +247,6 @@ class AdminApi:
         return _json({"client": updated.id, "grants": list(updated.grants)})
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        self._operator(request)
         keys = self.store.snapshot.keys
         return _json({"keys": [{**k.public(), "signing": i == 0} for i, k in enumerate(keys)]})
 

@@ -16,7 +16,7 @@ from lgsp.gateway.catalogue import Catalogue, healthz, metrics
 from lgsp.gateway.dashboard import Dashboard
 from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.exchange_log import ExchangeLogRoute
-from lgsp.gateway.middlewares import problems
+from lgsp.gateway.middlewares import operators_only, problems
 from lgsp.gateway.oauth import TokenEndpoint
 from lgsp.metrics import ErrorCounter, refresh_periodically
 from lgsp.registry import Registry
@@ -38,7 +38,6 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     # The client store: seeded from the settings when new, then authoritative.
     store = ClientStore.open(settings)
     security = Security(settings, store)
-    operators = AdminAuth(settings)
     live = LiveStats()
     # Written off the request path; flushed and closed with the app.
     exchange_log = ExchangeLog(settings)
@@ -47,15 +46,18 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     exchange = Exchange(settings, registry, transport, security, recorders)
     catalogue = Catalogue(registry, transport, security)
     tokens = TokenEndpoint(security)
-    exchange_log_route = ExchangeLogRoute(exchange_log, operators)
-    dashboard = Dashboard(live, transport, operators)
+    exchange_log_route = ExchangeLogRoute(exchange_log)
+    dashboard = Dashboard(live, transport)
     # Bodies are read by the exchange with its own limit check; aiohttp's
     # cap stays as a backstop for chunked uploads.
-    app = web.Application(middlewares=[problems], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[problems, operators_only(AdminAuth(settings))],
+        client_max_size=settings.max_body_bytes,
+    )
     app.cleanup_ctx.extend(
         [_watching_clients(store), exchange_log.lifespan, _refreshing_metrics(transport)]
     )
-    app.add_routes(AdminApi(store, operators).routes())
+    app.add_routes(AdminApi(store).routes())
     app.add_routes(
         [
             web.post("/oauth2/token", tokens.token),

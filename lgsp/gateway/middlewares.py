@@ -8,7 +8,7 @@ import re
 import orjson
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from lgsp.envelope import new_id
 from lgsp.errors import (
@@ -18,10 +18,14 @@ from lgsp.errors import (
     RequestTooLarge,
     UnknownService,
 )
+from lgsp.security import AdminAuth
 
 log = structlog.get_logger("lgsp.gateway")
 
 REQUEST_ID = web.RequestKey("request_id", str)
+OPERATOR = web.RequestKey("operator", str)
+"""The operator's id on the admin API and the dashboard."""
+OPERATOR_PATHS = ("/v1/admin/", "/dashboard")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 PROBLEM_JSON = "application/problem+json"
 
@@ -75,3 +79,16 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem_response(LgspError("unexpected error in the gateway"), request_id)
     response.headers["X-Request-Id"] = request_id
     return response
+
+
+def operators_only(auth: AdminAuth) -> Middleware:
+    """The admin API and the dashboard are for operators (HTTP Basic):
+    checked before any of their handlers runs, so no route can forget it."""
+
+    @web.middleware
+    async def operators(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(OPERATOR_PATHS):
+            request[OPERATOR] = await auth.check(request.headers.get("Authorization"))
+        return await handler(request)
+
+    return operators
