@@ -117,7 +117,8 @@ COLUMNS = (
     "hash",
 )
 # What a record's hash covers besides the previous hash: every other column.
-_CHAINED = tuple(c for c in COLUMNS if c not in ("prev_hash", "hash"))
+# (prev_hash and hash come last: a row is its chained values, then those two.)
+_CHAINED = COLUMNS[:-2]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -178,8 +179,15 @@ def chain_hash(key: bytes, row: Mapping[str, Value]) -> str:
     other column of the record (its own ``hash`` aside): a JSON array of
     their values in the fixed column order (cheaper than a sorted object,
     and as unambiguous)."""
-    encoded = orjson.dumps([_canonical(row[column]) for column in _CHAINED])
-    return hmac.new(key, str(row["prev_hash"]).encode() + encoded, hashlib.sha256).hexdigest()
+    # Read back, any column may hold anything (a tampered one a BLOB).
+    return _chain(key, str(row["prev_hash"]), [row[column] for column in _CHAINED], blobs=True)
+
+
+def _chain(key: bytes, prev: str, values: Sequence[Value], *, blobs: bool) -> str:
+    """The hash of a record's values (in ``_CHAINED`` order); ``blobs`` when
+    some may be bytes (bodies under full logging)."""
+    canonical = [_canonical(v) for v in values] if blobs else values
+    return hmac.new(key, prev.encode() + orjson.dumps(canonical), hashlib.sha256).hexdigest()
 
 
 def _canonical(value: Value) -> JsonValue | list[str]:
@@ -189,28 +197,29 @@ def _canonical(value: Value) -> JsonValue | list[str]:
     return value
 
 
-def _row(record: ExchangeRecord, seq: int, full: bool) -> Row:
-    return {
-        "seq": seq,
-        "kind": record.kind,
-        "request_id": record.request_id,
-        "client": record.client,
-        "name": record.name,
-        "version": record.version,
-        "received": timestamp(record.received),
-        "sent": None if record.sent is None else timestamp(record.sent),
-        "answered": timestamp(record.answered),
-        "duration_ms": round((record.answered - record.received) * 1000, 3),
-        "status": record.status,
-        "code": record.code,
-        "request_size": len(record.request),
-        "response_size": len(record.response),
-        "request_sha256": hashlib.sha256(record.request).hexdigest(),
-        "response_sha256": hashlib.sha256(record.response).hexdigest(),
-        "event_id": record.event_id,
-        "request_body": record.request if full else None,
-        "response_body": record.response if full else None,
-    }
+def _values(record: ExchangeRecord, seq: int, full: bool) -> list[Value]:
+    """A new record's columns in ``_CHAINED`` order."""
+    return [
+        seq,
+        record.kind,
+        record.request_id,
+        record.client,
+        record.name,
+        record.version,
+        timestamp(record.received),
+        None if record.sent is None else timestamp(record.sent),
+        timestamp(record.answered),
+        round((record.answered - record.received) * 1000, 3),
+        record.status,
+        record.code,
+        len(record.request),
+        len(record.response),
+        hashlib.sha256(record.request).hexdigest(),
+        hashlib.sha256(record.response).hexdigest(),
+        record.event_id,
+        record.request if full else None,
+        record.response if full else None,
+    ]
 
 
 def as_json(row: Mapping[str, Value]) -> dict[str, JsonValue]:
@@ -331,10 +340,11 @@ class _Store:
                 rows = []
                 for record in records:
                     seq += 1
-                    row = _row(record, seq, granted(full_services, record.name))
-                    row["prev_hash"] = prev
-                    row["hash"] = prev = chain_hash(self.key, row)
-                    rows.append(tuple(row[c] for c in COLUMNS))
+                    full = bool(full_services) and granted(full_services, record.name)
+                    values = _values(record, seq, full)
+                    chained = _chain(self.key, prev, values, blobs=full)
+                    rows.append((*values, prev, chained))
+                    prev = chained
                 self.conn.executemany(_INSERT, rows)
                 self.conn.execute("COMMIT")
             except BaseException:
