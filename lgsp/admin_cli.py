@@ -9,7 +9,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import click
@@ -84,6 +84,31 @@ def _connect(ctx: click.Context, url: str, admin: str, admin_secret: str) -> Non
     ctx.obj = AdminClient(url, admin, admin_secret)
 
 
+_FIELDS = {"url": "url", "admin": "admin", "admin_secret": "secret"}
+
+
+def _override(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None and param.name is not None:
+        ctx.obj = replace(ctx.obj, **{_FIELDS[param.name]: value})
+
+
+class _AdminGroup(click.Group):
+    """Takes --url, --admin and --admin-secret after the subcommand too
+    (`lgsp clients list --url ...`), as well as before it."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        for flag, what in (("--url", "Gateway"), ("--admin", "Operator id")):
+            cmd.params.append(
+                click.Option([flag], expose_value=False, callback=_override, help=f"{what}.")
+            )
+        cmd.params.append(
+            click.Option(
+                ["--admin-secret"], expose_value=False, callback=_override, help="Operator secret."
+            )
+        )
+        super().add_command(cmd, name)
+
+
 def _echo(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -95,7 +120,7 @@ def _secret_once(answer: dict[str, Any]) -> None:
         click.echo(f"\nclient_secret: {secret}\n(shown once: store it now)", err=True)
 
 
-@click.group()
+@click.group(cls=_AdminGroup)
 @_admin_options
 @click.pass_context
 def clients(ctx: click.Context, url: str, admin: str, admin_secret: str) -> None:
@@ -227,7 +252,7 @@ def clients_delete(api: AdminClient, client_id: str) -> None:
     click.echo(f"{client_id} deleted")
 
 
-@click.group()
+@click.group(cls=_AdminGroup)
 @_admin_options
 @click.pass_context
 def grants(ctx: click.Context, url: str, admin: str, admin_secret: str) -> None:
@@ -268,7 +293,7 @@ def grants_remove(api: AdminClient, client_id: str, names: tuple[str, ...]) -> N
     click.echo("\n".join(answer["grants"]))
 
 
-@click.group()
+@click.group(cls=_AdminGroup)
 @_admin_options
 @click.pass_context
 def keys(ctx: click.Context, url: str, admin: str, admin_secret: str) -> None:

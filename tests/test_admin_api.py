@@ -190,3 +190,17 @@ async def test_guessing_admin_secrets_does_not_stall_the_exchanges(
     finally:
         release.set()
     assert (await guessing).status == 401
+
+
+async def test_connection_options_also_follow_the_subcommand(bus: Bus) -> None:
+    url = str(bus.http.make_url("")).rstrip("/")
+    listed = await asyncio.to_thread(CliRunner().invoke, main, ["clients", "list", "--url", url])
+    assert listed.exit_code == 0, listed.output
+    assert "dongthap.onestop" in listed.output
+    refused = await asyncio.to_thread(
+        CliRunner().invoke,
+        main,
+        ["grants", "list", "dongthap.land", "--url", url, "--admin-secret", "wrong-secret"],
+    )
+    assert refused.exit_code == 1
+    assert "401" in refused.output
