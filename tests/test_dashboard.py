@@ -220,3 +220,20 @@ async def test_feed_counts_events_and_reports_the_transport(dash_bus: Bus) -> No
     assert len(after["series"]["t"]) == 900
     assert sum(after["series"]["events"]) >= 1
     assert after["ndxp"]["in_process"] is True
+
+
+async def test_feed_shows_the_queues_of_either_transport(bus: Bus, transport_kind: str) -> None:
+    """On RabbitMQ the queues are the broker's own (passive declarations);
+    in memory, the embedded engine's: the page reads both the same way."""
+    r = await bus.http.get("/v1/admin/dashboard", headers={"Authorization": BASIC})
+    assert r.status == 200
+    feed = await r.json()
+    assert feed["transport"] == transport_kind
+    queues = {q["name"]: q for q in feed["queues"]}
+    assert queues[f"lgsp.svc.{LOOKUP}.v1"]["kind"] == "service"
+    assert queues[f"lgsp.svc.{LOOKUP}.v1"]["consumers"] >= 1
+    assert any(q["kind"] == "subscriber" and q["consumers"] >= 1 for q in queues.values())
+    assert [q["kind"] for q in queues.values()].count("dead-letter") >= 1
+    assert feed["dead_letters"] == 0
+    providers = {(p["service"], p["version"]) for p in feed["providers"]}
+    assert (LOOKUP, 1) in providers
