@@ -43,32 +43,36 @@ from lgsp.errors import MalformedRequest
 from lgsp.security import granted
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExchangeRecord:
-    """What the gateway knows of one finished exchange or accepted event.
+    """One exchange or event as the gateway saw it.
 
-    Times are Unix epoch seconds. ``request`` and ``response`` are the bodies
-    as they crossed the gateway; recorders digest them off the request path
-    and keep them only where full logging is on.
+    The gateway fills it in as the exchange goes (what is not known yet
+    keeps its default: an unauthenticated caller is ``-``, a route naming no
+    known service ``unknown``) and hands it to the recorders once answered;
+    from then on nobody changes it. Times are Unix epoch seconds.
+    ``request`` and ``response`` are the bodies as they crossed the gateway;
+    recorders digest them off the request path and keep them only where
+    full logging is on.
     """
 
     kind: Literal["service", "event"]
     request_id: str
-    client: str
-    """``-`` when the caller was not authenticated."""
-    name: str
-    """Service or topic; ``unknown`` when the route named none known."""
-    version: int
     received: float
-    sent: float | None
+    client: str = "-"
+    name: str = "unknown"
+    """Service or topic."""
+    version: int = 0
+    sent: float | None = None
     """When the envelope went to a provider (or the event to the broker);
     None when it never did (refused at the edge)."""
-    answered: float
-    status: int
-    code: str | None
-    request: bytes
-    response: bytes
+    answered: float = 0.0
+    status: int = 500
+    code: str | None = None
+    request: bytes = b""
+    response: bytes = b""
     event_id: str | None = None
+    """Set once the broker accepted the event."""
 
 
 class Recorder(Protocol):

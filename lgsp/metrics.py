@@ -71,22 +71,37 @@ REFRESH_INTERVAL_S: Final = 2.0
 """How often the state gauges are refreshed (Prometheus scrapes every 5-15 s)."""
 
 
-class ErrorCounter:
-    """A :class:`~lgsp.audit.Recorder` that counts service calls answered
-    with a problem by its code (declared, so the label set stays bounded)."""
+class ExchangeMetrics:
+    """A :class:`~lgsp.audit.Recorder` that counts service calls by service,
+    client and status, times them, and counts problems by code (declared, so
+    the label set stays bounded). Label children are looked up once per
+    combination, not on every exchange."""
 
     def __init__(self) -> None:
-        self._children: dict[tuple[str, str], Counter] = {}
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._latency: dict[str, Histogram] = {}
+        self._errors: dict[tuple[str, str], Counter] = {}
 
     def record(self, record: ExchangeRecord) -> None:
-        if record.kind != "service" or record.status < 400:
+        if record.kind != "service":
             return
-        # A call the client abandoned (499) carries no problem code.
-        key = (record.name, record.code or "-")
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = REQUEST_ERRORS.labels(*key)
-        child.inc()
+        service, status = record.name, record.status
+        requests = self._requests.get((service, record.client, status))
+        if requests is None:
+            requests = REQUESTS.labels(service, record.client, str(status))
+            self._requests[(service, record.client, status)] = requests
+        requests.inc()
+        latency = self._latency.get(service)
+        if latency is None:
+            latency = self._latency[service] = LATENCY.labels(service)
+        latency.observe(record.answered - record.received)
+        if status >= 400:
+            # A call the client abandoned (499) carries no problem code.
+            key = (service, record.code or "-")
+            errors = self._errors.get(key)
+            if errors is None:
+                errors = self._errors[key] = REQUEST_ERRORS.labels(*key)
+            errors.inc()
 
 
 async def refresh(transport: Transport) -> None:

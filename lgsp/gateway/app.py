@@ -18,7 +18,7 @@ from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.exchange_log import ExchangeLogRoute
 from lgsp.gateway.middlewares import operators_only, problems
 from lgsp.gateway.oauth import TokenEndpoint
-from lgsp.metrics import ErrorCounter, refresh_periodically
+from lgsp.metrics import ExchangeMetrics, refresh_periodically
 from lgsp.registry import Registry
 from lgsp.security import AdminAuth, Security
 from lgsp.stats import LiveStats
@@ -42,7 +42,7 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     # Written off the request path; flushed and closed with the app.
     exchange_log = ExchangeLog(settings)
     # Every finished exchange and event goes to each of these.
-    recorders: list[Recorder] = [ErrorCounter(), live, exchange_log]
+    recorders: list[Recorder] = [ExchangeMetrics(), live, exchange_log]
     exchange = Exchange(settings, registry, transport, security, recorders)
     catalogue = Catalogue(registry, transport, security)
     tokens = TokenEndpoint(security)

@@ -11,14 +11,13 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import accumulate
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import orjson
 import structlog
 from aiohttp import web
-from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from lgsp.audit import ExchangeRecord, Recorder
@@ -37,7 +36,7 @@ from lgsp.errors import (
 from lgsp.gateway.middlewares import PROBLEM_JSON, REQUEST_ID
 from lgsp.gateway.oauth import peer_certificate
 from lgsp.idempotency import IdempotencyStore, Outcome
-from lgsp.metrics import EVENTS_PUBLISHED, IN_FLIGHT, LATENCY, REQUESTS
+from lgsp.metrics import EVENTS_PUBLISHED, IN_FLIGHT
 from lgsp.ratelimit import RateLimiter
 from lgsp.registry import Registry
 from lgsp.security import Security
@@ -49,26 +48,6 @@ log = structlog.get_logger("lgsp.gateway")
 _MAX_IDEMPOTENCY_KEY = 255
 M = TypeVar("M", bound=Contract)
 _Forward = Callable[[], Awaitable[Outcome]]
-
-
-@dataclass(slots=True)
-class _Trace:
-    """What one exchange became, filled in as it goes and recorded at its end.
-    Labels stay bounded: an unknown service is "unknown", an unauthenticated
-    caller "-"."""
-
-    kind: Literal["service", "event"]
-    request_id: str
-    received: float
-    name: str = "unknown"
-    client: str = "-"
-    version: int = 0
-    status: int = 500
-    code: str = ""
-    body: bytes = b""
-    answer: bytes = b""
-    sent: float | None = None
-    event_id: str | None = None
 
 
 class Exchange:
@@ -92,45 +71,45 @@ class Exchange:
         self._reply_headers = registry.reply_headers
         self.limiter = RateLimiter(security.quota)
         self.idempotency = IdempotencyStore(settings.idempotency_ttl_s)
-        self._counters: dict[tuple[str, str, int], Counter] = {}
-        self._histograms: dict[str, Histogram] = {}
 
     async def call_service(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        trace = _Trace("service", request[REQUEST_ID], time.time())
+        record = ExchangeRecord("service", request[REQUEST_ID], time.time())
         IN_FLIGHT.inc()
         try:
-            return await self._answer(trace, self._serve(request, trace))
+            return await self._answer(record, self._serve(request, record))
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
-            self._observe(trace.name, trace.client, trace.status, elapsed)
+            # Measured on the monotonic clock, told on the wall clock.
+            record.answered = record.received + elapsed
             log.info(
                 "exchange.completed",
-                request_id=trace.request_id,
-                client=trace.client,
-                service=trace.name,
-                version=trace.version,
-                status=trace.status,
-                code=trace.code or None,
+                request_id=record.request_id,
+                client=record.client,
+                service=record.name,
+                version=record.version,
+                status=record.status,
+                code=record.code,
                 duration_ms=round(elapsed * 1000, 2),
             )
-            self._record(trace, trace.received + elapsed)
+            self._finished(record)
 
     async def publish_event(self, request: web.Request) -> web.StreamResponse:
-        trace = _Trace("event", request[REQUEST_ID], time.time())
+        record = ExchangeRecord("event", request[REQUEST_ID], time.time())
         try:
-            return await self._answer(trace, self._publish(request, trace))
+            return await self._answer(record, self._publish(request, record))
         finally:
-            self._record(trace, time.time())
+            record.answered = time.time()
+            self._finished(record)
 
-    async def _serve(self, request: web.Request, trace: _Trace) -> Outcome:
-        client = self._authenticate(request, trace)
+    async def _serve(self, request: web.Request, record: ExchangeRecord) -> Outcome:
+        client = self._authenticate(request, record)
         contract = self.registry.service(request.match_info["service"], self._version(request))
-        trace.name, trace.version = contract.service, contract.version
-        body = await self._admit(request, trace)
+        record.name, record.version = contract.service, contract.version
+        body = await self._admit(request, record)
         envelope = Envelope(
-            request_id=trace.request_id,
+            request_id=record.request_id,
             client=client,
             service=contract.service,
             version=contract.version,
@@ -141,107 +120,79 @@ class Exchange:
         )
 
         async def forward() -> Outcome:
-            trace.sent = time.time()
+            record.sent = time.time()
             return await self._forward(contract, envelope)
 
         target = (contract.service, contract.version, body)
         return await self._once(client, envelope.idempotency_key, target, forward)
 
-    async def _publish(self, request: web.Request, trace: _Trace) -> Outcome:
-        client = self._authenticate(request, trace)
+    async def _publish(self, request: web.Request, record: ExchangeRecord) -> Outcome:
+        client = self._authenticate(request, record)
         contract = self.registry.topic(request.match_info["topic"], self._version(request))
-        trace.name, trace.version = contract.topic, contract.version
-        body = await self._admit(request, trace)
+        record.name, record.version = contract.topic, contract.version
+        body = await self._admit(request, record)
         event = Event(
             topic=contract.topic,
             version=contract.version,
             client=client,
-            request_id=trace.request_id,
+            request_id=record.request_id,
             body=body,
             payload=_validate(contract.payload, body),
         )
 
         async def accept() -> Outcome:
-            trace.sent = time.time()
+            record.sent = time.time()
             await self.transport.publish(event)
-            trace.event_id = event.event_id
+            record.event_id = event.event_id
             EVENTS_PUBLISHED.labels(event.topic).inc()
             log.info(
                 "event.accepted",
-                request_id=trace.request_id,
+                request_id=record.request_id,
                 client=client,
                 topic=event.topic,
                 version=event.version,
                 event_id=event.event_id,
             )
-            answer = {"event_id": event.event_id, "request_id": trace.request_id}
+            answer = {"event_id": event.event_id, "request_id": record.request_id}
             return Outcome(202, orjson.dumps(answer))
 
         target = (contract.topic, contract.version, body)
         return await self._once(client, self._idempotency_key(request), target, accept)
 
-    def _authenticate(self, request: web.Request, trace: _Trace) -> str:
+    def _authenticate(self, request: web.Request, record: ExchangeRecord) -> str:
         principal = self.security.verify(
             request.headers.get("Authorization"), peer_certificate(request)
         )
-        trace.client = principal.client
+        record.client = principal.client
         return principal.client
 
-    async def _admit(self, request: web.Request, trace: _Trace) -> bytes:
+    async def _admit(self, request: web.Request, record: ExchangeRecord) -> bytes:
         """Grant, quota, then the body: what every exchange passes before its
         payload is read against the contract."""
-        self.security.authorize(trace.client, trace.name)
-        self.limiter.check(trace.client)
-        trace.body = await self._body(request)
-        return trace.body
+        self.security.authorize(record.client, record.name)
+        self.limiter.check(record.client)
+        record.request = await self._body(request)
+        return record.request
 
     @staticmethod
-    async def _answer(trace: _Trace, outcome: Awaitable[Outcome]) -> web.Response:
-        """Await the exchange and note how it ended, error or not, for the
-        metrics, the log and the recorders."""
+    async def _answer(record: ExchangeRecord, outcome: Awaitable[Outcome]) -> web.Response:
+        """Await the exchange and note on its record how it ended, error or not."""
         try:
             done = await outcome
         except LgspError as exc:
-            trace.status, trace.code = exc.status, exc.code
-            trace.answer = orjson.dumps(exc.problem(trace.request_id))
+            record.status, record.code = exc.status, exc.code
+            record.response = orjson.dumps(exc.problem(record.request_id))
             raise
         except asyncio.CancelledError:
-            trace.status = 499  # the client went away; nginx's convention
+            record.status = 499  # the client went away; nginx's convention
             raise
-        trace.status, trace.code, trace.answer = done.status, done.code, done.body
-        return _respond(done, trace.request_id)
+        record.status, record.code, record.response = done.status, done.code or None, done.body
+        return _respond(done, record.request_id)
 
-    def _record(self, trace: _Trace, answered: float) -> None:
-        record = ExchangeRecord(
-            kind=trace.kind,
-            request_id=trace.request_id,
-            client=trace.client,
-            name=trace.name,
-            version=trace.version,
-            received=trace.received,
-            sent=trace.sent,
-            answered=answered,
-            status=trace.status,
-            code=trace.code or None,
-            request=trace.body,
-            response=trace.answer,
-            event_id=trace.event_id,
-        )
+    def _finished(self, record: ExchangeRecord) -> None:
+        # Metrics, live statistics and the exchange log all take it from here.
         for recorder in self.recorders:
             recorder.record(record)
-
-    def _observe(self, service: str, client: str, status: int, elapsed: float) -> None:
-        # Label children are looked up once per combination (the label sets
-        # are bounded), not on every exchange.
-        key = (service, client, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = REQUESTS.labels(service, client, str(status))
-        counter.inc()
-        histogram = self._histograms.get(service)
-        if histogram is None:
-            histogram = self._histograms[service] = LATENCY.labels(service)
-        histogram.observe(elapsed)
 
     # -- the steps -------------------------------------------------------
 
