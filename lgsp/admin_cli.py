@@ -8,13 +8,10 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -55,58 +52,59 @@ def _problem(status: int, raw: bytes) -> str:
     return detail
 
 
-def _admin_options(command: F) -> F:
-    options = [
-        click.option(
-            "--url",
-            default="http://127.0.0.1:8080",
-            envvar="LGSP_URL",
-            show_default=True,
-            help="Gateway (env LGSP_URL).",
-        ),
-        click.option(
-            "--admin", default="admin", envvar="LGSP_ADMIN", help="Operator id (env LGSP_ADMIN)."
-        ),
-        click.option(
-            "--admin-secret",
-            default="demo-admin-secret",
-            envvar="LGSP_ADMIN_SECRET",
-            show_default=False,
-            help="Operator secret (env LGSP_ADMIN_SECRET); default: the demo operator's.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+# flag, AdminClient field, default, environment variable, help
+_CONNECTION = (
+    ("--url", "url", "http://127.0.0.1:8080", "LGSP_URL", "Gateway"),
+    ("--admin", "admin", "admin", "LGSP_ADMIN", "Operator id"),
+    ("--admin-secret", "secret", "demo-admin-secret", "LGSP_ADMIN_SECRET", "Operator secret"),
+)
 
 
-def _connect(ctx: click.Context, url: str, admin: str, admin_secret: str) -> None:
-    ctx.obj = AdminClient(url, admin, admin_secret)
-
-
-_FIELDS = {"url": "url", "admin": "admin", "admin_secret": "secret"}
+def _connection_options(*, overriding: bool) -> list[click.Parameter]:
+    """Where the gateway is and who the operator is: on a group they make
+    the connection (defaults: the local gateway and the demo operator); after
+    a subcommand (`lgsp clients list --url ...`) they override it."""
+    options: list[click.Parameter] = []
+    for flag, field, default, envvar, what in _CONNECTION:
+        if overriding:
+            options.append(
+                click.Option([flag, field], expose_value=False, callback=_override, help=what)
+            )
+        else:
+            options.append(
+                click.Option(
+                    [flag, field],
+                    default=default,
+                    envvar=envvar,
+                    show_default=field != "secret",
+                    help=f"{what} (env {envvar}).",
+                )
+            )
+    return options
 
 
 def _override(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None and param.name is not None:
-        ctx.obj = replace(ctx.obj, **{_FIELDS[param.name]: value})
+        ctx.obj = replace(ctx.obj, **{param.name: value})
 
 
 class _AdminGroup(click.Group):
-    """Takes --url, --admin and --admin-secret after the subcommand too
-    (`lgsp clients list --url ...`), as well as before it."""
+    """A group of admin API commands: the connection options are taken
+    before the subcommand and after it."""
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        for flag, what in (("--url", "Gateway"), ("--admin", "Operator id")):
-            cmd.params.append(
-                click.Option([flag], expose_value=False, callback=_override, help=f"{what}.")
-            )
-        cmd.params.append(
-            click.Option(
-                ["--admin-secret"], expose_value=False, callback=_override, help="Operator secret."
-            )
-        )
+        cmd.params.extend(_connection_options(overriding=True))
         super().add_command(cmd, name)
+
+
+def _admin_group(name: str, help: str) -> _AdminGroup:
+    @click.pass_context
+    def connect(ctx: click.Context, url: str, admin: str, secret: str) -> None:
+        ctx.obj = AdminClient(url, admin, secret)
+
+    return _AdminGroup(
+        name, callback=connect, params=_connection_options(overriding=False), help=help
+    )
 
 
 def _echo(data: Any) -> None:
@@ -120,12 +118,9 @@ def _secret_once(answer: dict[str, Any]) -> None:
         click.echo(f"\nclient_secret: {secret}\n(shown once: store it now)", err=True)
 
 
-@click.group(cls=_AdminGroup)
-@_admin_options
-@click.pass_context
-def clients(ctx: click.Context, url: str, admin: str, admin_secret: str) -> None:
-    """Clients of the bus: add, list, revoke, rotate secrets (admin API)."""
-    _connect(ctx, url, admin, admin_secret)
+clients = _admin_group(
+    "clients", "Clients of the bus: add, list, revoke, rotate secrets (admin API)."
+)
 
 
 @clients.command("list")
@@ -252,12 +247,9 @@ def clients_delete(api: AdminClient, client_id: str) -> None:
     click.echo(f"{client_id} deleted")
 
 
-@click.group(cls=_AdminGroup)
-@_admin_options
-@click.pass_context
-def grants(ctx: click.Context, url: str, admin: str, admin_secret: str) -> None:
-    """What each client may call: exact names or prefixes ending in '.*'."""
-    _connect(ctx, url, admin, admin_secret)
+grants = _admin_group(
+    "grants", "What each client may call: exact names or prefixes ending in '.*'."
+)
 
 
 @grants.command("list")
@@ -293,12 +285,7 @@ def grants_remove(api: AdminClient, client_id: str, names: tuple[str, ...]) -> N
     click.echo("\n".join(answer["grants"]))
 
 
-@click.group(cls=_AdminGroup)
-@_admin_options
-@click.pass_context
-def keys(ctx: click.Context, url: str, admin: str, admin_secret: str) -> None:
-    """The keys that sign access tokens."""
-    _connect(ctx, url, admin, admin_secret)
+keys = _admin_group("keys", "The keys that sign access tokens.")
 
 
 @keys.command("list")
