@@ -149,6 +149,8 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # Not `renderer`: a logging handler needs str, and that one
+                # renders bytes for the buffered stdout writer.
                 structlog.processors.JSONRenderer()
                 if json
                 else structlog.dev.ConsoleRenderer(colors=False),
