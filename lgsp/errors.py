@@ -127,6 +127,28 @@ class RequestInvalid(LgspError):
     title = "Request does not match contract"
 
 
+class UnknownClient(LgspError):
+    """404 on the admin API: no client with this id."""
+
+    status = 404
+    code = "client.unknown"
+    title = "No such client"
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(f"no client {client_id!r}")
+
+
+class ClientExists(LgspError):
+    """409 on the admin API: the id is taken."""
+
+    status = 409
+    code = "client.exists"
+    title = "A client with this id exists"
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(f"client {client_id!r} exists")
+
+
 class RateLimited(LgspError):
     status = 429
     code = "rate.limited"

@@ -20,7 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from lgsp.clients import Client, ClientStore, hash_secret, new_secret, revoked
 from lgsp.config import ClientId, Thumbprint
-from lgsp.errors import LgspError, RequestInvalid, UnsupportedMediaType
+from lgsp.errors import (
+    ClientExists,
+    RequestInvalid,
+    UnknownClient,
+    UnsupportedMediaType,
+)
 from lgsp.gateway.middlewares import OPERATOR
 
 log = structlog.get_logger("lgsp.admin")
@@ -32,18 +37,6 @@ Grant = Annotated[
 
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class UnknownClient(LgspError):
-    status = 404
-    code = "client.unknown"
-    title = "No such client"
-
-
-class ClientExists(LgspError):
-    status = 409
-    code = "client.exists"
-    title = "A client with this id exists"
 
 
 class _Body(BaseModel):
@@ -128,14 +121,14 @@ class AdminApi:
     def _client(self, request: web.Request) -> Client:
         client = self.store.get(request.match_info["id"])
         if client is None:
-            raise UnknownClient(f"no client {request.match_info['id']!r}")
+            raise UnknownClient(request.match_info["id"])
         return client
 
     def _update(self, request: web.Request, change: Callable[[Client], Client]) -> Client:
         """Apply ``change`` to the client the route names (404 if none)."""
         updated = self.store.update(request.match_info["id"], change)
         if updated is None:
-            raise UnknownClient(f"no client {request.match_info['id']!r}")
+            raise UnknownClient(request.match_info["id"])
         return updated
 
     async def list_clients(self, request: web.Request) -> web.Response:
@@ -163,7 +156,7 @@ class AdminApi:
             description=new.description,
         )
         if not self.store.add(client):
-            raise ClientExists(f"client {new.id!r} exists")
+            raise ClientExists(new.id)
         log.info("admin.client_added", operator=operator, client=client.id)
         answer = client.public()
         if secret is not None:
@@ -208,7 +201,7 @@ class AdminApi:
     async def delete_client(self, request: web.Request) -> web.Response:
         operator = self._operator(request)
         if not self.store.delete(request.match_info["id"]):
-            raise UnknownClient(f"no client {request.match_info['id']!r}")
+            raise UnknownClient(request.match_info["id"])
         log.info("admin.client_deleted", operator=operator, client=request.match_info["id"])
         return web.Response(status=204)
 
