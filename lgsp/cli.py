@@ -10,7 +10,7 @@ import pkgutil
 import shlex
 import ssl
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
@@ -282,21 +282,7 @@ def adapters(
     amqp_url: str | None, host: str, metrics_port: int | None, names: tuple[str, ...]
 ) -> None:
     """Run adapters (default: every installed mock system) against RabbitMQ."""
-    if not amqp_url:
-        raise click.UsageError("adapters need --amqp-url or LGSP_AMQP_URL")
-    chosen = _adapters(names)
-    _serve(
-        run(
-            transport=create_transport("amqp", amqp_url=amqp_url),
-            registry=Registry.from_entry_points(),
-            adapters=chosen,
-            host=host,
-            metrics_port=metrics_port,
-            on_ready=lambda: structlog.get_logger("lgsp.cli").info(
-                "adapters.ready", adapters=[a.name for a in chosen]
-            ),
-        )
-    )
+    _serve_adapters(amqp_url, host, metrics_port, lambda: _adapters(names))
 
 
 @main.group()
@@ -312,16 +298,30 @@ def adapter() -> None:
 def adapter_run(target: str, amqp_url: str | None, host: str, metrics_port: int | None) -> None:
     """Run the adapter TARGET (an lgsp.Adapter, or a function returning one)
     against RabbitMQ, e.g. `lgsp adapter run my_agency.adapter:adapter`."""
+    _serve_adapters(amqp_url, host, metrics_port, lambda: [_resolve_adapter(target)])
+
+
+def _serve_adapters(
+    amqp_url: str | None,
+    host: str,
+    metrics_port: int | None,
+    chosen: Callable[[], list[Adapter]],
+) -> None:
+    """Adapters without a gateway, over RabbitMQ (``chosen`` is resolved
+    after the URL is checked, so a missing URL is the first error)."""
     if not amqp_url:
         raise click.UsageError("adapters need --amqp-url or LGSP_AMQP_URL")
-    chosen = _resolve_adapter(target)
+    adapters = chosen()
     _serve(
         run(
             transport=create_transport("amqp", amqp_url=amqp_url),
             registry=Registry.from_entry_points(),
-            adapters=[chosen],
+            adapters=adapters,
             host=host,
             metrics_port=metrics_port,
+            on_ready=lambda: structlog.get_logger("lgsp.cli").info(
+                "adapters.ready", adapters=[a.name for a in adapters]
+            ),
         )
     )
 
