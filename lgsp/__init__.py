@@ -5,6 +5,7 @@ module is an implementation detail and may change.
 """
 
 from lgsp.adapter import Adapter, Context
+from lgsp.catalogue.registry import Registry
 from lgsp.envelope import Envelope, Event, Reply
 from lgsp.errors import (
     DomainError,
@@ -13,7 +14,6 @@ from lgsp.errors import (
     ServiceUnavailable,
     TransientError,
 )
-from lgsp.registry import Registry
 from lgsp.transport.base import Transport
 from lgsp_contracts.spec import (
     Catalogue,

@@ -28,10 +28,10 @@ import structlog
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from lgsp.catalogue.registry import Registry
 from lgsp.envelope import Envelope, Event, Reply, new_id
 from lgsp.errors import DomainError, ResponseInvalid, TransientError
-from lgsp.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
-from lgsp.registry import Registry
+from lgsp.observe.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
 from lgsp.transport.base import Transport
 from lgsp_contracts.spec import Contract, ServiceContract
 

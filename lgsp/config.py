@@ -47,6 +47,16 @@ Thumbprint = Annotated[
 ]
 
 
+def granted(grants: tuple[str, ...], name: str) -> bool:
+    """True when ``name`` (a service or topic) matches one of the grants:
+    an exact name or a prefix ending in ``.*``. (``audit_full_services``
+    names services the same way.)"""
+    for grant in grants:
+        if grant == name or (grant.endswith(".*") and name.startswith(grant[:-1])):
+            return True
+    return False
+
+
 class ClientConfig(BaseModel):
     """An agency system allowed to call the bus.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from lgsp.log import mask_text
+from lgsp.masking import mask_text
 
 
 class LgspError(Exception):

@@ -28,10 +28,10 @@ import aiohttp
 import orjson
 import structlog
 
+from lgsp.catalogue.registry import Registry
 from lgsp.config import BasicAuth, BearerAuth, HeaderAuth, HttpProviderConfig
 from lgsp.envelope import Envelope, Reply
 from lgsp.errors import ServiceTimeout, ServiceUnavailable, UnknownService
-from lgsp.registry import Registry
 from lgsp.transport.base import Transport
 
 log = structlog.get_logger("lgsp.http_provider")

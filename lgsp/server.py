@@ -14,11 +14,11 @@ import structlog
 from aiohttp import web
 
 from lgsp.adapter import Adapter
+from lgsp.catalogue.registry import Registry
 from lgsp.config import HttpProviderConfig, Settings
 from lgsp.gateway import create_app, create_metrics_app
 from lgsp.http_provider import HttpProvider
-from lgsp.log import flush_periodically
-from lgsp.registry import Registry
+from lgsp.observe.log import flush_periodically
 from lgsp.transport.base import Transport
 
 log = structlog.get_logger("lgsp.server")

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from lgsp import Adapter, Context, DomainError
+from lgsp.catalogue.registry import Registry
 from lgsp.config import ClientConfig, Settings
 from lgsp.gateway import create_app
-from lgsp.registry import Registry
 from lgsp.transport import Transport, create_transport
 from lgsp_adapters.ndxp import Simulator, SimulatorConfig, connector
 from lgsp_adapters.ndxp import running as running_ndxp

@@ -167,7 +167,7 @@ async def test_guessing_admin_secrets_does_not_stall_the_exchanges(
     event loop, so exchanges go on while it is being verified."""
     import threading
 
-    from lgsp import security
+    from lgsp.trust import operators as security
 
     access_token = await bus.token()
     release = threading.Event()

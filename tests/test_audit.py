@@ -20,21 +20,21 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from lgsp import audit
-from lgsp.audit import (
+from lgsp.cli.audit import audit as audit_command
+from lgsp.config import Settings
+from lgsp.errors import MalformedRequest
+from lgsp.observe import exchange_log as audit
+from lgsp.observe.exchange_log import (
     COLUMNS,
     DB_FILE,
     HEAD_FILE,
     KEY_FILE,
     ExchangeLog,
-    ExchangeRecord,
     Query,
     read,
     verify,
 )
-from lgsp.audit_cli import audit as audit_command
-from lgsp.config import Settings
-from lgsp.errors import MalformedRequest
+from lgsp.observe.record import ExchangeRecord
 from tests.support import Bus, running_bus
 
 ADMIN = "Basic " + base64.b64encode(b"admin:demo-admin-secret").decode()

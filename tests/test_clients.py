@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from lgsp.clients import ClientStore, ClientStoreError
 from lgsp.config import DEMO_ADMINS, ClientConfig, Settings
 from lgsp.gateway import create_app
 from lgsp.transport import create_transport
+from lgsp.trust.clients import ClientStore, ClientStoreError
 from tests.support import TOKEN_SECRET, registry
 
 ADMIN = {"Authorization": "Basic " + base64.b64encode(b"admin:demo-admin-secret").decode()}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lgsp.registry import Registry
-from lgsp.schemas import INDEX, SERVICES, TOPICS, diff_exports, load_export, write_export
+from lgsp.catalogue.registry import Registry
+from lgsp.catalogue.schemas import INDEX, SERVICES, TOPICS, diff_exports, load_export, write_export
 
 CHECKED_IN = Path(__file__).resolve().parent.parent / "contracts" / "schemas"
 

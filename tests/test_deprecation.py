@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from lgsp import Adapter, Context, DomainError
-from lgsp.registry import Registry
+from lgsp.catalogue.registry import Registry
 from lgsp_contracts import CATALOGUE
 from lgsp_contracts.spec import Catalogue, ErrorSpec, ServiceContract
 from tests.support import TEST_CATALOGUE, EchoRequest, EchoResponse
@@ -137,7 +137,7 @@ def test_sunset_cannot_precede_deprecation() -> None:
 
 
 def test_openapi_marks_what_is_deprecated() -> None:
-    from lgsp.openapi import openapi
+    from lgsp.catalogue.openapi import openapi
 
     paths = openapi(Registry([DEPRECATED]))["paths"]
     partly = paths[f"/v1/services/{OLD}"]["post"]

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from lgsp import Adapter, Catalogue
+from lgsp.catalogue.registry import Registry
 from lgsp.config import Settings
 from lgsp.http_provider import HttpProvider
-from lgsp.registry import Registry
 from tests.test_e2e import free_port, lgsp, token, wait_until
 
 DOC = Path(__file__).parent.parent / "docs" / "integrators.md"

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lgsp.registry import Registry
+from lgsp.catalogue.registry import Registry
 
 LOOKUP = Registry.from_entry_points().service("population.citizen.lookup").examples[0]
 

@@ -23,9 +23,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
 from lgsp import Adapter, Context
+from lgsp.catalogue.registry import Registry
 from lgsp.errors import ContractMismatch
 from lgsp.gateway import create_app
-from lgsp.registry import Registry
 from lgsp.transport import MemoryTransport, Transport, base
 from lgsp_contracts import CATALOGUE
 from lgsp_contracts.spec import Catalogue, Contract

@@ -47,8 +47,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from lgsp.catalogue.registry import Registry
 from lgsp.errors import error_for
-from lgsp.registry import Registry
 from lgsp.server import load_adapters
 from lgsp_contracts.spec import ServiceContract, TopicContract
 from tests.support import running_bus

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from lgsp.registry import Registry
+from lgsp.catalogue.registry import Registry
 from tests.support import Bus
 
 CATALOGUE = Registry.from_entry_points()

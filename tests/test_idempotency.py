@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from lgsp.errors import MalformedRequest
-from lgsp.idempotency import IdempotencyStore, Outcome
+from lgsp.gateway.idempotency import IdempotencyStore, Outcome
 
 FP = IdempotencyStore.fingerprint("a.b.c", 1, b"{}")
 

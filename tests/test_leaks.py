@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import jwt
 
-from lgsp.registry import Registry
+from lgsp.catalogue.registry import Registry
 from tests.test_e2e import free_port, lgsp, token, wait_until
 
 LOOKUP = Registry.from_entry_points().service("population.citizen.lookup").examples[0]

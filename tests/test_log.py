@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import structlog
 
-from lgsp import log
+from lgsp.masking import mask_text
+from lgsp.observe import log
 
 
 @pytest.mark.parametrize(
@@ -20,7 +21,7 @@ from lgsp import log
     ],
 )
 def test_mask_text(text: str, masked: str) -> None:
-    assert log.mask_text(text) == masked
+    assert mask_text(text) == masked
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +58,8 @@ async def test_lines_logged_by_a_handler_name_the_exchange(
 ) -> None:
     import time
 
+    from lgsp.catalogue.registry import Registry
     from lgsp.envelope import Envelope
-    from lgsp.registry import Registry
     from lgsp.transport.memory import MemoryTransport
     from tests.support import TEST_CATALOGUE, Received, echo_adapter
 

@@ -16,9 +16,9 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 import lgsp.gateway  # registers every metric the gateway counts
-import lgsp.metrics
+import lgsp.observe.metrics
 from lgsp.envelope import Event
-from lgsp.metrics import refresh
+from lgsp.observe.metrics import refresh
 from lgsp.transport.memory import MemoryTransport
 from lgsp_adapters.ndxp import connector
 from tests.support import Bus, registry, running_bus
@@ -45,7 +45,7 @@ def exposed() -> dict[str, tuple[str, set[str]]]:
     """name -> (type, label names) of every lgsp metric registered in this
     process (the gateway's and the NDXP connector's)."""
     out: dict[str, tuple[str, set[str]]] = {}
-    for module in (lgsp.metrics, connector):
+    for module in (lgsp.observe.metrics, connector):
         for value in vars(module).values():
             if isinstance(value, MetricWrapperBase):
                 family = value.describe()[0]

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from lgsp import ratelimit
 from lgsp.errors import RateLimited
-from lgsp.ratelimit import Quota, RateLimiter
+from lgsp.trust import quotas as ratelimit
+from lgsp.trust.quotas import Quota, RateLimiter
 
 
 class Clock:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from lgsp.catalogue.registry import Registry
 from lgsp.errors import UnknownService
-from lgsp.registry import Registry
 from lgsp_contracts.spec import Catalogue
 from tests.support import ECHO_V1, ECHO_V2, PINGED, TEST_CATALOGUE
 

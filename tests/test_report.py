@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from lgsp.audit_cli import audit, report
-from lgsp.report import Report, Stats
+from lgsp.cli.audit import audit, report
+from lgsp.observe.report import Report, Stats
 from tests.support import Bus, registry, running_bus
 
 V1 = {"X-LGSP-Service-Version": "1"}
@@ -216,7 +216,7 @@ def test_busiest_hours_and_histogram_count_every_exchange(logged: tuple[Path, li
 
 def test_days_are_those_of_the_time_zone_asked_for() -> None:
     """A Vietnamese operator's 23 November starts at 17:00 UTC the day before."""
-    from lgsp.audit import Query
+    from lgsp.observe.exchange_log import Query
 
     vietnam = timezone(timedelta(hours=7))
     query = Query.parse({"from": "2026-11-23", "to": "2026-11-23"}, tz=vietnam)

@@ -8,9 +8,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from lgsp.catalogue.registry import Registry
+from lgsp.catalogue.schemas import (
+    Change,
+    Document,
+    diff_exports,
+    export_documents,
+    render,
+    write_export,
+)
 from lgsp.cli import main
-from lgsp.registry import Registry
-from lgsp.schemas import Change, Document, diff_exports, export_documents, render, write_export
 
 STR: Document = {"type": "string"}
 

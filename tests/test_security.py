@@ -7,10 +7,12 @@ from dataclasses import replace
 import jwt
 import pytest
 
-from lgsp.clients import hash_secret, revoked, x5t_s256
-from lgsp.config import AdminConfig, ClientConfig, Settings
+from lgsp.config import AdminConfig, ClientConfig, Settings, granted
 from lgsp.errors import AdminUnauthenticated, Forbidden, Unauthenticated
-from lgsp.security import AdminAuth, Security, granted
+from lgsp.trust.access import Security
+from lgsp.trust.clients import hash_secret, revoked
+from lgsp.trust.operators import AdminAuth
+from lgsp.trust.tls import x5t_s256
 
 SECRET = "k" * 40
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from lgsp.audit import ExchangeRecord
-from lgsp.stats import HISTORY_S, OTHER, LiveStats, Window
+from lgsp.observe.record import ExchangeRecord
+from lgsp.observe.stats import HISTORY_S, OTHER, LiveStats, Window
 
 T0 = 1_750_000_000.0  # a round epoch second, on a slot boundary
 

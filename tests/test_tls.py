@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from lgsp.cli import main
 from lgsp.config import ClientConfig
 from lgsp.gateway import create_app
-from lgsp.security import tls_context
 from lgsp.transport import create_transport
+from lgsp.trust.tls import tls_context
 from tests.support import Received, echo_adapter, registry, settings
 
 

@@ -1,5 +1,6 @@
-"""The admin API: clients, their secrets and grants, and the token signing
-keys (``/v1/admin/...``), for operators presenting admin credentials.
+"""The admin API: clients, their secrets and grants, the token signing keys,
+and the exchange log (``/v1/admin/...``), for operators presenting admin
+credentials.
 
 Every change goes to the client store, which this process reloads at once
 and other gateway processes sharing its data dir within a second. A secret
@@ -13,12 +14,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
-import orjson
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from lgsp.clients import Client, ClientStore, hash_secret, new_secret, revoked
 from lgsp.config import ClientId, Thumbprint
 from lgsp.errors import (
     ClientExists,
@@ -27,6 +26,9 @@ from lgsp.errors import (
     UnsupportedMediaType,
 )
 from lgsp.gateway.middlewares import OPERATOR
+from lgsp.gateway.responses import NO_STORE, json_response
+from lgsp.observe.exchange_log import ExchangeLog, Query, as_json
+from lgsp.trust.clients import Client, ClientStore, hash_secret, new_secret, revoked
 
 log = structlog.get_logger("lgsp.admin")
 
@@ -86,12 +88,7 @@ async def _body(request: web.Request, model: type[M]) -> M:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=orjson.dumps(data),
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
+    return json_response(data, status=status, headers=NO_STORE)
 
 
 class AdminApi:
@@ -248,3 +245,27 @@ class AdminApi:
         key = self.store.rotate_key()
         log.info("admin.key_rotated", operator=operator, kid=key.kid)
         return _json({**key.public(), "signing": True}, status=201)
+
+
+DEFAULT_PAGE = 100
+"""Records per page of ``GET /v1/admin/exchanges`` unless ``limit`` says."""
+
+
+class ExchangeLogRoute:
+    """``GET /v1/admin/exchanges``: operators read the exchange log over
+    HTTP, with the filters ``lgsp audit export`` takes (``from``, ``to``,
+    ``client``, ``service``, ``status``), paged by record number: ``after``
+    is the cursor, ``next`` in the answer the one to pass for the next page."""
+
+    def __init__(self, exchange_log: ExchangeLog) -> None:
+        self.exchange_log = exchange_log
+
+    async def exchanges(self, request: web.Request) -> web.Response:
+        query = Query.parse(request.query, default_limit=DEFAULT_PAGE)
+        limit = query.limit or DEFAULT_PAGE
+        # One more than asked tells whether a next page exists.
+        rows = await self.exchange_log.page(replace(query, limit=limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = rows[-1]["seq"] if more else None
+        return _json({"exchanges": [as_json(row) for row in rows], "next": cursor})

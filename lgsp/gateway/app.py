@@ -8,21 +8,23 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from lgsp.audit import ExchangeLog, Recorder
-from lgsp.clients import ClientStore, watching
+from lgsp.catalogue.registry import Registry
 from lgsp.config import Settings
-from lgsp.gateway.admin import AdminApi
-from lgsp.gateway.catalogue import Catalogue, healthz, metrics
+from lgsp.gateway.admin import AdminApi, ExchangeLogRoute
 from lgsp.gateway.dashboard import Dashboard
+from lgsp.gateway.discovery import Discovery
 from lgsp.gateway.exchange import Exchange
-from lgsp.gateway.exchange_log import ExchangeLogRoute
+from lgsp.gateway.health import Health, healthz, metrics
 from lgsp.gateway.middlewares import operators_only, problems
 from lgsp.gateway.oauth import TokenEndpoint
-from lgsp.metrics import ExchangeMetrics, refresh_periodically
-from lgsp.registry import Registry
-from lgsp.security import AdminAuth, Security
-from lgsp.stats import LiveStats
+from lgsp.observe.exchange_log import ExchangeLog
+from lgsp.observe.metrics import ExchangeMetrics, refresh_periodically
+from lgsp.observe.record import Recorder
+from lgsp.observe.stats import LiveStats
 from lgsp.transport.base import Transport
+from lgsp.trust.access import Security
+from lgsp.trust.clients import ClientStore, watching
+from lgsp.trust.operators import AdminAuth
 
 
 def create_metrics_app() -> web.Application:
@@ -44,7 +46,8 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     # Every finished exchange and event goes to each of these.
     recorders: list[Recorder] = [ExchangeMetrics(), live, exchange_log]
     exchange = Exchange(settings, registry, transport, security, recorders)
-    catalogue = Catalogue(registry, transport, security)
+    discovery = Discovery(registry, transport, security)
+    health = Health(registry, transport)
     tokens = TokenEndpoint(security)
     exchange_log_route = ExchangeLogRoute(exchange_log)
     dashboard = Dashboard(live, transport)
@@ -63,15 +66,15 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
             web.post("/oauth2/token", tokens.token),
             web.post("/v1/services/{service}", exchange.call_service),
             web.post("/v1/events/{topic}", exchange.publish_event),
-            web.get("/v1/services", catalogue.services),
-            web.get("/v1/services/{service}", catalogue.service),
-            web.get("/v1/topics", catalogue.topics),
-            web.get("/v1/topics/{topic}", catalogue.topic),
-            web.get("/openapi.json", catalogue.openapi),
-            web.get("/asyncapi.json", catalogue.asyncapi),
-            web.get("/healthz", catalogue.healthz),
-            web.get("/readyz", catalogue.readyz),
-            web.get("/metrics", catalogue.metrics),
+            web.get("/v1/services", discovery.services),
+            web.get("/v1/services/{service}", discovery.service),
+            web.get("/v1/topics", discovery.topics),
+            web.get("/v1/topics/{topic}", discovery.topic),
+            web.get("/openapi.json", discovery.openapi),
+            web.get("/asyncapi.json", discovery.asyncapi),
+            web.get("/healthz", health.healthz),
+            web.get("/readyz", health.readyz),
+            web.get("/metrics", health.metrics),
             web.get("/v1/admin/exchanges", exchange_log_route.exchanges),
             web.get("/dashboard", dashboard.page),
             web.get("/dashboard/static/{path:.+}", dashboard.static),

@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiohttp import web
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from lgsp.errors import MalformedRequest, UnknownService
-from lgsp.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
-from lgsp.stats import HISTORY_S, LiveStats, Window
+from lgsp.gateway.responses import json_response
+from lgsp.observe.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
+from lgsp.observe.stats import HISTORY_S, LiveStats, Window
 from lgsp.transport.base import Transport
 
 STATIC = Path(__file__).parent / "static"
@@ -135,7 +135,7 @@ class Dashboard:
                 ],
             },
         }
-        return _json(data)
+        return json_response(data)
 
     async def operations(self, request: web.Request) -> web.Response:
         """X-Road style operational statistics per service and topic over a
@@ -145,7 +145,7 @@ class Dashboard:
             raise MalformedRequest(f"window must be an integer of seconds from 1 to {HISTORY_S}")
         seconds = int(raw)
         now = time.time()
-        return _json(
+        return json_response(
             {
                 "window_s": seconds,
                 "until": now,
@@ -153,14 +153,6 @@ class Dashboard:
                 "topics": [_operational(w) for w in self.stats.windows("topics", now, seconds)],
             }
         )
-
-
-def _json(data: Any) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data),
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 def _ms(seconds: float | None) -> float | None:

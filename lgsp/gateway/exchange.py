@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from lgsp.audit import ExchangeRecord, Recorder
+from lgsp.catalogue.registry import Registry
 from lgsp.config import Settings
 from lgsp.envelope import Envelope, Event
 from lgsp.errors import (
@@ -33,14 +33,15 @@ from lgsp.errors import (
     ResponseInvalid,
     UnsupportedMediaType,
 )
-from lgsp.gateway.middlewares import PROBLEM_JSON, REQUEST_ID
+from lgsp.gateway.idempotency import IdempotencyStore, Outcome
+from lgsp.gateway.middlewares import REQUEST_ID
 from lgsp.gateway.oauth import peer_certificate
-from lgsp.idempotency import IdempotencyStore, Outcome
-from lgsp.metrics import EVENTS_PUBLISHED, IN_FLIGHT
-from lgsp.ratelimit import RateLimiter
-from lgsp.registry import Registry
-from lgsp.security import Security
+from lgsp.gateway.responses import PROBLEM_JSON, reply_headers
+from lgsp.observe.metrics import EVENTS_PUBLISHED, IN_FLIGHT
+from lgsp.observe.record import ExchangeRecord, Recorder
 from lgsp.transport.base import Transport
+from lgsp.trust.access import Security
+from lgsp.trust.quotas import RateLimiter
 from lgsp_contracts.spec import Contract, ServiceContract
 
 log = structlog.get_logger("lgsp.gateway")
@@ -68,7 +69,7 @@ class Exchange:
         self.security = security
         # Providers are held to the contracts this gateway publishes.
         transport.expect_contracts(registry.fingerprints)
-        self._reply_headers = registry.reply_headers
+        self._reply_headers = reply_headers(registry)
         self.limiter = RateLimiter(security.quota)
         self.idempotency = IdempotencyStore(settings.idempotency_ttl_s)
 

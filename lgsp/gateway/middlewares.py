@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -18,7 +17,8 @@ from lgsp.errors import (
     RequestTooLarge,
     UnknownService,
 )
-from lgsp.security import AdminAuth
+from lgsp.gateway.responses import problem_response
+from lgsp.trust.operators import AdminAuth
 
 log = structlog.get_logger("lgsp.gateway")
 
@@ -27,18 +27,6 @@ OPERATOR = web.RequestKey("operator", str)
 """The operator's id on the admin API and the dashboard."""
 OPERATOR_PATHS = ("/v1/admin/", "/dashboard")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-PROBLEM_JSON = "application/problem+json"
-
-
-def problem_response(error: LgspError, request_id: str) -> web.Response:
-    response = web.Response(
-        status=error.status,
-        body=orjson.dumps(error.problem(request_id)),
-        content_type=PROBLEM_JSON,
-        headers=error.headers,
-    )
-    response.headers["X-Request-Id"] = request_id
-    return response
 
 
 @web.middleware

@@ -19,8 +19,9 @@ import orjson
 import structlog
 from aiohttp import web
 
-from lgsp.clients import Client
-from lgsp.security import Security, certificate_thumbprint
+from lgsp.trust.access import Security
+from lgsp.trust.clients import Client
+from lgsp.trust.tls import certificate_thumbprint
 
 log = structlog.get_logger("lgsp.gateway")
 

@@ -25,9 +25,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
 
 from lgsp.adapter import Adapter
+from lgsp.catalogue.registry import Registry
 from lgsp.config import DEMO_CLIENTS, ClientConfig, Settings
 from lgsp.gateway import create_app
-from lgsp.registry import Registry
 from lgsp.server import load_adapters, load_sidecars
 from lgsp.transport import Transport, create_transport
 from lgsp_contracts.spec import Catalogue

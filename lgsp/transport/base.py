@@ -31,7 +31,7 @@ EventHandler = Callable[[Event], Awaitable[None]]
 
 Fingerprints = Mapping[tuple[str, int], str]
 """The contract fingerprint of each (service, version), as
-:attr:`lgsp.registry.Registry.fingerprints` computes it."""
+:attr:`lgsp.catalogue.registry.Registry.fingerprints` computes it."""
 
 
 @dataclass(frozen=True, slots=True)

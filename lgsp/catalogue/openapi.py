@@ -10,7 +10,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from lgsp import errors
-from lgsp.registry import Registry
+from lgsp.catalogue.registry import Registry
 from lgsp_contracts.spec import Contract, ServiceContract
 
 _REF = "#/components/schemas/{model}"

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lgsp.registry import Registry
+from lgsp.catalogue.registry import Registry
 
 Document = dict[str, Any]
 """A parsed JSON object: a schema or an exported contract file."""

@@ -2,27 +2,22 @@
 
 Contracts are loaded from the ``lgsp.contracts`` entry point group (the
 project's own :mod:`lgsp_contracts` is one), so a deployment adds its agencies'
-contracts by installing a package. JSON Schemas, each version's fingerprint
-and the headers its replies carry are computed once here.
+contracts by installing a package. JSON Schemas and each version's fingerprint
+are computed once here.
 """
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
-from email.utils import format_datetime
 from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any
 
 from lgsp.errors import UnknownService
 from lgsp_contracts.spec import Catalogue, ServiceContract, TopicContract
-
-Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -140,26 +135,6 @@ class Registry:
     def fingerprint(self, service: str, version: int) -> str:
         """The fingerprint of one service version (see :attr:`fingerprints`)."""
         return self.fingerprints[(self.service(service, version).service, version)]
-
-    @cached_property
-    def reply_headers(self) -> dict[tuple[str, int], Headers]:
-        """The headers every reply of a service version carries: its version
-        and, once deprecated, ``Deprecation``/``Sunset``/successor ``Link``."""
-        out: dict[tuple[str, int], Headers] = {}
-        for name, versions in self._services.items():
-            for c in versions:
-                headers = [("X-LGSP-Service-Version", str(c.version))]
-                if c.deprecated is not None:
-                    # RFC 9745: a structured-field date, @<unix seconds>.
-                    headers.append(("Deprecation", f"@{calendar.timegm(c.deprecated.timetuple())}"))
-                if c.sunset is not None:
-                    # RFC 8594: an HTTP-date.
-                    moment = datetime.combine(c.sunset, time(), tzinfo=UTC)
-                    headers.append(("Sunset", format_datetime(moment, usegmt=True)))
-                if (c.deprecated or c.sunset) and c is not versions[-1]:
-                    headers.append(("Link", f'</v1/services/{name}>; rel="successor-version"'))
-                out[(name, c.version)] = tuple(headers)
-        return out
 
 
 def installed_catalogues(group: str = "lgsp.contracts") -> list[Catalogue]:

@@ -1,5 +1,5 @@
 """``lgsp contracts``: export the contracts' JSON Schemas and examples, and
-tell a compatible change from a breaking one (rules in :mod:`lgsp.schemas`)."""
+tell a compatible change from a breaking one (rules in :mod:`lgsp.catalogue.schemas`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from lgsp.registry import Registry
-from lgsp.schemas import Document, diff_exports, load_export, write_export
+from lgsp.catalogue.registry import Registry
+from lgsp.catalogue.schemas import Document, diff_exports, load_export, write_export
 
 _DIRECTORY = click.Path(file_okay=False, path_type=Path)
 _EXISTING = click.Path(exists=True, file_okay=False, path_type=Path)

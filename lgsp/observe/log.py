@@ -12,7 +12,6 @@ import asyncio
 import atexit
 import io
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -20,31 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
-_PERSONAL_ID = re.compile(r"(?<!\d)(\d{3})\d{7}(\d{2})(?!\d)")
-_SECRET_KEYS = frozenset(
-    {"secret", "client_secret", "password", "token", "access_token", "authorization", "api_key"}
-)
-
-
-def mask_text(text: str) -> str:
-    """Hide the middle of every 12-digit number: ``087090001234`` → ``087*******34``."""
-    return _PERSONAL_ID.sub(r"\1*******\2", text)
-
-
-def _mask_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_text(value) if len(value) >= 12 else value
-    if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) == 12:
-        return mask_text(str(value))
-    if isinstance(value, dict):
-        return {k: "***" if _is_secret(k) else _mask_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask_value(v) for v in value]
-    return value
-
-
-def _is_secret(key: object) -> bool:
-    return isinstance(key, str) and key.lower() in _SECRET_KEYS
+from lgsp.masking import PERSONAL_ID, SECRET_KEYS, mask_text, mask_value
 
 
 def mask(
@@ -57,14 +32,14 @@ def mask(
     for key, value in event_dict.items():
         kind = type(value)
         if kind is str:
-            if len(value) >= 12 and _PERSONAL_ID.search(value):
+            if len(value) >= 12 and PERSONAL_ID.search(value):
                 event_dict[key] = mask_text(value)
         elif kind is int or kind is float or kind is bool or value is None:
             if kind is int and 100_000_000_000 <= value < 1_000_000_000_000:
                 event_dict[key] = mask_text(str(value))
         else:
-            event_dict[key] = _mask_value(value)
-        if key.lower() in _SECRET_KEYS:
+            event_dict[key] = mask_value(value)
+        if key.lower() in SECRET_KEYS:
             event_dict[key] = "***"
     return event_dict
 

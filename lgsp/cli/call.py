@@ -1,13 +1,16 @@
-"""A minimal synchronous client of the gateway, for `lgsp call` (stdlib
-HTTP only: a terminal command needs no event loop)."""
+"""``lgsp call``: get a token and call a service from a terminal (a minimal
+synchronous client, stdlib HTTP only: a terminal command needs no event loop)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
+
+import click
 
 
 def _post(url: str, data: bytes, headers: dict[str, str], timeout: float) -> tuple[int, Any]:
@@ -59,3 +62,40 @@ def call_service(
         headers["X-LGSP-Timeout-Ms"] = str(timeout_ms)
     wait = (timeout_ms or 60_000) / 1000 + 5
     return _post(f"{url.rstrip('/')}/v1/services/{service}", body.encode(), headers, wait)
+
+
+@click.command("call")
+@click.argument("service")
+@click.argument("payload", default="-")
+@click.option(
+    "--url", default="http://127.0.0.1:8080", envvar="LGSP_URL", help="Gateway (env LGSP_URL)."
+)
+@click.option("--client-id", default="dongthap.onestop", envvar="LGSP_CLIENT_ID")
+@click.option("--client-secret", default="demo-onestop-secret", envvar="LGSP_CLIENT_SECRET")
+@click.option(
+    "--version", "version", type=click.IntRange(1), help="Service version; default newest."
+)
+@click.option("--timeout-ms", type=click.IntRange(1), help="Deadline of the call.")
+def call(
+    service: str,
+    payload: str,
+    url: str,
+    client_id: str,
+    client_secret: str,
+    version: int | None,
+    timeout_ms: int | None,
+) -> None:
+    """Get a token and call SERVICE with PAYLOAD (JSON; '-' reads stdin),
+    printing the answer. Exits 1 on an error answer."""
+    body = sys.stdin.read() if payload == "-" else payload
+    try:
+        status, answer = call_service(
+            url, service, body, client_id, client_secret, version=version, timeout_ms=timeout_ms
+        )
+    except PermissionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the gateway at {url}: {exc}") from exc
+    click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+    if status >= 400:
+        sys.exit(1)

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from lgsp.audit import COLUMNS, AuditError, Query, Row, as_json, read, verify
 from lgsp.errors import MalformedRequest
-from lgsp.report import RENDERERS, Report
+from lgsp.observe.exchange_log import COLUMNS, AuditError, Query, Row, as_json, read, verify
+from lgsp.observe.report import RENDERERS, Report
 
 DEFAULT_DATA_DIR = Path("lgsp-data")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -15,7 +15,7 @@ from typing import Final
 import structlog
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
-from lgsp.audit import ExchangeRecord
+from lgsp.observe.record import ExchangeRecord
 from lgsp.transport.base import Transport
 
 log = structlog.get_logger("lgsp.metrics")
@@ -72,7 +72,7 @@ REFRESH_INTERVAL_S: Final = 2.0
 
 
 class ExchangeMetrics:
-    """A :class:`~lgsp.audit.Recorder` that counts service calls by service,
+    """A :class:`~lgsp.observe.exchange_log.Recorder` that counts service calls by service,
     client and status, times them, and counts problems by code (declared, so
     the label set stays bounded). Label children are looked up once per
     combination, not on every exchange."""

@@ -5,35 +5,29 @@ against its argon2 hash, or a TLS client certificate) and receive a signed
 access token (JWT, HS256 with a ``kid``, via PyJWT); every ``/v1`` call
 presents it. The client id is always taken from a verified token, never from
 a header. Clients, grants and keys come from the client store
-(:mod:`lgsp.clients`); this module keeps what the request path needs in
+(:mod:`lgsp.trust.clients`); this module keeps what the request path needs in
 memory and drops it whenever the store changes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
-import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
 
-from lgsp.clients import (
+from lgsp.config import Settings, granted
+from lgsp.errors import Forbidden, Unauthenticated
+from lgsp.trust.clients import (
     Client,
     ClientStore,
     SigningKey,
     Snapshot,
-    hash_config_secret,
     verify_secret,
-    x5t_s256,
 )
-from lgsp.config import AdminConfig, Settings
-from lgsp.errors import AdminUnauthenticated, Forbidden, Unauthenticated
+from lgsp.trust.tls import x5t_s256
 
 ISSUER = "lgsp"
 AUDIENCE = "lgsp-gateway"
@@ -48,15 +42,6 @@ class Principal:
     issued: float = 0.0
     bound_to: str | None = None
     """``x5t#S256`` of the certificate the token is bound to (RFC 8705)."""
-
-
-def granted(grants: tuple[str, ...], name: str) -> bool:
-    """True when ``name`` (a service or topic) matches one of the grants:
-    an exact name or a prefix ending in ``.*``."""
-    for grant in grants:
-        if grant == name or (grant.endswith(".*") and name.startswith(grant[:-1])):
-            return True
-    return False
 
 
 class Security:
@@ -204,63 +189,3 @@ class Security:
         """(requests per second, burst) of the client, or None: unlimited."""
         found = self._clients.get(client)
         return found.quota if found is not None else None
-
-
-class AdminAuth:
-    """Who may use the admin API and the dashboard: operators configured in
-    ``admins``, presenting HTTP Basic credentials (a browser asks for them).
-
-    Secrets are kept as argon2 hashes. The dashboard polls every few seconds
-    and each poll is checked, so a successful verification is remembered,
-    keyed by a SHA-256 of the credentials, until the admins change.
-    """
-
-    def __init__(self, settings: Settings, *, cache_size: int = 256) -> None:
-        self._cache_size = cache_size
-        self._ok: dict[bytes, str] = {}
-        self._hashes: dict[str, str] = {}
-        self.set_admins(settings.admins)
-
-    def set_admins(self, admins: tuple[AdminConfig, ...]) -> None:
-        self._hashes = {a.id: a.secret_hash or hash_config_secret(a.secret or "") for a in admins}
-        self._ok.clear()
-
-    async def check(self, authorization: str | None) -> str:
-        """The operator's id, or 401 with a Basic challenge. argon2 takes tens
-        of milliseconds: a first or wrong attempt is verified off the event
-        loop, so guessing at the admin API cannot stall the exchanges."""
-        scheme, _, encoded = (authorization or "").partition(" ")
-        if scheme.lower() != "basic" or not encoded:
-            raise AdminUnauthenticated("admin credentials required (HTTP Basic)")
-        digest = hashlib.sha256(encoded.strip().encode()).digest()
-        user = self._ok.get(digest)
-        if user is not None:
-            return user
-        try:
-            user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            raise AdminUnauthenticated("malformed Basic credentials") from None
-        # Verified even for unknown ids so timing does not reveal which exist.
-        if not await asyncio.to_thread(verify_secret, self._hashes.get(user), secret):
-            raise AdminUnauthenticated("wrong admin credentials")
-        if len(self._ok) >= self._cache_size:
-            self._ok.clear()
-        self._ok[digest] = user
-        return user
-
-
-def tls_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
-    """The gateway's server TLS context. With ``client_ca``, clients may
-    present a certificate signed by it (optional: secrets still work)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    if client_ca is not None:
-        context.load_verify_locations(cafile=client_ca)
-        context.verify_mode = ssl.CERT_OPTIONAL
-    return context
-
-
-def certificate_thumbprint(der: bytes) -> str:
-    """``x5t#S256`` of a DER certificate: base64url SHA-256, no padding."""
-    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()

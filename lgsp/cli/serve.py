@@ -1,5 +1,5 @@
-"""The ``lgsp`` command (click: a well-kept CLI library with typed options,
-environment fallbacks and a test runner)."""
+"""``lgsp up``, ``lgsp gateway``, ``lgsp adapters`` and ``lgsp adapter run``:
+the bus's processes, each until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,74 +9,25 @@ import os
 import pkgutil
 import shlex
 import ssl
-import sys
 from collections.abc import Callable, Coroutine
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
 import click
 import structlog
 
-from lgsp import log as logging_setup
 from lgsp.adapter import Adapter
-from lgsp.admin_cli import clients as clients_group
-from lgsp.admin_cli import grants as grants_group
-from lgsp.admin_cli import keys as keys_group
-from lgsp.audit_cli import DEFAULT_DATA_DIR
-from lgsp.audit_cli import audit as audit_group
-from lgsp.audit_cli import report as report_command
-from lgsp.clients import ClientStoreError
+from lgsp.catalogue.registry import Registry
+from lgsp.cli.audit import DEFAULT_DATA_DIR
 from lgsp.config import DEMO_SECRETS, Settings
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
-from lgsp.registry import Registry
-from lgsp.schemas_cli import contracts as contracts_group
-from lgsp.security import tls_context
 from lgsp.server import UnknownAdapter, load_adapters, load_sidecars, run
 from lgsp.transport import create_transport
+from lgsp.trust.clients import ClientStoreError
+from lgsp.trust.tls import tls_context
 
 AMQP_URL_HELP = "RabbitMQ URL, e.g. amqp://user:pass@host:5672/ (env LGSP_AMQP_URL)."
-
-
-class _Commands(click.Group):
-    """The built-in commands plus those installed packages add under the
-    ``lgsp.commands`` entry point group (e.g. the mock systems' `dataset`),
-    loaded only when asked for, so `lgsp --help` stays fast."""
-
-    def _plugins(self) -> dict[str, EntryPoint]:
-        return {ep.name: ep for ep in entry_points(group="lgsp.commands")}
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugins()})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = super().get_command(ctx, cmd_name)
-        if command is None and cmd_name in (plugins := self._plugins()):
-            loaded = plugins[cmd_name].load()
-            if not isinstance(loaded, click.Command):
-                raise click.ClickException(f"entry point {cmd_name} is not a click command")
-            command = loaded
-        return command
-
-
-@click.group(
-    cls=_Commands,
-    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
-)
-@click.option(
-    "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "json", "console"]),
-    default="auto",
-    help="auto: JSON unless stdout is a terminal.",
-)
-def main(log_level: str, log_format: str) -> None:
-    """lgsp: a provincial LGSP data-sharing bus, its mock agency systems and
-    national services."""
-    logging_setup.configure(log_level, json=None if log_format == "auto" else log_format == "json")
 
 
 def _serve(main: Coroutine[Any, Any, None]) -> None:
@@ -182,7 +133,7 @@ data_dir_option = click.option(
 )
 
 
-@main.command()
+@click.command()
 @host_option
 @port_option
 @click.option("--transport", "kind", type=click.Choice(["memory", "amqp"]), default="memory")
@@ -230,7 +181,7 @@ def up(
     )
 
 
-@main.command()
+@click.command()
 @amqp_option
 @host_option
 @port_option
@@ -269,7 +220,7 @@ def gateway(
     )
 
 
-@main.command()
+@click.command()
 @amqp_option
 @click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
 @click.option(
@@ -285,7 +236,7 @@ def adapters(
     _serve_adapters(amqp_url, host, metrics_port, lambda: _adapters(names))
 
 
-@main.group()
+@click.group()
 def adapter() -> None:
     """Run one adapter of your own."""
 
@@ -340,45 +291,6 @@ def _resolve_adapter(target: str) -> Adapter:
     return found
 
 
-@main.command()
-@click.argument("service")
-@click.argument("payload", default="-")
-@click.option(
-    "--url", default="http://127.0.0.1:8080", envvar="LGSP_URL", help="Gateway (env LGSP_URL)."
-)
-@click.option("--client-id", default="dongthap.onestop", envvar="LGSP_CLIENT_ID")
-@click.option("--client-secret", default="demo-onestop-secret", envvar="LGSP_CLIENT_SECRET")
-@click.option(
-    "--version", "version", type=click.IntRange(1), help="Service version; default newest."
-)
-@click.option("--timeout-ms", type=click.IntRange(1), help="Deadline of the call.")
-def call(
-    service: str,
-    payload: str,
-    url: str,
-    client_id: str,
-    client_secret: str,
-    version: int | None,
-    timeout_ms: int | None,
-) -> None:
-    """Get a token and call SERVICE with PAYLOAD (JSON; '-' reads stdin),
-    printing the answer. Exits 1 on an error answer."""
-    from lgsp.client import call_service
-
-    body = sys.stdin.read() if payload == "-" else payload
-    try:
-        status, answer = call_service(
-            url, service, body, client_id, client_secret, version=version, timeout_ms=timeout_ms
-        )
-    except PermissionError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except OSError as exc:
-        raise click.ClickException(f"cannot reach the gateway at {url}: {exc}") from exc
-    click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
-    if status >= 400:
-        sys.exit(1)
-
-
 def _banner(settings: Settings, registry: Registry, host: str, port: int, transport: str) -> str:
     base = f"{'https' if settings.tls_cert else 'http'}://{host}:{port}"
     lines = [
@@ -414,12 +326,3 @@ def _banner(settings: Settings, registry: Registry, host: str, port: int, transp
     return "\n".join(lines)
 
 
-main.add_command(contracts_group, "contracts")
-main.add_command(clients_group, "clients")
-main.add_command(grants_group, "grants")
-main.add_command(keys_group, "keys")
-main.add_command(audit_group, "audit")
-main.add_command(report_command, "report")
-
-if __name__ == "__main__":
-    main()

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from lgsp.audit import ExchangeRecord
+from lgsp.observe.record import ExchangeRecord
 
 HISTORY_S = 900
 """How far back the statistics reach (the chart's 15 minutes)."""
@@ -193,7 +193,7 @@ class Series:
 
 
 class LiveStats:
-    """A :class:`lgsp.audit.Recorder` keeping live statistics in memory.
+    """A :class:`lgsp.observe.exchange_log.Recorder` keeping live statistics in memory.
 
     An exchange succeeds when its status is below 400 (X-Road counts a
     provider's fault as unsuccessful too). Times come from the record."""

@@ -17,7 +17,6 @@ the process making a change reloads at once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import math
@@ -87,11 +86,6 @@ def hash_config_secret(secret: str) -> str:
     if digest not in _SEEDED:
         _SEEDED[digest] = hash_secret(secret)
     return _SEEDED[digest]
-
-
-def x5t_s256(thumbprint_hex: str) -> str:
-    """The RFC 8705 ``x5t#S256`` form (base64url, no padding) of a hex thumbprint."""
-    return base64.urlsafe_b64encode(bytes.fromhex(thumbprint_hex)).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,54 +33,13 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Literal, Protocol
 
 import orjson
 import structlog
 
-from lgsp.config import Settings
+from lgsp.config import Settings, granted
 from lgsp.errors import MalformedRequest
-from lgsp.security import granted
-
-
-@dataclass(slots=True)
-class ExchangeRecord:
-    """One exchange or event as the gateway saw it.
-
-    The gateway fills it in as the exchange goes (what is not known yet
-    keeps its default: an unauthenticated caller is ``-``, a route naming no
-    known service ``unknown``) and hands it to the recorders once answered;
-    from then on nobody changes it. Times are Unix epoch seconds.
-    ``request`` and ``response`` are the bodies as they crossed the gateway;
-    recorders digest them off the request path and keep them only where
-    full logging is on.
-    """
-
-    kind: Literal["service", "event"]
-    request_id: str
-    received: float
-    client: str = "-"
-    name: str = "unknown"
-    """Service or topic."""
-    version: int = 0
-    sent: float | None = None
-    """When the envelope went to a provider (or the event to the broker);
-    None when it never did (refused at the edge)."""
-    answered: float = 0.0
-    status: int = 500
-    code: str | None = None
-    request: bytes = b""
-    response: bytes = b""
-    event_id: str | None = None
-    """Set once the broker accepted the event."""
-
-
-class Recorder(Protocol):
-    """Something that takes finished exchanges: the exchange log, live
-    statistics. ``record`` is called on the request path and must not block."""
-
-    def record(self, record: ExchangeRecord) -> None: ...
-
+from lgsp.observe.record import ExchangeRecord
 
 log = structlog.get_logger("lgsp.audit")
 

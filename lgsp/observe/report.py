@@ -1,6 +1,6 @@
 """Exchange statistics for a period, per connected system and per service.
 
-Computed from the exchange log's records as :func:`lgsp.audit.read` returns
+Computed from the exchange log's records as :func:`lgsp.observe.exchange_log.read` returns
 them (the rows an export holds), so a report and an export of the same
 period agree exactly. Rendered as CSV, JSON, or one self-contained printable
 HTML page with SVG bar charts (no JavaScript, nothing fetched).
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from html import escape
 
-from lgsp.audit import Row
+from lgsp.observe.exchange_log import Row
 
 BUSIEST = 3
 """How many of the busiest hours a report names."""

@@ -1,29 +1,25 @@
-"""Read-only routes: the catalogue of services and topics, the API
-documents, health and metrics."""
+"""The catalogue routes: what the bus offers (services, topics, their
+contracts and who serves them) and the API documents generated from it."""
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from lgsp.errors import ServiceUnavailable
+from lgsp.catalogue.openapi import asyncapi, openapi
+from lgsp.catalogue.registry import Registry
 from lgsp.gateway.oauth import peer_certificate
-from lgsp.metrics import PROVIDERS_ONLINE
-from lgsp.openapi import asyncapi, openapi
-from lgsp.registry import Registry
-from lgsp.security import Security
+from lgsp.gateway.responses import json_response
 from lgsp.transport.base import Transport
+from lgsp.trust.access import Security
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+class Discovery:
+    """Handlers of ``/v1/services``, ``/v1/topics`` (and one of each),
+    ``/openapi.json`` and ``/asyncapi.json``."""
 
-
-class Catalogue:
     def __init__(self, registry: Registry, transport: Transport, security: Security) -> None:
         self.registry = registry
         self.transport = transport
@@ -46,13 +42,13 @@ class Catalogue:
                     "providers_online": sum(online.values()),
                 }
             )
-        return _json({"services": out})
+        return json_response({"services": out})
 
     async def service(self, request: web.Request) -> web.Response:
         self._authenticated(request)
         newest = self.registry.service(request.match_info["service"])
         versions = self.registry.services[newest.service]
-        return _json(
+        return json_response(
             {
                 "service": newest.service,
                 "owner": newest.owner,
@@ -81,7 +77,7 @@ class Catalogue:
 
     async def topics(self, request: web.Request) -> web.Response:
         self._authenticated(request)
-        return _json(
+        return json_response(
             {
                 "topics": [
                     {
@@ -100,7 +96,7 @@ class Catalogue:
         self._authenticated(request)
         newest = self.registry.topic(request.match_info["topic"])
         versions = self.registry.topics[newest.topic]
-        return _json(
+        return json_response(
             {
                 "topic": newest.topic,
                 "owner": newest.owner,
@@ -130,35 +126,3 @@ class Catalogue:
 
     async def asyncapi(self, request: web.Request) -> web.Response:
         return web.Response(body=self._asyncapi, content_type="application/json")
-
-    async def healthz(self, request: web.Request) -> web.Response:
-        return await healthz(request)
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        if not self.transport.ready():
-            raise ServiceUnavailable(f"{self.transport.name} transport is not connected")
-        if not self.registry.services:
-            raise ServiceUnavailable("no contracts loaded")
-        return _json({"status": "ready", "transport": self.transport.name})
-
-    async def metrics(self, request: web.Request) -> web.Response:
-        PROVIDERS_ONLINE.clear()
-        # Every catalogued version has a series, 0 while nobody serves it, so
-        # that an alert sees a provider that went down (not a series that vanished).
-        for service, version in self.registry.fingerprints:
-            PROVIDERS_ONLINE.labels(service, str(version)).set(0)
-        for p in self.transport.providers():
-            PROVIDERS_ONLINE.labels(p.service, str(p.version)).inc()
-        return await metrics(request)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return _json({"status": "ok"})
-
-
-async def metrics(request: web.Request) -> web.Response:
-    """The process's Prometheus exposition."""
-    response = web.Response(body=generate_latest(REGISTRY))
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    response.charset = "utf-8"
-    return response
