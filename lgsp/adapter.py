@@ -23,14 +23,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import orjson
 import structlog
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from lgsp.catalogue.registry import Registry
 from lgsp.envelope import Envelope, Event, Reply, new_id
-from lgsp.errors import DomainError, ResponseInvalid, TransientError
+from lgsp.errors import DomainError, TransientError
 from lgsp.observe.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
 from lgsp.transport.base import Transport
 from lgsp_contracts.spec import Contract, ServiceContract
@@ -74,8 +73,10 @@ class Context:
         validated response model.
 
         The call inherits the caller's deadline when there is one. Raises the
-        provider's :class:`~lgsp.errors.DomainError`, or a
-        :class:`~lgsp.errors.TransientError` (503/504) worth retrying.
+        provider's :class:`~lgsp.errors.DomainError`, a
+        :class:`~lgsp.errors.TransientError` (503/504) worth retrying, or
+        :class:`~lgsp.errors.ResponseInvalid` when the provider answered
+        outside its contract (as the gateway judges it: :meth:`Reply.decode`).
         """
         contract = self._registry.service(service, version)
         if not isinstance(payload, contract.request):
@@ -93,17 +94,7 @@ class Context:
             payload=payload,
         )
         reply = await self._transport.request(envelope)
-        if reply.status == 200:
-            return contract.response.model_validate_json(reply.body)
-        if (transient := reply.transient()) is not None:
-            raise transient
-        answer = reply.answer()
-        spec = contract.error(str(answer.get("code")))
-        if spec is None or spec.status != reply.status:
-            raise ResponseInvalid(f"{service} failed or answered an undeclared error")
-        raise DomainError(
-            spec.code, str(answer.get("detail") or ""), status=spec.status, title=spec.title
-        )
+        return reply.decode(contract, self.request_id)
 
     async def publish(self, topic: str, payload: Contract, *, version: int | None = None) -> str:
         """Publish an event as this adapter; returns its event id once the
@@ -268,7 +259,7 @@ class Adapter:
                         request_id=envelope.request_id,
                     )
                     return Reply.failed(exc.detail, code=exc.code)
-                return Reply(spec.status, orjson.dumps({"code": exc.code, "detail": exc.detail}))
+                return Reply.declared(spec.status, exc.code, exc.detail)
             except Exception as exc:
                 log.exception(
                     "provider.failed", service=contract.service, request_id=envelope.request_id

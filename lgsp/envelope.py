@@ -3,7 +3,8 @@
 The gateway builds an :class:`Envelope` at the edge; transports carry it to a
 provider unchanged (in memory as the object itself, over AMQP as message
 properties and headers); the provider answers with a :class:`Reply`. No
-layer re-derives these values from HTTP headers.
+layer re-derives these values from HTTP headers. A reply is encoded by its
+constructors and decoded by :meth:`Reply.decode`, here and nowhere else.
 """
 
 from __future__ import annotations
@@ -16,9 +17,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import structlog
+from pydantic import ValidationError
 
-from lgsp.errors import LgspError, ServiceTimeout, ServiceUnavailable, TransientError
-from lgsp_contracts.spec import Contract
+from lgsp.errors import (
+    DomainError,
+    LgspError,
+    ResponseInvalid,
+    ServiceTimeout,
+    ServiceUnavailable,
+    TransientError,
+)
+from lgsp_contracts.spec import Contract, ServiceContract
+
+log = structlog.get_logger("lgsp.envelope")
 
 # Names of the envelope fields when they travel as message headers.
 H_CLIENT = "lgsp-client"
@@ -101,10 +113,18 @@ class Reply:
     """A provider's answer: 200 with the response payload, a declared domain
     error status with ``{"code", "detail"}``, 503/504 when what the provider
     depends on is unavailable (``{"code", "detail", "retry_after"}``), or 500
-    when the provider failed."""
+    when the provider failed.
+
+    Made by :meth:`declared`, :meth:`error` and :meth:`failed` (or directly,
+    for a 200); read back by :meth:`decode` wherever it arrives."""
 
     status: int
     body: bytes
+
+    @classmethod
+    def declared(cls, status: int, code: str, detail: str) -> Reply:
+        """A domain error the contract declares with this status."""
+        return cls(status, orjson.dumps({"code": code, "detail": detail}))
 
     @classmethod
     def error(cls, error: LgspError) -> Reply:
@@ -142,6 +162,40 @@ class Reply:
         if answer.get("code") == ServiceTimeout.code:
             return ServiceTimeout(detail)
         return None
+
+    def decode(self, contract: ServiceContract, request_id: str) -> Contract:
+        """The validated response of a 200; any other reply is raised as what
+        it stands for: a :class:`~lgsp.errors.TransientError` (503/504), the
+        :class:`~lgsp.errors.DomainError` the contract declares for its code
+        and status, or :class:`~lgsp.errors.ResponseInvalid` for anything else
+        (an invalid response, a failure, an undeclared error: a provider's bug
+        never reaches a client)."""
+        if self.status == 200:
+            try:
+                return contract.response.model_validate_json(self.body)
+            except ValidationError as exc:
+                log.error(
+                    "provider.response_invalid",
+                    request_id=request_id,
+                    service=contract.service,
+                    errors=exc.errors(include_url=False, include_input=False),
+                )
+                raise ResponseInvalid(f"{contract.service} answered outside its contract") from None
+        if (transient := self.transient()) is not None:
+            raise transient
+        answer = self.answer()
+        spec = contract.error(str(answer.get("code")))
+        if spec is None or spec.status != self.status:
+            log.error(
+                "provider.undeclared_error",
+                request_id=request_id,
+                service=contract.service,
+                status=self.status,
+            )
+            raise ResponseInvalid(f"{contract.service} failed or answered an undeclared error")
+        raise DomainError(
+            spec.code, str(answer.get("detail") or ""), status=spec.status, title=spec.title
+        )
 
 
 @dataclass(slots=True)

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
-import orjson
 import structlog
 
 from lgsp.catalogue.registry import Registry
@@ -184,20 +183,12 @@ def _reply(
             )
         )
     if 400 <= status < 500:
-        try:
-            answer = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            answer = None
-        if isinstance(answer, dict) and isinstance(answer.get("code"), str):
+        answer = Reply(status, body).answer()
+        if isinstance(code := answer.get("code"), str):
             # Passed on only if the contract declares this code with this
             # status: the gateway checks, as for any provider.
             detail = answer.get("detail")
-            return Reply(
-                status,
-                orjson.dumps(
-                    {"code": answer["code"], "detail": detail if isinstance(detail, str) else ""}
-                ),
-            )
+            return Reply.declared(status, code, detail if isinstance(detail, str) else "")
     log.warning("http_provider.failed", status=status, **fields)
     return _failed(f"the HTTP provider answered {status} without a declared error")
 

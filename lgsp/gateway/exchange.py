@@ -199,48 +199,18 @@ class Exchange:
 
     async def _forward(self, contract: ServiceContract, envelope: Envelope) -> Outcome:
         """Send the envelope to a provider and check its answer against the
-        contract: a provider's bug never reaches a client."""
+        contract: a provider's bug never reaches a client. A transient
+        failure (503/504) is raised, so that no outcome is kept for a retry."""
         reply = await self.transport.request(envelope)
         # Precomputed per version: the version, and deprecation once deprecated.
         headers = self._reply_headers[(contract.service, contract.version)]
-        if reply.status == 200:
-            try:
-                # Validated, then passed on as the provider's bytes: the
-                # schema and strictness guarantee the shape, so no re-encoding.
-                contract.response.model_validate_json(reply.body)
-            except ValidationError as exc:
-                log.error(
-                    "provider.response_invalid",
-                    request_id=envelope.request_id,
-                    service=contract.service,
-                    errors=exc.errors(include_url=False, include_input=False),
-                )
-                return _problem(
-                    ResponseInvalid(f"{contract.service} answered outside its contract"),
-                    envelope.request_id,
-                    headers,
-                )
-            return Outcome(200, reply.body, headers)
-        if (transient := reply.transient()) is not None:
-            raise transient
-        answer = reply.answer()
-        spec = contract.error(str(answer.get("code")))
-        if spec is None or spec.status != reply.status:
-            log.error(
-                "provider.undeclared_error",
-                request_id=envelope.request_id,
-                service=contract.service,
-                status=reply.status,
-            )
-            return _problem(
-                ResponseInvalid(f"{contract.service} failed or answered an undeclared error"),
-                envelope.request_id,
-                headers,
-            )
-        declared = DomainError(
-            spec.code, str(answer.get("detail") or ""), status=spec.status, title=spec.title
-        )
-        return _problem(declared, envelope.request_id, headers)
+        try:
+            # Validated, then passed on as the provider's bytes: the schema
+            # and strictness guarantee the shape, so no re-encoding.
+            reply.decode(contract, envelope.request_id)
+        except (DomainError, ResponseInvalid) as refused:
+            return _problem(refused, envelope.request_id, headers)
+        return Outcome(200, reply.body, headers)
 
     async def _once(
         self,
