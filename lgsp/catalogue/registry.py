@@ -16,6 +16,7 @@ from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any
 
+from lgsp.catalogue import documents
 from lgsp.errors import UnknownService
 from lgsp_contracts.spec import Catalogue, ServiceContract, TopicContract
 
@@ -115,15 +116,11 @@ class Registry:
         immutable: a provider built against another fingerprint is refused."""
         out: dict[tuple[str, int], str] = {}
         for key, (request_schema, response_schema) in self.schemas.items():
-            errors = [
-                {"status": e.status, "code": e.code, "title": e.title}
-                for e in self.service(*key).errors
-            ]
             canonical = json.dumps(
                 {
                     "request_schema": request_schema,
                     "response_schema": response_schema,
-                    "errors": errors,
+                    "errors": documents.errors(self.service(*key)),
                 },
                 sort_keys=True,
                 separators=(",", ":"),

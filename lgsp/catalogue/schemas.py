@@ -59,10 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lgsp.catalogue.documents import Document, service_version, topic_version
 from lgsp.catalogue.registry import Registry
-
-Document = dict[str, Any]
-"""A parsed JSON object: a schema or an exported contract file."""
 
 SERVICES = "services"
 TOPICS = "topics"
@@ -80,21 +78,12 @@ def export_documents(registry: Registry) -> dict[str, Document]:
     for name, versions in registry.services.items():
         for c in versions:
             path = f"{SERVICES}/{name}/v{c.version}.json"
-            request_schema, response_schema = registry.schemas[(c.service, c.version)]
             documents[path] = {
                 "service": c.service,
                 "version": c.version,
                 "owner": c.owner,
                 "description": c.description,
-                "request_schema": request_schema,
-                "response_schema": response_schema,
-                "errors": [
-                    {"status": e.status, "code": e.code, "title": e.title} for e in c.errors
-                ],
-                "examples": [
-                    {"title": ex.title, "request": ex.request, "response": ex.response}
-                    for ex in c.examples
-                ],
+                **service_version(c, registry.schemas[(c.service, c.version)]),
             }
             services.append(
                 {"service": c.service, "version": c.version, "owner": c.owner, "path": path}
@@ -107,9 +96,8 @@ def export_documents(registry: Registry) -> dict[str, Document]:
                 "version": t.version,
                 "owner": t.owner,
                 "description": t.description,
-                # The same schema the gateway's catalogue serves for topics.
-                "payload_schema": t.payload.model_json_schema(),
-                "examples": list(t.examples),
+                # The same document the gateway's catalogue serves for topics.
+                **topic_version(t),
             }
             topics.append({"topic": t.topic, "version": t.version, "owner": t.owner, "path": path})
     documents[INDEX] = {"services": services, "topics": topics}

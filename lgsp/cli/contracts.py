@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from lgsp.catalogue.documents import Document
 from lgsp.catalogue.registry import Registry
-from lgsp.catalogue.schemas import Document, diff_exports, load_export, write_export
+from lgsp.catalogue.schemas import diff_exports, load_export, write_export
 
 _DIRECTORY = click.Path(file_okay=False, path_type=Path)
 _EXISTING = click.Path(exists=True, file_okay=False, path_type=Path)

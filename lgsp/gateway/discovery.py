@@ -8,6 +8,7 @@ from functools import cached_property
 import orjson
 from aiohttp import web
 
+from lgsp.catalogue import documents
 from lgsp.catalogue.openapi import asyncapi, openapi
 from lgsp.catalogue.registry import Registry
 from lgsp.gateway.oauth import peer_certificate
@@ -56,15 +57,9 @@ class Discovery:
                 "versions": [
                     {
                         "version": c.version,
-                        "request_schema": self.registry.schemas[(c.service, c.version)][0],
-                        "response_schema": self.registry.schemas[(c.service, c.version)][1],
-                        "errors": [
-                            {"status": e.status, "code": e.code, "title": e.title} for e in c.errors
-                        ],
-                        "examples": [
-                            {"title": ex.title, "request": ex.request, "response": ex.response}
-                            for ex in c.examples
-                        ],
+                        **documents.service_version(
+                            c, self.registry.schemas[(c.service, c.version)]
+                        ),
                         "providers_online": self.transport.providers_online(c.service, c.version),
                         "fingerprint": self.registry.fingerprints[(c.service, c.version)],
                         "deprecated": c.deprecated.isoformat() if c.deprecated else None,
@@ -102,12 +97,7 @@ class Discovery:
                 "owner": newest.owner,
                 "description": newest.description,
                 "versions": [
-                    {
-                        "version": t.version,
-                        "payload_schema": t.payload.model_json_schema(),
-                        "examples": list(t.examples),
-                    }
-                    for t in versions
+                    {"version": t.version, **documents.topic_version(t)} for t in versions
                 ],
                 "subscribers": self.transport.subscribers(newest.topic),
             }
