@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from lgsp.catalogue.compat import diff_exports
+from lgsp.catalogue.export import INDEX, SERVICES, TOPICS, load_export, write_export
 from lgsp.catalogue.registry import Registry
-from lgsp.catalogue.schemas import INDEX, SERVICES, TOPICS, diff_exports, load_export, write_export
 
 CHECKED_IN = Path(__file__).resolve().parent.parent / "contracts" / "schemas"
 

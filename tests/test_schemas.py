@@ -8,15 +8,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from lgsp.catalogue.compat import Change, diff_exports
+from lgsp.catalogue.documents import Document
+from lgsp.catalogue.export import export_documents, render, write_export
 from lgsp.catalogue.registry import Registry
-from lgsp.catalogue.schemas import (
-    Change,
-    Document,
-    diff_exports,
-    export_documents,
-    render,
-    write_export,
-)
 from lgsp.cli import main
 
 STR: Document = {"type": "string"}

@@ -1,6 +1,6 @@
-"""OpenAPI 3.1 of the gateway and AsyncAPI 3 of the topics, generated from
-the contract registry so the documents can never drift from what the
-gateway enforces."""
+"""OpenAPI 3.1 of the gateway, generated from the contract registry so the
+document can never drift from what the gateway enforces (the topics'
+AsyncAPI 3 is :mod:`lgsp.catalogue.asyncapi`)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ _HEADERS: list[dict[str, Any]] = [
 ]
 
 
-def _components(models: list[type[Contract]]) -> tuple[dict[Any, Any], dict[str, Any]]:
+def component_schemas(models: list[type[Contract]]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    """The ``$ref`` of each model into ``#/components/schemas`` (where OpenAPI
+    and AsyncAPI both keep them), and the schemas to put there."""
     unique = list(dict.fromkeys(models))
     refs, top = models_json_schema([(m, "validation") for m in unique], ref_template=_REF)
     return {m: refs[(m, "validation")] for m in unique}, top.get("$defs", {})
@@ -139,7 +141,7 @@ def openapi(
     models: list[type[Contract]] = [
         m for vs in registry.services.values() for c in vs for m in (c.request, c.response)
     ] + [t.payload for vs in registry.topics.values() for t in vs]
-    refs, schemas = _components(models)
+    refs, schemas = component_schemas(models)
     schemas["Problem"] = PROBLEM_SCHEMA
     scopes = {name: f"call {name}" for name in registry.services} | {
         name: f"publish {name}" for name in registry.topics
@@ -323,50 +325,4 @@ def openapi(
                 }
             },
         },
-    }
-
-
-def asyncapi(
-    registry: Registry, *, title: str = "LGSP events", version: str = "1"
-) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of the event topics."""
-    models = [t.payload for vs in registry.topics.values() for t in vs]
-    refs, schemas = _components(models)
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    for name, versions in registry.topics.items():
-        channel_id = name.replace(".", "_").replace("-", "_")
-        channel_messages: dict[str, Any] = {}
-        for t in versions:
-            message_id = f"{channel_id}_v{t.version}"
-            messages[message_id] = {
-                "name": f"{name} v{t.version}",
-                "title": t.description.split("\n")[0],
-                "contentType": "application/json",
-                "payload": refs[t.payload],
-                "examples": [{"payload": ex} for ex in t.examples],
-            }
-            channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
-        channels[channel_id] = {
-            "address": name,
-            "description": f"Owner: {versions[-1].owner}. "
-            f"Published over HTTP as POST /v1/events/{name}.",
-            "messages": channel_messages,
-        }
-        ref = {"$ref": f"#/channels/{channel_id}"}
-        operations[f"publish_{channel_id}"] = {"action": "send", "channel": ref}
-        operations[f"receive_{channel_id}"] = {"action": "receive", "channel": ref}
-    return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": title,
-            "version": version,
-            "description": "Events accepted by the LGSP gateway and delivered at least once to "
-            "every subscriber.",
-        },
-        "defaultContentType": "application/json",
-        "channels": channels,
-        "operations": operations,
-        "components": {"schemas": schemas, "messages": messages},
     }

@@ -1,5 +1,5 @@
 """``lgsp contracts``: export the contracts' JSON Schemas and examples, and
-tell a compatible change from a breaking one (rules in :mod:`lgsp.catalogue.schemas`)."""
+tell a compatible change from a breaking one (rules in :mod:`lgsp.catalogue.compat`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from lgsp.catalogue.compat import diff_exports
 from lgsp.catalogue.documents import Document
+from lgsp.catalogue.export import load_export, write_export
 from lgsp.catalogue.registry import Registry
-from lgsp.catalogue.schemas import diff_exports, load_export, write_export
 
 _DIRECTORY = click.Path(file_okay=False, path_type=Path)
 _EXISTING = click.Path(exists=True, file_okay=False, path_type=Path)

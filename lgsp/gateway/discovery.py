@@ -9,7 +9,8 @@ import orjson
 from aiohttp import web
 
 from lgsp.catalogue import documents
-from lgsp.catalogue.openapi import asyncapi, openapi
+from lgsp.catalogue.asyncapi import asyncapi
+from lgsp.catalogue.openapi import openapi
 from lgsp.catalogue.registry import Registry
 from lgsp.gateway.oauth import peer_certificate
 from lgsp.gateway.responses import json_response
