@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any
@@ -19,18 +18,6 @@ from typing import Any
 from lgsp.catalogue import documents
 from lgsp.errors import UnknownService
 from lgsp_contracts.spec import Catalogue, ServiceContract, TopicContract
-
-
-@dataclass(frozen=True)
-class ServiceVersions:
-    """Every version of one service, oldest first."""
-
-    service: str
-    versions: tuple[ServiceContract, ...]
-
-    @property
-    def newest(self) -> ServiceContract:
-        return self.versions[-1]
 
 
 class Registry:
