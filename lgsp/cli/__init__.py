@@ -1,7 +1,8 @@
-"""The ``lgsp`` command (click: a well-kept CLI library with typed options,
-environment fallbacks and a test runner).
+"""The ``lgsp`` command, one module per family of commands (click: a
+well-kept CLI library with typed options, environment fallbacks and a test
+runner).
 
-One module per family of commands: :mod:`~lgsp.cli.serve` (``up``,
+The families: :mod:`~lgsp.cli.serve` (``up``,
 ``gateway``, ``adapters``, ``adapter run``), :mod:`~lgsp.cli.call`,
 :mod:`~lgsp.cli.admin` (``clients``, ``grants``, ``keys``),
 :mod:`~lgsp.cli.audit` (``audit``, ``report``) and
