@@ -29,7 +29,9 @@ SIDECAR_GROUP = "lgsp.sidecars"
 Sidecar = Callable[[], contextlib.AbstractAsyncContextManager[object]]
 """A companion server that `lgsp up` runs beside the bus (e.g. the simulated
 NDXP): a zero-argument factory of an async context manager, installed under
-the ``lgsp.sidecars`` entry point group."""
+the ``lgsp.sidecars`` entry point group. What the context manager yields is
+the sidecar's handle (the testing kit hands it to tests); it reads its
+settings from the environment when called, ``LGSP_URL`` naming the gateway."""
 
 
 class UnknownAdapter(LookupError):
@@ -56,8 +58,15 @@ def load_adapters(names: Sequence[str] = ()) -> list[Adapter]:
 
 
 def load_sidecars() -> list[Sidecar]:
-    """Every installed sidecar factory, by entry point name."""
-    return [ep.load() for ep in sorted(entry_points(group=SIDECAR_GROUP), key=lambda e: e.name)]
+    """Every installed sidecar factory, in the order of their entry point names."""
+    return list(load_named_sidecars().values())
+
+
+def load_named_sidecars() -> dict[str, Sidecar]:
+    """Every installed sidecar factory under its entry point name (what a
+    sidecar yields is its handle, e.g. the testing kit's ``Bus.sidecars``)."""
+    found = sorted(entry_points(group=SIDECAR_GROUP), key=lambda e: e.name)
+    return {ep.name: ep.load() for ep in found}
 
 
 async def connect(transport: Transport, *, max_delay: float = 10.0) -> None:

@@ -6,7 +6,14 @@
   under test and contracts that are not installed (default: none).
 - ``lgsp_transport``: ``"memory"`` or ``"amqp"`` (``--lgsp-transport``).
 - ``lgsp_amqp_url``: the broker on amqp (``LGSP_TEST_AMQP_URL``, else a
-  private node started once per session); None on memory.
+  private node started once per session); None on memory. Asked for amqp,
+  a run without a broker fails.
+- ``lgsp_rabbitmq_url``: the broker's URL whatever the transport, for tests
+  that need RabbitMQ themselves; ``lgsp_rabbitmq_node``: the private node
+  itself, for tests that restart the broker (skipped when the broker is an
+  external one). When no node can start, the tests that need one fail if the
+  ``CI`` environment variable is set (a CI run must not pass by skipping)
+  and are skipped with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import pytest_asyncio
 
 from lgsp.adapter import Adapter
 from lgsp.testing.bus import Bus, TransportKind, running_bus
-from lgsp.testing.rabbitmq import ENV_URL, RabbitNodeError, start_node
+from lgsp.testing.rabbitmq import ENV_URL, RabbitNode, RabbitNodeError, start_node
 from lgsp_contracts.spec import Catalogue
 
 
@@ -31,20 +38,49 @@ def lgsp_transport(pytestconfig: pytest.Config) -> TransportKind:
 
 
 @pytest.fixture(scope="session")
-def lgsp_amqp_url(lgsp_transport: TransportKind) -> Iterator[str | None]:
-    """The AMQP URL of the broker on amqp; None on memory."""
-    if lgsp_transport == "memory":
-        yield None
-        return
-    if url := os.environ.get(ENV_URL):
-        yield url
-        return
+def _lgsp_rabbitmq_start() -> Iterator[RabbitNode | RabbitNodeError]:
+    """The session's one private node, started at the first test that needs
+    it (or why it could not be), stopped at the end of the session."""
     try:
         node = start_node()
     except RabbitNodeError as exc:
-        pytest.fail(f"no RabbitMQ for --lgsp-transport=amqp (set {ENV_URL}): {exc}", pytrace=False)
+        yield exc
+        return
     with node:
-        yield node.url
+        yield node
+
+
+def _node(request: pytest.FixtureRequest, *, required: bool) -> RabbitNode:
+    started: RabbitNode | RabbitNodeError = request.getfixturevalue("_lgsp_rabbitmq_start")
+    if isinstance(started, RabbitNode):
+        return started
+    if required or os.environ.get("CI"):
+        pytest.fail(f"cannot start a RabbitMQ node (set {ENV_URL}): {started}", pytrace=False)
+    pytest.skip(f"no RabbitMQ node (set {ENV_URL} to use a broker): {started}")
+
+
+@pytest.fixture(scope="session")
+def lgsp_rabbitmq_node(request: pytest.FixtureRequest) -> RabbitNode:
+    """The session's private RabbitMQ node, for tests that restart it."""
+    if os.environ.get(ENV_URL):
+        pytest.skip(f"{ENV_URL} points at an external broker; this test needs its own node")
+    return _node(request, required=False)
+
+
+@pytest.fixture(scope="session")
+def lgsp_rabbitmq_url(request: pytest.FixtureRequest) -> str:
+    """The AMQP URL of the test broker: ``LGSP_TEST_AMQP_URL``, else the
+    session's private node."""
+    return os.environ.get(ENV_URL) or _node(request, required=False).url
+
+
+@pytest.fixture(scope="session")
+def lgsp_amqp_url(lgsp_transport: TransportKind, request: pytest.FixtureRequest) -> str | None:
+    """The AMQP URL of the broker on amqp; None on memory."""
+    if lgsp_transport == "memory":
+        return None
+    # The run asked for amqp: no broker is a failure, never a skip.
+    return os.environ.get(ENV_URL) or _node(request, required=True).url
 
 
 @pytest.fixture

@@ -270,12 +270,31 @@ async def running(config: SimulatorConfig | None = None) -> AsyncIterator[Simula
 
 
 def sidecar() -> contextlib.AbstractAsyncContextManager[Simulator]:
-    """The simulated NDXP beside the bus in ``lgsp up`` (entry point group
-    ``lgsp.sidecars``): on 127.0.0.1, port ``LGSP_NDXP_PORT`` (default 8090),
-    forwarding national requests to ``LGSP_URL`` (default the local gateway)."""
-    return running(
+    """The simulated NDXP beside the bus in ``lgsp up`` and the testing kit
+    (entry point group ``lgsp.sidecars``): on 127.0.0.1, port
+    ``LGSP_NDXP_PORT`` (default 8090; 0 for any free one), forwarding
+    national requests to ``LGSP_URL`` (default the local gateway). It yields
+    the :class:`Simulator`.
+
+    The NDXP connector of this process is pointed at it, afresh (no token,
+    the circuit closed), unless ``LGSP_NDXP_URL`` names another NDXP: so a
+    bus and the simulator it started always find each other, on whatever
+    port."""
+    return _beside_the_bus(
         SimulatorConfig(
             port=int(os.environ.get("LGSP_NDXP_PORT", DEFAULT_PORT)),
             lgsp_url=os.environ.get("LGSP_URL", SimulatorConfig.lgsp_url),
-        )
+        ),
+        follow="LGSP_NDXP_URL" not in os.environ,
     )
+
+
+@contextlib.asynccontextmanager
+async def _beside_the_bus(config: SimulatorConfig, *, follow: bool) -> AsyncIterator[Simulator]:
+    async with running(config) as sim:
+        if follow:
+            # Imported here: the simulator alone (`lgsp ndxp-sim`) needs no connector.
+            from lgsp_adapters.ndxp import connector
+
+            connector.configure(connector.Settings.from_env(), url=sim.url)
+        yield sim
