@@ -72,7 +72,7 @@ REFRESH_INTERVAL_S: Final = 2.0
 
 
 class ExchangeMetrics:
-    """A :class:`~lgsp.observe.exchange_log.Recorder` that counts service calls by service,
+    """A :class:`~lgsp.observe.record.Recorder` that counts service calls by service,
     client and status, times them, and counts problems by code (declared, so
     the label set stays bounded). Label children are looked up once per
     combination, not on every exchange."""

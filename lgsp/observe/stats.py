@@ -193,7 +193,7 @@ class Series:
 
 
 class LiveStats:
-    """A :class:`lgsp.observe.exchange_log.Recorder` keeping live statistics in memory.
+    """A :class:`lgsp.observe.record.Recorder` keeping live statistics in memory.
 
     An exchange succeeds when its status is below 400 (X-Road counts a
     provider's fault as unsuccessful too). Times come from the record."""
