@@ -1,30 +1,26 @@
-from __future__ import annotations
+"""The one transport parametrisation of the suite: a test (or fixture) that
+asks for ``transport_kind`` runs once on each engine, the amqp run marked
+``amqp``; ``amqp_url`` is the broker of that run (None on memory). The
+broker itself comes from the testing kit's fixtures (``lgsp_rabbitmq_url``,
+``lgsp_rabbitmq_node``)."""
 
-from collections.abc import AsyncIterator
+from __future__ import annotations
 
 import pytest
 
-from tests.support import Bus, running_bus
-
-pytest_plugins = ["tests.rabbitmq_fixture"]
+from lgsp.testing import TransportKind
 
 TRANSPORTS = [pytest.param("memory"), pytest.param("amqp", marks=pytest.mark.amqp)]
 
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
-def transport_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def transport_kind(request: pytest.FixtureRequest) -> TransportKind:
+    kind: TransportKind = request.param
+    return kind
 
 
 @pytest.fixture(scope="module")
-def amqp_url(transport_kind: str, request: pytest.FixtureRequest) -> str | None:
+def amqp_url(transport_kind: TransportKind, request: pytest.FixtureRequest) -> str | None:
     if transport_kind != "amqp":
         return None
-    return str(request.getfixturevalue("rabbitmq_url"))
-
-
-@pytest.fixture(scope="module")
-async def bus(transport_kind: str, amqp_url: str | None) -> AsyncIterator[Bus]:
-    """One gateway with every mock system and the test adapter, per transport."""
-    async with running_bus(transport_kind, amqp_url) as b:
-        yield b
+    return str(request.getfixturevalue("lgsp_rabbitmq_url"))

@@ -1,0 +1,124 @@
+"""The scenario of the mock systems, end to end on both transports:
+
+A citizen applies at the one-stop-shop (một cửa) for a land procedure. The
+one-stop-shop verifies the citizen through NDXP, looks the parcel up in the
+land database, submits the dossier and moves it through its states; every
+change is published, synchronised to the national public service portal
+through NDXP and visible there — also when NDXP was down for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+
+from lgsp.testing import Bus, TransportKind
+from lgsp_adapters.ndxp import Faults, Simulator, connector
+from tests.support.echo import echo_bus
+
+VN = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no daylight saving
+CLIENT = "dongthap.onestop"
+CITIZEN = {"soDinhDanh": "087090001234", "hoVaTen": "Nguyễn Văn Hùng"}
+ASK = {"maYeuCau": "scenario-001", "maDVC": "1.013831", "maCanBo": "canbo.motcua01"}
+
+
+def ndxp(bus: Bus) -> Simulator:
+    """The simulated NDXP the bus runs (its sidecar), which its connector calls."""
+    return bus.sidecar("ndxp-sim", Simulator)
+
+
+async def ok(bus: Bus, service: str, payload: dict[str, Any]) -> Any:
+    r = await bus.send(service, payload, client=CLIENT)
+    body = await r.json(content_type=None)
+    assert r.status == 200, (service, body)
+    return body
+
+
+async def portal_steps(bus: Bus, ma_ho_so: str, n: int, timeout: float = 20.0) -> list[str]:
+    """The statuses the national portal holds for the dossier, once it holds
+    ``n`` of them (syncs run in the background, after each event)."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=ndxp(bus).url) as portal:
+        while True:
+            r = await portal.get(f"/dvcqg/hoso/{ma_ho_so}")
+            steps = (
+                [s["TrangThai"] for s in r.json()["data"]["TienDo"]] if r.status_code == 200 else []
+            )
+            if len(steps) >= n or time.monotonic() > deadline:
+                return steps
+            await asyncio.sleep(0.05)
+
+
+async def apply_for_a_land_transfer(bus: Bus, minute: int) -> str:
+    verified = await ok(
+        bus, "population.citizen.verify", ASK | CITIZEN | {"ngaySinh": "1990-05-17"}
+    )
+    assert verified == {"khop": True, "truongKhongKhop": []}
+    parcels = await ok(bus, "land.parcel.search", {"soDinhDanh": CITIZEN["soDinhDanh"]})
+    assert parcels["danhSach"], "the citizen holds land"
+    first = parcels["danhSach"][0]
+    ref = {k: first[k] for k in ("maXa", "soHieuToBanDo", "soThuTuThua")}
+    parcel = await ok(bus, "land.parcel.lookup", ref)
+    assert CITIZEN["soDinhDanh"] in {o["soDinhDanh"] for o in parcel["chuSuDung"]}
+    receipt = await ok(
+        bus,
+        "onestop.dossier.submit",
+        {"maTTHC": "1.013831", "chuHoSo": CITIZEN, "thuaDat": ref, "ngayTiepNhan": at(minute)},
+    )
+    assert receipt["trangThai"] == "2"
+    return str(receipt["maHoSo"])
+
+
+def at(minute: int) -> str:
+    """A time in the last two hours: officers take minutes between steps, and
+    the portal keeps times to the second."""
+    start = datetime.now(VN).replace(microsecond=0) - timedelta(hours=2)
+    return (start + timedelta(minutes=minute)).isoformat()
+
+
+async def step(bus: Bus, ma_ho_so: str, status: str, minute: int, note: str | None = None) -> Any:
+    payload: dict[str, Any] = {"maHoSo": ma_ho_so, "trangThai": status, "thoiDiem": at(minute)}
+    if note:
+        payload["ghiChu"] = note
+    return await ok(bus, "onestop.dossier.update-status", payload)
+
+
+async def test_a_citizen_applies_for_a_land_procedure(
+    transport_kind: TransportKind, amqp_url: str | None
+) -> None:
+    async with echo_bus(transport_kind, amqp_url) as bus:
+        ma_ho_so = await apply_for_a_land_transfer(bus, 0)
+        await step(bus, ma_ho_so, "4", 10)
+        await step(bus, ma_ho_so, "5", 20, "Thiếu bản sao hợp đồng chuyển nhượng có công chứng")
+        await step(bus, ma_ho_so, "4", 30)
+        await step(bus, ma_ho_so, "9", 40)
+        done = await step(bus, ma_ho_so, "10", 50)
+        history = [s["trangThai"] for s in done["lichSu"]]
+        assert history == ["2", "4", "5", "4", "9", "10"]
+        # An illegal step is refused and changes nothing.
+        r = await bus.send(
+            "onestop.dossier.update-status", {"maHoSo": ma_ho_so, "trangThai": "4"}, client=CLIENT
+        )
+        assert r.status == 409
+        assert await portal_steps(bus, ma_ho_so, 6) == history
+
+
+async def test_syncs_complete_after_an_ndxp_outage(
+    transport_kind: TransportKind, amqp_url: str | None
+) -> None:
+    async with echo_bus(transport_kind, amqp_url) as bus:
+        # The breaker opens during the outage; let it probe again soon after.
+        connector.configure(breaker_open_s=0.5)
+        ma_ho_so = await apply_for_a_land_transfer(bus, 60)
+        assert await portal_steps(bus, ma_ho_so, 1) == ["2"]
+        await ndxp(bus).set_faults(Faults(outage="unavailable"))
+        # The one-stop-shop keeps working while the national platform is down...
+        await step(bus, ma_ho_so, "4", 70)
+        await step(bus, ma_ho_so, "9", 80)
+        assert await portal_steps(bus, ma_ho_so, 2, timeout=1.0) == ["2"]
+        # ...and once NDXP is back, every change reaches the portal, in order.
+        await ndxp(bus).set_faults(Faults())
+        assert await portal_steps(bus, ma_ho_so, 3, timeout=60.0) == ["2", "4", "9"]

@@ -1,0 +1,1 @@
+"""The operators' dashboard in a real headless Chromium, driven by Playwright."""
