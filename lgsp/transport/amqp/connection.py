@@ -1,0 +1,244 @@
+"""The link to the broker: connecting, one channel per job, what the robust
+connection reports when it is lost and back, readiness, the background tasks
+the transport owns, and the count of work in progress that closing drains.
+Also how every consumer settles and reads a delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustQueue,
+    ConsumerTag,
+)
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, AMQPError, ChannelInvalidStateError
+
+from lgsp.errors import ServiceUnavailable
+from lgsp.transport.amqp.topology import BROKER_ERRORS, BrokerUnreachable, masked
+
+# One logger for the whole engine, whichever of its modules speaks: log lines
+# name the transport, not its internals.
+log = structlog.get_logger("lgsp.transport.amqp")
+
+
+@dataclass(slots=True)
+class Channels:
+    """One channel per job, so a busy or failed one never stalls the others."""
+
+    rpc: AbstractRobustChannel
+    """Requests out, replies in (direct reply-to needs both on one channel)."""
+    serve: AbstractRobustChannel
+    """Provider consumers (prefetch) and their replies."""
+    subscribe: AbstractRobustChannel
+    """Subscriber consumers, one event at a time each."""
+    events: AbstractRobustChannel
+    """Event publishing, with publisher confirms."""
+    control: AbstractRobustChannel
+    """Topology, presence announcements and the presence table's consumer."""
+    probe: AbstractRobustChannel
+    """Consumer-count checks of service queues; kept apart so that a refused
+    declaration (the broker then closes the channel) disturbs nothing else."""
+
+
+class Link:
+    """One process's connection to the broker and what hangs on it: its
+    channels, its tasks, and the work in progress on it.
+
+    The parts of the transport read ``connection``, ``channels`` and
+    ``closing`` here; only the transport's lifecycle sets them.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport_id: str,
+        prefetch: int,
+        reconnect_interval: float,
+        broker_timeout: float,
+        drain_timeout: float,
+    ) -> None:
+        self.url = url
+        self.transport_id = transport_id
+        self._prefetch = prefetch
+        self._reconnect_interval = reconnect_interval
+        self._broker_timeout = broker_timeout
+        self._drain_timeout = drain_timeout
+
+        self.start_lock = asyncio.Lock()
+        self.connection: AbstractRobustConnection | None = None
+        self.channels: Channels | None = None
+        self.closing = False
+        self._up = False
+        """Connected, as far as the connection callbacks told (for logging)."""
+        self._on_back: Callable[[], None] = _nothing
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- connecting -------------------------------------------------------
+
+    async def connect(self) -> AbstractRobustConnection:
+        """A robust connection, or :class:`BrokerUnreachable`."""
+        try:
+            return await aio_pika.connect_robust(
+                self.url,
+                timeout=self._broker_timeout,
+                reconnect_interval=self._reconnect_interval,
+                client_properties={"connection_name": f"lgsp-{self.transport_id}"},
+            )
+        except CONNECTION_EXCEPTIONS as exc:
+            log.warning("amqp.connect_failed", url=masked(self.url), error=str(exc))
+            raise BrokerUnreachable(
+                f"cannot reach the message broker at {masked(self.url)}"
+            ) from exc
+
+    async def open_channels(self, connection: AbstractRobustConnection) -> Channels:
+        async def channel(*, confirms: bool = False) -> AbstractRobustChannel:
+            opened = connection.channel(publisher_confirms=confirms, on_return_raises=confirms)
+            await opened.initialize()
+            return opened
+
+        channels = Channels(
+            rpc=await channel(),
+            serve=await channel(),
+            subscribe=await channel(),
+            events=await channel(confirms=True),
+            control=await channel(),
+            probe=await channel(),
+        )
+        await channels.serve.set_qos(prefetch_count=self._prefetch)
+        # One unacknowledged event per subscriber: events reach a subscriber in
+        # order and one at a time, as with the memory engine.
+        await channels.subscribe.set_qos(prefetch_count=1)
+        return channels
+
+    def attach(
+        self, connection: AbstractRobustConnection, *, on_reconnected: Callable[[], None]
+    ) -> None:
+        """Take the opened connection as this link's; ``on_reconnected`` runs
+        (after the reconnection is logged) whenever it comes back."""
+        self.connection = connection
+        self._up = True
+        self._on_back = on_reconnected
+        connection.close_callbacks.add(self._on_connection_lost)
+        connection.reconnect_callbacks.add(self._on_reconnected)
+
+    async def disconnect(self) -> None:
+        connection = self.connection
+        if connection is not None:
+            await connection.close()
+        self.connection = None
+        self.channels = None
+
+    def ready(self) -> bool:
+        connection, channels = self.connection, self.channels
+        return (
+            connection is not None
+            and channels is not None
+            and connection.connected.is_set()
+            and not channels.rpc.is_closed
+        )
+
+    def require_channels(self) -> Channels:
+        if self.channels is None:
+            raise ServiceUnavailable("transport is not started")
+        return self.channels
+
+    # -- connection events ------------------------------------------------
+
+    def _on_connection_lost(
+        self, _connection: AbstractConnection | None, exc: BaseException | None
+    ) -> None:
+        if self.closing:
+            return
+        # Called again for every failed reconnection attempt: say it once.
+        if self._up:
+            self._up = False
+            log.warning("amqp.disconnected", url=masked(self.url), error=repr(exc))
+        else:
+            log.debug("amqp.reconnect_failed", url=masked(self.url), error=repr(exc))
+
+    def _on_reconnected(self, _connection: AbstractRobustConnection | None) -> None:
+        self._up = True
+        log.info("amqp.reconnected", url=masked(self.url), transport_id=self.transport_id)
+        self._on_back()
+
+    # -- tasks and work in progress ---------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run in the background, owned here and cancelled by :meth:`stop_tasks`."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Count work in progress, so close() can wait for it."""
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    async def drain(self) -> None:
+        # Deliveries already received get their task scheduled by aio-pika; let
+        # them start before judging the transport idle.
+        await asyncio.sleep(0)
+        try:
+            async with asyncio.timeout(self._drain_timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("amqp.drain_timeout", busy=self._busy, timeout=self._drain_timeout)
+
+
+def _nothing() -> None:
+    pass
+
+
+# -- deliveries -------------------------------------------------------------
+
+
+async def cancel(queue: AbstractRobustQueue, tag: ConsumerTag) -> None:
+    """Stop a consumer, best effort: on a channel that is gone, none is left to stop."""
+    try:
+        await queue.cancel(tag)
+    except (TimeoutError, AMQPError, ChannelInvalidStateError, ConnectionError):
+        log.debug("amqp.cancel_failed", queue=queue.name, exc_info=True)
+
+
+async def settle(outcome: Awaitable[None]) -> None:
+    # Settling on a channel that died is harmless: the broker redelivers
+    # whatever was not acknowledged.
+    try:
+        await outcome
+    except BROKER_ERRORS:
+        log.debug("amqp.settle_failed", exc_info=True)
+
+
+def text_headers(message: AbstractIncomingMessage) -> dict[str, str]:
+    # Envelope headers are sent as strings and the broker hands them back as
+    # such; a message from elsewhere may break from_headers (KeyError,
+    # ValueError, TypeError), which the callers treat as malformed.
+    return cast(dict[str, str], message.headers)
