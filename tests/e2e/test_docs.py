@@ -1,6 +1,7 @@
 """docs/integrators.md runs: its Python modules import, its test file passes
-under the testing kit, its TOML is a valid configuration (or pyproject
-entry points that resolve), its shell calls work against `lgsp up`."""
+under the testing kit and its script runs the kit's bus, its TOML is a valid
+configuration (or pyproject entry points that resolve), its shell calls work
+against `lgsp up`."""
 
 from __future__ import annotations
 
@@ -75,6 +76,19 @@ def test_the_test_file_passes(project: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"\b2 passed", result.stdout), result.stdout
+
+
+def test_the_script_runs_the_bus(project: Path) -> None:
+    """The guide's script on the testing kit's running_bus, as a smoke test."""
+    result = subprocess.run(
+        [sys.executable, str(project / "smoke.py")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "smoke test passed" in result.stdout
 
 
 def test_shell_calls_work_against_lgsp_up(tmp_path: Path) -> None:
