@@ -31,7 +31,7 @@ from lgsp.catalogue.registry import Registry
 from lgsp.envelope import Envelope, Event, Reply, new_id
 from lgsp.errors import DomainError, TransientError
 from lgsp.observe.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
-from lgsp.transport.base import Transport
+from lgsp.transport.base import StatusHook, Transport
 from lgsp_contracts.spec import Contract, ServiceContract
 
 log = structlog.get_logger("lgsp.adapter")
@@ -140,6 +140,7 @@ class Adapter:
         self._services: list[_ServiceBinding] = []
         self._subscriptions: list[_Subscription] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._status: StatusHook | None = None
 
     def service(
         self, service: str, *, version: int = 1
@@ -181,6 +182,15 @@ class Adapter:
         self._on_stop.append(fn)
         return fn
 
+    def status(self, fn: StatusHook) -> StatusHook:
+        """Declare what the operators' dashboard shows of this adapter: ``fn``
+        returns a few named values (strings, numbers, booleans), e.g. the
+        state of a circuit breaker to a remote platform; an optional boolean
+        ``healthy`` marks the adapter's row. It is read each time the page
+        refreshes: keep it cheap, and never let it block."""
+        self._status = fn
+        return fn
+
     async def stop(self) -> None:
         """Run the stop hooks, once the transport no longer delivers work."""
         for fn in self._on_stop:
@@ -216,6 +226,8 @@ class Adapter:
         for sub in self._subscriptions:
             registry.topic(sub.topic)  # only declared topics can be subscribed to
             await transport.subscribe(sub.topic, sub.name, self._consumer(sub, transport, registry))
+        if self._status is not None:
+            transport.report_status(self.name, self.instance, self._status)
         log.info(
             "adapter.started",
             adapter=self.name,

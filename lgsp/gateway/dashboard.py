@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from lgsp.errors import MalformedRequest, UnknownService
@@ -25,7 +24,6 @@ from lgsp.transport.base import Transport
 STATIC = Path(__file__).parent / "static"
 DEFAULT_WINDOW_S = 300
 """The operations route's default sliding window (X-Road's is similar)."""
-_BREAKER = {0: "closed", 1: "open", 2: "half-open"}
 # The page and its feed load from this origin only; no inline script.
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -115,7 +113,15 @@ class Dashboard:
                     self.transport.providers(), key=lambda p: (p.service, p.version, p.instance)
                 )
             ],
-            "ndxp": _ndxp(),
+            "adapters": [
+                {
+                    "adapter": a.adapter,
+                    "instance": a.instance,
+                    "age_s": a.age,
+                    "status": dict(a.values),
+                }
+                for a in sorted(self.transport.statuses(), key=lambda a: (a.adapter, a.instance))
+            ],
             "queues": [
                 {"name": q.name, "kind": q.kind, "messages": q.messages, "consumers": q.consumers}
                 for q in queues
@@ -200,19 +206,3 @@ def _per_label(metric: MetricWrapperBase, label: str) -> dict[str, float]:
             key = sample.labels.get(label, "")
             out[key] = out.get(key, 0.0) + sample.value
     return out
-
-
-def _ndxp() -> dict[str, Any]:
-    """The NDXP connector's state, read from the metrics it registers in this
-    process (the bus never imports the connector). On amqp the connector may
-    run in another process: then there is nothing here to read."""
-    breaker = REGISTRY.get_sample_value("lgsp_ndxp_breaker_state")
-    if breaker is None:
-        return {"in_process": False}
-    refreshes = REGISTRY.get_sample_value("lgsp_ndxp_token_refreshes_total") or 0.0
-    return {
-        "in_process": True,
-        "breaker": _BREAKER.get(int(breaker), "unknown"),
-        "token_refreshes": int(refreshes),
-        "token": "obtained" if refreshes else "none yet",
-    }

@@ -33,6 +33,12 @@ Fingerprints = Mapping[tuple[str, int], str]
 """The contract fingerprint of each (service, version), as
 :attr:`lgsp.catalogue.registry.Registry.fingerprints` computes it."""
 
+StatusValue = str | int | float | bool | None
+StatusHook = Callable[[], Mapping[str, StatusValue]]
+"""What an adapter tells operators about itself (e.g. a circuit breaker's
+state): a few named values, read whenever the dashboard asks. It must be
+cheap and must not block."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
@@ -43,6 +49,17 @@ class ProviderInfo:
     instance: str
     age: float
     """Seconds since the transport last heard from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterStatus:
+    """What one adapter instance last said about itself (its status hook)."""
+
+    adapter: str
+    instance: str
+    values: Mapping[str, StatusValue]
+    age: float
+    """Seconds since it was read (0 for an adapter in this process)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +79,7 @@ class Transport(abc.ABC):
 
     name: str
     _published: Fingerprints = MappingProxyType({})
+    _status_hooks: dict[str, tuple[str, StatusHook]] | None = None
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -106,6 +124,22 @@ class Transport(abc.ABC):
         """Depth and consumers of the transport's queues (service queues,
         subscriber queues, dead letters); empty when the engine has none."""
         return []
+
+    def report_status(self, adapter: str, instance: str, hook: StatusHook) -> None:
+        """Provider side: an adapter instance's status hook, read by
+        :meth:`statuses` until the transport closes."""
+        if self._status_hooks is None:
+            self._status_hooks = {}
+        self._status_hooks[instance] = (adapter, hook)
+
+    def statuses(self) -> list[AdapterStatus]:
+        """Gateway side: the status of every adapter this transport knows
+        of; here, those reported in this process, read now. A hook that
+        fails shows as ``{"error": ...}`` instead of failing the reader."""
+        found = []
+        for instance, (adapter, hook) in (self._status_hooks or {}).items():
+            found.append(AdapterStatus(adapter, instance, read_status(adapter, hook), 0.0))
+        return found
 
     @abc.abstractmethod
     def ready(self) -> bool:
@@ -166,3 +200,17 @@ class Transport(abc.ABC):
     async def subscribe(self, topic: str, subscriber: str, handler: EventHandler) -> None:
         """Deliver every event of the topic accepted from now on (and, for a
         durable subscriber, while it was away) to the handler."""
+
+
+def read_status(adapter: str, hook: StatusHook) -> dict[str, StatusValue]:
+    """A status hook's values, kept to what JSON carries as is (anything else
+    as its text); a hook that raises reads as ``{"error": ...}``."""
+    try:
+        values = hook()
+        return {
+            str(k): v if v is None or isinstance(v, str | int | float | bool) else str(v)
+            for k, v in values.items()
+        }
+    except Exception as exc:
+        log.warning("adapter.status_failed", adapter=adapter, error=repr(exc))
+        return {"error": f"status hook failed: {type(exc).__name__}"}

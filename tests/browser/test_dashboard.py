@@ -110,7 +110,9 @@ async def test_the_page_follows_the_traffic_in_a_real_browser(dash_bus: Bus) -> 
             await expect(page.locator("#providers tbody tr").first).not_to_have_text(
                 "no provider online"
             )
-            await expect(page.locator("#ndxp-breaker")).to_have_text("closed")
+            ndxp = page.locator('#adapters tr[data-adapter="ndxp"] td')
+            await expect(ndxp.nth(1)).to_contain_text("breaker: closed")
+            await expect(ndxp.first).to_have_class("ok")
             await page.wait_for_function(
                 "Number(document.getElementById('chart').dataset.points) > 0", timeout=10_000
             )

@@ -55,7 +55,7 @@ from tenacity import (
 
 from lgsp import Adapter, Context, DomainError, ServiceTimeout, ServiceUnavailable
 from lgsp_adapters.ndxp import native
-from lgsp_adapters.ndxp.breaker import BreakerOpen, CircuitBreaker
+from lgsp_adapters.ndxp.breaker import BreakerOpen, CircuitBreaker, State
 from lgsp_adapters.ndxp.native import (
     CongDanNative,
     HoSoMC,
@@ -222,12 +222,18 @@ class Connector:
         self._token_lock = asyncio.Lock()
         self._session: str | None = None
         self._session_lock = asyncio.Lock()
+        self.tokens_obtained = 0
         self.breaker = CircuitBreaker(
             failures=settings.breaker_failures,
             open_s=settings.breaker_open_s,
             is_failure=_is_failure,
             clock=settings.clock,
         )
+
+    @property
+    def holds_token(self) -> bool:
+        """Whether an access token is cached (it may still be renewed before use)."""
+        return self._token is not None
 
     # -- one request of the bus, within its deadline --------------------------
 
@@ -356,6 +362,7 @@ class Connector:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise _Transient("token endpoint answered outside OAuth2") from None
         TOKEN_REFRESHES.inc()
+        self.tokens_obtained += 1
         # Wall-clock time for operators (the connector's own clock is monotonic).
         TOKEN_EXPIRY.set(time.time() + lifetime)
         log.info("ndxp.token_obtained", expires_in=lifetime)
@@ -459,6 +466,22 @@ async def aclose() -> None:
 
 
 adapter.on_stop(aclose)
+
+
+@adapter.status
+def status() -> dict[str, str | int | bool]:
+    """What the operators' dashboard shows of the connector: its circuit to
+    NDXP and its access token (the same as its metrics, for one glance)."""
+    current = _current
+    if current is None:
+        return {"healthy": True, "breaker": "closed", "token": "none yet", "tokens_obtained": 0}
+    state = current.breaker.state
+    return {
+        "healthy": state is State.CLOSED,
+        "breaker": state.name.lower().replace("_", "-"),
+        "token": "held" if current.holds_token else "none yet",
+        "tokens_obtained": current.tokens_obtained,
+    }
 
 
 # -- the bus's services --------------------------------------------------------

@@ -169,14 +169,25 @@
     );
     text("dead-letters", fmt.format(d.dead_letters));
 
-    if (d.ndxp.in_process) {
-      text("ndxp-breaker", d.ndxp.breaker);
-      $("ndxp-breaker").className = d.ndxp.breaker === "closed" ? "ok" : "bad";
-      text("ndxp-token", `${d.ndxp.token} (${fmt.format(d.ndxp.token_refreshes)} obtained)`);
-    } else {
-      text("ndxp-breaker", "not in this process");
-      text("ndxp-token", "not in this process");
-    }
+    // What each adapter says of itself (its status hook); an optional
+    // boolean "healthy" colours its name.
+    rows(
+      "adapters",
+      d.adapters,
+      (a) => [
+        [a.adapter, a.status.healthy === false ? "bad" : a.status.healthy === true ? "ok" : ""],
+        [
+          Object.entries(a.status)
+            .filter(([key]) => key !== "healthy")
+            .map(([key, value]) => `${key}: ${value}`)
+            .join(", "),
+        ],
+        [a.instance],
+        [age(a.age_s), "n"],
+      ],
+      "no adapter reports a status here",
+      (a) => ({ adapter: a.adapter }),
+    );
     text("events-published", fmt.format(d.events.published));
     text("events-delivered", fmt.format(d.events.delivered));
     text("events-lagging", fmt.format(d.events.lagging));

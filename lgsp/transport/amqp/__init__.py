@@ -92,11 +92,13 @@ from lgsp.transport.amqp.topology import REPLY_TO as REPLY_TO
 from lgsp.transport.amqp.topology import SERVICE_QUEUE_ARGUMENTS as SERVICE_QUEUE_ARGUMENTS
 from lgsp.transport.amqp.topology import UNROUTED as UNROUTED
 from lgsp.transport.base import (
+    AdapterStatus,
     EventHandler,
     Fingerprints,
     ProviderHandler,
     ProviderInfo,
     QueueStats,
+    StatusHook,
     Transport,
 )
 
@@ -238,6 +240,13 @@ class AmqpTransport(Transport):
 
     def subscribers(self, topic: str) -> list[str]:
         return self._presence.subscribers(topic)
+
+    def report_status(self, adapter: str, instance: str, hook: StatusHook) -> None:
+        # Read for every heartbeat, so other processes see it too.
+        self._presence.status_hooks[instance] = (adapter, hook)
+
+    def statuses(self) -> list[AdapterStatus]:
+        return self._presence.statuses()
 
     async def queue_stats(self) -> list[QueueStats]:
         """Depth and consumers of every queue known here (passive

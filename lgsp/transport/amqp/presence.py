@@ -3,6 +3,8 @@
 and the tables of what every process announced, which answer whether a
 service version has a provider online without asking the broker. A provider
 built against another contract than the one published is refused here.
+Heartbeats also carry what each adapter says of itself (its status hook),
+so a gateway's dashboard shows adapters running in other processes.
 """
 
 from __future__ import annotations
@@ -36,10 +38,21 @@ from lgsp.transport.amqp.topology import (
     service_queue,
     subscriber_queue,
 )
-from lgsp.transport.base import Fingerprints, ProviderInfo
+from lgsp.transport.base import (
+    AdapterStatus,
+    Fingerprints,
+    ProviderInfo,
+    StatusHook,
+    StatusValue,
+    read_status,
+)
 
 ContractCheck = Callable[[str, int, str, str | None], ContractMismatch | None]
 """The refusal of a provider (service, version, instance, fingerprint), or None."""
+
+# What another process's status may hold, at most: it is shown on a page.
+_STATUS_KEYS = 32
+_STATUS_TEXT = 200
 
 
 @dataclass(slots=True)
@@ -102,6 +115,10 @@ class Presence:
         # Contract fingerprints that gateways announced.
         self._heard_contracts: dict[tuple[str, int], str] = {}
         self._probes: dict[tuple[str, int], asyncio.Future[int]] = {}
+        # Adapters of this process that report a status, by instance; and
+        # what other processes' adapters reported: (adapter, values, when).
+        self.status_hooks: dict[str, tuple[str, StatusHook]] = {}
+        self._heard_status: dict[str, tuple[str, dict[str, StatusValue], float]] = {}
 
     async def listen(self, declared: Declared) -> None:
         """Announce on the declared control exchange, and hear on this
@@ -144,6 +161,18 @@ class Presence:
                 }
                 for s in self.subscribed
             ]
+            entries += [
+                {
+                    "kind": "status",
+                    "adapter": adapter,
+                    "instance": instance,
+                    "status": read_status(adapter, hook),
+                }
+                for instance, (adapter, hook) in self.status_hooks.items()
+            ]
+        elif key == GONE and serving is self.serving:
+            # This whole process is leaving: its adapters' statuses go too.
+            entries += [{"kind": "status", "instance": i} for i in self.status_hooks]
         if entries:
             await self._control_publish(key, orjson.dumps(entries))
 
@@ -166,6 +195,7 @@ class Presence:
         """Closed: this process serves and subscribes to nothing any more."""
         self.serving.clear()
         self.subscribed.clear()
+        self.status_hooks.clear()
 
     def on_reconnected(self) -> None:
         # While the link was down, others forgot this process and this one
@@ -299,6 +329,12 @@ class Presence:
             if isinstance(topic, str) and isinstance(name, str) and not gone:
                 self._seen_subscribers[topic][name] = now
                 self._queues.know(subscriber_queue(name, topic), "subscriber")
+        elif kind == "status":
+            adapter, values = entry.get("adapter"), entry.get("status")
+            if gone:
+                self._heard_status.pop(instance, None)
+            elif isinstance(adapter, str) and isinstance(values, dict):
+                self._heard_status[instance] = (adapter, _bounded(values), now)
 
     def _forget_stale(self) -> None:
         horizon = time.monotonic() - self._provider_ttl
@@ -310,6 +346,8 @@ class Presence:
         for table in tables:
             for name in [n for n, seen in table.items() if seen < horizon]:
                 del table[name]
+        for instance in [i for i, (_, _, seen) in self._heard_status.items() if seen < horizon]:
+            del self._heard_status[instance]
 
     # -- answering --------------------------------------------------------
 
@@ -378,6 +416,19 @@ class Presence:
             )
         return list(found.values())
 
+    def statuses(self) -> list[AdapterStatus]:
+        """This process's adapters, read now, and what the others' last said."""
+        now = time.monotonic()
+        horizon = now - self._provider_ttl
+        found = {
+            instance: AdapterStatus(adapter, instance, read_status(adapter, hook), 0.0)
+            for instance, (adapter, hook) in self.status_hooks.items()
+        }
+        for instance, (adapter, values, seen) in self._heard_status.items():
+            if seen >= horizon and instance not in found:
+                found[instance] = AdapterStatus(adapter, instance, values, now - seen)
+        return list(found.values())
+
     def subscribers(self, topic: str) -> list[str]:
         names = [s.name for s in self.subscribed if s.topic == topic]
         horizon = time.monotonic() - self._provider_ttl
@@ -385,3 +436,15 @@ class Presence:
             if seen >= horizon and name not in names:
                 names.append(name)
         return names
+
+
+def _bounded(values: dict[object, object]) -> dict[str, StatusValue]:
+    """Another process's status, kept to a few short scalar values."""
+    kept: dict[str, StatusValue] = {}
+    for key, value in list(values.items())[:_STATUS_KEYS]:
+        if isinstance(value, str):
+            value = value[:_STATUS_TEXT]
+        elif not (value is None or isinstance(value, int | float | bool)):
+            continue
+        kept[str(key)[:_STATUS_TEXT]] = value
+    return kept
