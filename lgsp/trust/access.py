@@ -11,6 +11,7 @@ memory and drops it whenever the store changes.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -106,8 +107,10 @@ class Security:
             "aud": AUDIENCE,
             "sub": client.id,
             # Milliseconds, so a revocation and a re-enable within one second
-            # still tell old tokens from new ones.
-            "iat": round(now, 3),
+            # still tell old tokens from new ones; rounded down, since a token
+            # made less than half a millisecond before a revocation would
+            # otherwise carry a later time than the revocation and outlive it.
+            "iat": math.floor(now * 1000) / 1000,
             "exp": int(now) + self._ttl,
             "scope": " ".join(client.grants),
         }

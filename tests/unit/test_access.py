@@ -140,6 +140,26 @@ def test_revocation_ends_secret_and_tokens_at_once_and_enable_keeps_old_tokens_d
     assert s.verify(f"Bearer {new_token}").client == "a.one"
 
 
+def test_a_token_made_just_before_a_revocation_dies_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tokens carry their issue time in milliseconds: one made less than
+    half a millisecond before the revocation must not look younger than it."""
+    s = security()
+    client = s.authenticate("a.one", "secret-one")
+    assert client is not None
+    # A real second (the JWT library checks expiry on its own clock), then
+    # issued 0.6 ms into it (rounded to the nearest, 1.0 ms) and revoked 0.2 ms later.
+    now = [float(int(time.time())) + 0.0006]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    token, _ = s.issue(client)
+    now[0] += 0.0002
+    s.store.update("a.one", revoked)
+    s.store.update("a.one", lambda c: replace(c, enabled=True))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        s.verify(f"Bearer {token}")
+
+
 def test_a_grant_change_applies_without_restart() -> None:
     s = security()
     with pytest.raises(Forbidden):
