@@ -4,10 +4,8 @@ tests/unit/test_clients.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from lgsp.testing import running_bus
 from lgsp.transport import Transport, create_transport
 from tests.support.clients import settings
 from tests.support.echo import TEST_CATALOGUE
+from tests.support.waiting import eventually
 
 ADMIN = {"Authorization": "Basic " + base64.b64encode(b"admin:demo-admin-secret").decode()}
 
@@ -69,13 +68,6 @@ async def lookup(gateway: Gateway, access_token: str) -> int:
     return r.status
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "the other gateway never saw the change"
-        await asyncio.sleep(0.05)
-
-
 async def test_revocation_through_one_gateway_applies_on_the_other(
     two_gateways: tuple[Gateway, Gateway],
 ) -> None:
@@ -91,7 +83,7 @@ async def test_revocation_through_one_gateway_applies_on_the_other(
     async def refused_on_b() -> bool:
         return await lookup(b, tok) == 401
 
-    await eventually(refused_on_b)
+    await eventually(refused_on_b, "the other gateway saw the change", timeout=5.0)
     assert (await token(b, "shared.one", "shared-one-secret"))[0] == 401
 
 
@@ -119,4 +111,4 @@ async def test_a_grant_change_through_one_gateway_applies_on_the_other(
         )
         return r.status != 403
 
-    await eventually(granted_on_b)
+    await eventually(granted_on_b, "the other gateway saw the change", timeout=5.0)

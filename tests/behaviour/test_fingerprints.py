@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -35,6 +34,7 @@ from tests.support.echo import (
     echo_bus,
     registry,
 )
+from tests.support.waiting import eventually
 
 ECHO = "test.echo.call"
 
@@ -126,13 +126,6 @@ def refusals() -> Iterator[list[dict[str, Any]]]:
         seen: list[dict[str, Any]] = []
         yield seen
         seen.extend(e for e in logs if e["event"] == "provider.refused")
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.02)
 
 
 # -- the fingerprint ------------------------------------------------------

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import pytest
@@ -27,6 +26,7 @@ from lgsp.errors import ContractMismatch, ServiceTimeout, ServiceUnavailable
 from lgsp.testing import TransportKind
 from lgsp.transport import Transport
 from lgsp.transport.base import ProviderHandler, QueueStats
+from tests.support.waiting import eventually
 
 
 class Make(Protocol):
@@ -37,14 +37,6 @@ class DeadLetters(Protocol):
     async def check(self, event: Event) -> None:
         """Assert that ``event`` (and only it, where the engine can tell) was
         dead-lettered."""
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll a condition until it holds, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.01)
 
 
 def envelope(service: str, request_id: str = "r1", timeout: float = 5.0) -> Envelope:

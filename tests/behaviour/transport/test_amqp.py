@@ -31,8 +31,8 @@ from tests.behaviour.transport.base import (
     echo,
     envelope,
     event,
-    eventually,
 )
+from tests.support.waiting import eventually
 
 amqp = pytest.mark.amqp
 

@@ -14,7 +14,8 @@ import pytest
 from lgsp.envelope import Envelope, Event, Reply
 from lgsp.transport import Transport
 from lgsp.transport.memory import MemoryTransport
-from tests.behaviour.transport.base import DeadLetters, Make, TransportContract, eventually
+from tests.behaviour.transport.base import DeadLetters, Make, TransportContract
+from tests.support.waiting import eventually
 
 MEMORY_OPTIONS = ("max_attempts", "retry_delay", "drain_timeout")
 
