@@ -9,6 +9,7 @@ import signal
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
+from typing import Protocol
 
 import structlog
 from aiohttp import web
@@ -26,12 +27,19 @@ log = structlog.get_logger("lgsp.server")
 ADAPTER_GROUP = "lgsp.adapters"
 SIDECAR_GROUP = "lgsp.sidecars"
 
-Sidecar = Callable[[], contextlib.AbstractAsyncContextManager[object]]
-"""A companion server that `lgsp up` runs beside the bus (e.g. the simulated
-NDXP): a zero-argument factory of an async context manager, installed under
-the ``lgsp.sidecars`` entry point group. What the context manager yields is
-the sidecar's handle (the testing kit hands it to tests); it reads its
-settings from the environment when called, ``LGSP_URL`` naming the gateway."""
+class Sidecar(Protocol):
+    """A companion server that `lgsp up` and the testing kit run beside the
+    bus (e.g. the simulated NDXP), installed under the ``lgsp.sidecars`` entry
+    point group: a factory of an async context manager, told where the
+    gateway is and whether it is ``ephemeral`` (a test's bus: take any free
+    port, and let this process's clients of it follow it, so that buses
+    never collide). What the context manager yields is the sidecar's handle
+    (the testing kit hands it to tests); anything else it reads from the
+    environment itself."""
+
+    def __call__(
+        self, *, gateway_url: str, ephemeral: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[object]: ...
 
 
 class UnknownAdapter(LookupError):
@@ -119,8 +127,9 @@ async def run(
             loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
     async with contextlib.AsyncExitStack() as companions, asyncio.TaskGroup() as tasks:
+        gateway_url = _local_url(host, port, ssl_context)
         for sidecar in sidecars:
-            await companions.enter_async_context(sidecar())
+            await companions.enter_async_context(sidecar(gateway_url=gateway_url))
         connected = tasks.create_task(connect(transport))
         flusher = tasks.create_task(flush_periodically())
         try:
@@ -172,6 +181,15 @@ async def run(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
     log.info("server.stopped")
+
+
+def _local_url(host: str, port: int, ssl_context: ssl.SSLContext | None) -> str:
+    """Where a companion on this machine reaches the gateway."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"  # listening everywhere: loopback is one of them
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if ssl_context is not None else 'http'}://{host}:{port}"
 
 
 async def _until(task: asyncio.Task[None], stop: asyncio.Event) -> None:

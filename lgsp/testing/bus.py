@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -255,9 +254,10 @@ async def running_bus(
             _added=added,
         )
         if sidecars:
-            with _sidecar_env(bus.url):
-                for name, sidecar in load_named_sidecars().items():
-                    bus.sidecars[name] = await stack.enter_async_context(sidecar())
+            for name, sidecar in load_named_sidecars().items():
+                bus.sidecars[name] = await stack.enter_async_context(
+                    sidecar(gateway_url=bus.url, ephemeral=True)
+                )
         for adapter in [*(load_adapters() if installed else ()), *adapters]:
             await bus.add(adapter)
         if settings.http_providers:
@@ -306,34 +306,3 @@ async def _started(
 async def _stop_all(adapters: list[Adapter]) -> None:
     for adapter in adapters:
         await adapter.stop()
-
-
-SIDECAR_ENV = {"LGSP_NDXP_PORT": "0"}
-"""What the kit asks of the installed sidecars beside ``LGSP_URL``: the
-simulated NDXP on a free port of its own, so that buses never share one."""
-SIDECAR_UNSET = ("LGSP_NDXP_URL",)
-"""Unset while sidecars start: in this process the NDXP connector then
-follows the simulator it sits beside instead of a configured NDXP."""
-
-
-@contextlib.contextmanager
-def _sidecar_env(gateway_url: str) -> Iterator[None]:
-    """The environment the sidecars read when they start (they forward to
-    ``LGSP_URL``, this gateway), restored afterwards."""
-    changes: dict[str, str | None] = {"LGSP_URL": gateway_url, **SIDECAR_ENV}
-    changes |= dict.fromkeys(SIDECAR_UNSET, None)
-    saved = {name: os.environ.get(name) for name in changes}
-    try:
-        for name, value in changes.items():
-            _setenv(name, value)
-        yield
-    finally:
-        for name, value in saved.items():
-            _setenv(name, value)
-
-
-def _setenv(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value

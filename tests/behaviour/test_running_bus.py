@@ -71,7 +71,9 @@ async def test_a_start_that_fails_stops_what_was_started(
 ) -> None:
     events: list[str] = []
 
-    def sidecar() -> contextlib.AbstractAsyncContextManager[object]:
+    def sidecar(
+        *, gateway_url: str, ephemeral: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[object]:
         @contextlib.asynccontextmanager
         async def running() -> AsyncIterator[object]:
             events.append("sidecar started")

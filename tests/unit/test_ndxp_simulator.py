@@ -535,11 +535,20 @@ async def test_sidecar_runs_it_on_the_configured_port(
 
     assert sidecar in load_sidecars()
     monkeypatch.setenv("LGSP_NDXP_PORT", "0")
-    monkeypatch.setenv("LGSP_URL", "http://127.0.0.1:18080")
-    async with sidecar() as sim:
-        assert sim.config.lgsp_url == "http://127.0.0.1:18080"
+    monkeypatch.delenv("LGSP_URL", raising=False)
+    # It forwards to the gateway it stands beside (`lgsp up --port 18081`)...
+    async with sidecar(gateway_url="http://127.0.0.1:18081") as sim:
+        assert sim.config.lgsp_url == "http://127.0.0.1:18081"
         r = await http.get(f"{sim.url}/healthz")
         assert r.status == 200
+    # ... unless LGSP_URL says otherwise; a test's (ephemeral) one always does.
+    monkeypatch.setenv("LGSP_URL", "http://127.0.0.1:18080")
+    async with sidecar(gateway_url="http://127.0.0.1:18081") as sim:
+        assert sim.config.lgsp_url == "http://127.0.0.1:18080"
+    monkeypatch.setenv("LGSP_NDXP_PORT", "8090")
+    async with sidecar(gateway_url="http://127.0.0.1:18082", ephemeral=True) as sim:
+        assert sim.config.lgsp_url == "http://127.0.0.1:18082"
+        assert not sim.url.endswith(":8090")
 
 
 def test_cli_command() -> None:

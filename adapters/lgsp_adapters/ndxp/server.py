@@ -269,23 +269,27 @@ async def running(config: SimulatorConfig | None = None) -> AsyncIterator[Simula
         await runner.cleanup()
 
 
-def sidecar() -> contextlib.AbstractAsyncContextManager[Simulator]:
+def sidecar(
+    *, gateway_url: str, ephemeral: bool = False
+) -> contextlib.AbstractAsyncContextManager[Simulator]:
     """The simulated NDXP beside the bus in ``lgsp up`` and the testing kit
     (entry point group ``lgsp.sidecars``): on 127.0.0.1, port
-    ``LGSP_NDXP_PORT`` (default 8090; 0 for any free one), forwarding
-    national requests to ``LGSP_URL`` (default the local gateway). It yields
-    the :class:`Simulator`.
+    ``LGSP_NDXP_PORT`` (default 8090), forwarding national requests to the
+    gateway (``LGSP_URL`` when set, else where the bus says it is). It
+    yields the :class:`Simulator`.
 
     The NDXP connector of this process is pointed at it, afresh (no token,
     the circuit closed), unless ``LGSP_NDXP_URL`` names another NDXP: so a
     bus and the simulator it started always find each other, on whatever
-    port."""
+    port. An ``ephemeral`` one (a test's bus) takes any free port, forwards
+    to that bus and is always followed."""
+    env = os.environ
     return _beside_the_bus(
         SimulatorConfig(
-            port=int(os.environ.get("LGSP_NDXP_PORT", DEFAULT_PORT)),
-            lgsp_url=os.environ.get("LGSP_URL", SimulatorConfig.lgsp_url),
+            port=0 if ephemeral else int(env.get("LGSP_NDXP_PORT", DEFAULT_PORT)),
+            lgsp_url=gateway_url if ephemeral else env.get("LGSP_URL", gateway_url),
         ),
-        follow="LGSP_NDXP_URL" not in os.environ,
+        follow=ephemeral or "LGSP_NDXP_URL" not in env,
     )
 
 
