@@ -1,0 +1,324 @@
+"""The built dataset: binary-search indexes over the columns, and the
+contract models (citizens, parcels, certificates, households) made from a
+row only when it is looked up or walked through."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+from array import array
+from collections.abc import Iterator, Sequence
+
+from lgsp_adapters import names
+from lgsp_adapters.dataset.columns import (
+    _BOOK_CS_FROM,
+    _NO_USE,
+    _NONE,
+    _SERIES,
+    USE_CODES,
+    _certificate_key,
+    _Citizens,
+    _parcel_key,
+    _Parcels,
+    address_detail,
+)
+from lgsp_adapters.dataset.config import DatasetConfig
+from lgsp_adapters.dataset.households import (
+    CHU_HO,
+    HoGiaDinh,
+    QuanHeVoiChuHo,
+    ThanhVienHo,
+    _households_of,
+)
+from lgsp_adapters.divisions import Commune
+from lgsp_contracts.fields import CaNhan, DiaChi
+from lgsp_contracts.land import GiayChungNhan, GiayChungNhanQuyenSuDungDat, MucDichSuDung, ThuaDat
+from lgsp_contracts.population import CongDan
+
+
+class Dataset:
+    """The built data: look citizens and parcels up, or walk through them."""
+
+    def __init__(
+        self,
+        config: DatasetConfig,
+        communes: Sequence[Commune],
+        citizens: _Citizens,
+        parcels: _Parcels,
+        pinned_citizens: dict[str, CongDan],
+        pinned_parcels: dict[int, ThuaDat],
+    ) -> None:
+        self.config = config
+        self._communes = tuple(communes)
+        self._c = citizens
+        self._p = parcels
+        self._pinned_citizens = pinned_citizens
+        self._pinned_parcels = pinned_parcels
+        order = sorted(range(len(citizens.ids)), key=citizens.ids.__getitem__)
+        self._citizen_keys = array("q", (citizens.ids[i] for i in order))
+        self._citizen_rows = array("i", order)
+        keys = [
+            _parcel_key(self._communes[c].code, s, n)
+            for c, s, n in zip(parcels.commune, parcels.sheet, parcels.number, strict=True)
+        ]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        self._parcel_keys = array("q", (keys[i] for i in order))
+        self._parcel_rows = array("i", order)
+        # By land user: (owner's id, parcel row) pairs, from the rows in
+        # parcel order, so a stable sort by id keeps each user's parcels in
+        # parcel order.
+        owners, owned = array("q"), array("i")
+        for row in self._parcel_rows:
+            for person in (parcels.owner[row], parcels.co_owner[row]):
+                if person != _NONE:
+                    owners.append(citizens.ids[person])
+                    owned.append(row)
+        order = sorted(range(len(owners)), key=owners.__getitem__)
+        self._owner_keys = array("q", (owners[i] for i in order))
+        self._owner_rows = array("i", (owned[i] for i in order))
+        certificates = [
+            series * 1_000_000 + serial
+            for series, serial in zip(parcels.series, parcels.serial, strict=True)
+        ]
+        order = sorted(range(len(certificates)), key=certificates.__getitem__)
+        self._certificate_keys = array("q", (certificates[i] for i in order))
+        self._certificate_rows = array("i", order)
+        self._pinned_by_owner: dict[str, list[ThuaDat]] = {}
+        self._pinned_by_certificate: dict[str, list[ThuaDat]] = {}
+        for key in sorted(pinned_parcels):
+            parcel = pinned_parcels[key]
+            for owner in parcel.chuSuDung:
+                self._pinned_by_owner.setdefault(owner.soDinhDanh, []).append(parcel)
+            serial = parcel.giayChungNhan.soPhatHanh
+            self._pinned_by_certificate.setdefault(serial, []).append(parcel)
+
+    @property
+    def citizen_count(self) -> int:
+        return len(self._c.ids) + len(self._pinned_citizens)
+
+    @property
+    def parcel_count(self) -> int:
+        return len(self._p.commune) + len(self._pinned_parcels)
+
+    @property
+    def household_count(self) -> int:
+        return len(self._c.heads) + sum(1 for _ in _households_of(self._pinned_citizens.values()))
+
+    @property
+    def certificate_count(self) -> int:
+        return len(self._p.commune) + len(self._pinned_by_certificate)
+
+    # -- lookups ----------------------------------------------------------
+
+    def citizen(self, so_dinh_danh: str) -> CongDan | None:
+        """The citizen with this personal id, if any."""
+        pinned = self._pinned_citizens.get(so_dinh_danh)
+        if pinned is not None:
+            return pinned
+        if len(so_dinh_danh) != 12 or not so_dinh_danh.isdigit():
+            return None
+        row = _find(self._citizen_keys, self._citizen_rows, int(so_dinh_danh))
+        return None if row is None else self._citizen(row)
+
+    def parcel(self, ma_xa: str, so_hieu_to_ban_do: int, so_thu_tu_thua: int) -> ThuaDat | None:
+        """The parcel with this commune, map sheet and number, if any."""
+        if len(ma_xa) != 5 or not ma_xa.isdigit():
+            return None
+        key = _parcel_key(ma_xa, so_hieu_to_ban_do, so_thu_tu_thua)
+        pinned = self._pinned_parcels.get(key)
+        if pinned is not None:
+            return pinned
+        row = _find(self._parcel_keys, self._parcel_rows, key)
+        return None if row is None else self._parcel(row)
+
+    def parcels_of(
+        self, so_dinh_danh: str, *, offset: int = 0, limit: int | None = None
+    ) -> tuple[int, list[ThuaDat]]:
+        """How many parcels a land user holds (alone or with others), and
+        those from ``offset`` on (at most ``limit``), ordered by commune,
+        map sheet and parcel number."""
+        pinned = self._pinned_by_owner.get(so_dinh_danh, [])
+        low = high = 0
+        if len(so_dinh_danh) == 12 and so_dinh_danh.isdigit():
+            key = int(so_dinh_danh)
+            low = bisect.bisect_left(self._owner_keys, key)
+            high = bisect.bisect_right(self._owner_keys, key)
+        found: list[tuple[int, ThuaDat | int]] = [
+            (_parcel_key(t.maXa, t.soHieuToBanDo, t.soThuTuThua), t) for t in pinned
+        ]
+        found += [(self._key_of(row), row) for row in self._owner_rows[low:high]]
+        found.sort(key=lambda item: item[0])
+        end = len(found) if limit is None else offset + limit
+        page = [
+            self._parcel(item) if isinstance(item, int) else item for _, item in found[offset:end]
+        ]
+        return len(found), page
+
+    def certificate(self, so_phat_hanh: str) -> GiayChungNhanQuyenSuDungDat | None:
+        """The certificate with this issue number, with its land users and
+        the parcels it covers, if any."""
+        parcels = list(self._pinned_by_certificate.get(so_phat_hanh, []))
+        key = _certificate_key(so_phat_hanh)
+        if key is not None:
+            low = bisect.bisect_left(self._certificate_keys, key)
+            high = bisect.bisect_right(self._certificate_keys, key)
+            parcels += [self._parcel(row) for row in self._certificate_rows[low:high]]
+        return _certificate_of(parcels) if parcels else None
+
+    def certificates(self) -> Iterator[GiayChungNhanQuyenSuDungDat]:
+        """Every certificate, the pinned ones first."""
+        for parcels in self._pinned_by_certificate.values():
+            yield _certificate_of(parcels)
+        for row in range(len(self._p.commune)):
+            # One parcel per generated certificate.
+            yield _certificate_of([self._parcel(row)])
+
+    def households(self) -> Iterator[HoGiaDinh]:
+        """Every household, the pinned one(s) first. A generated household's
+        members follow its head in the rows (spouse, then children)."""
+        yield from _households_of(self._pinned_citizens.values())
+        c = self._c
+        ends = itertools.chain(c.heads[1:], (len(c.ids),))
+        for head, end in zip(c.heads, ends, strict=True):
+            members = [
+                ThanhVienHo(
+                    soDinhDanh=f"{c.ids[row]:012d}",
+                    hoVaTen=self._name(row),
+                    quanHeVoiChuHo=self._relation(head, row),
+                )
+                for row in range(head, end)
+            ]
+            yield self._household(head, members)
+
+    def _relation(self, head: int, row: int) -> QuanHeVoiChuHo:
+        if row == head:
+            return CHU_HO
+        if self._c.spouse[head] == row:
+            return "Vợ" if _female(self._c.ids[row]) else "Chồng"
+        return "Con"
+
+    def _household(self, head: int, members: list[ThanhVienHo]) -> HoGiaDinh:
+        return HoGiaDinh(
+            chuHo=self._person(head),
+            noiThuongTru=self._address(self._c.home[head], self._c.home_detail[head]),
+            thanhVien=members,
+        )
+
+    def _key_of(self, row: int) -> int:
+        p = self._p
+        return _parcel_key(self._communes[p.commune[row]].code, p.sheet[row], p.number[row])
+
+    def citizens(self) -> Iterator[CongDan]:
+        """Every citizen, the pinned ones first."""
+        yield from self._pinned_citizens.values()
+        for row in range(len(self._c.ids)):
+            yield self._citizen(row)
+
+    def parcels(self) -> Iterator[ThuaDat]:
+        """Every parcel, the pinned ones first."""
+        yield from self._pinned_parcels.values()
+        for row in range(len(self._p.commune)):
+            yield self._parcel(row)
+
+    # -- records ----------------------------------------------------------
+
+    def _citizen(self, row: int) -> CongDan:
+        c = self._c
+        return CongDan(
+            soDinhDanh=f"{c.ids[row]:012d}",
+            hoVaTen=self._name(row),
+            ngaySinh=dt.date.fromordinal(c.born[row]),
+            gioiTinh="Nữ" if _female(c.ids[row]) else "Nam",
+            danToc=names.ETHNIC_GROUPS[c.ethnic[row]][0],
+            tonGiao=names.RELIGIONS[c.religion[row]][0],
+            quocTich="Việt Nam",
+            queQuan=self._address(c.origin[row], None),
+            noiThuongTru=self._address(c.home[row], c.home_detail[row]),
+            noiOHienTai=self._address(c.here[row], c.here_detail[row]),
+            soDinhDanhCha=self._id(c.father[row]),
+            soDinhDanhMe=self._id(c.mother[row]),
+            soDinhDanhVoChong=self._id(c.spouse[row]),
+        )
+
+    def _parcel(self, row: int) -> ThuaDat:
+        p = self._p
+        commune = self._communes[p.commune[row]]
+        uses = [MucDichSuDung(kyHieu=USE_CODES[p.use[row]], dienTich=p.use_area[row] / 10)]
+        if p.second_use[row] != _NO_USE:
+            rest = p.legal_area[row] - p.use_area[row]
+            uses.append(MucDichSuDung(kyHieu=USE_CODES[p.second_use[row]], dienTich=rest / 10))
+        owners = [self._person(p.owner[row])]
+        if p.co_owner[row] != _NONE:
+            owners.append(self._person(p.co_owner[row]))
+        issued = dt.date.fromordinal(p.issued[row])
+        return ThuaDat(
+            maXa=commune.code,
+            tenXa=commune.name,
+            soHieuToBanDo=p.sheet[row],
+            soThuTuThua=p.number[row],
+            diaChi=self._address(p.commune[row], p.detail[row]),
+            dienTich=p.area[row] / 10,
+            dienTichPhapLy=p.legal_area[row] / 10,
+            mucDichSuDung=uses,
+            thoiHanSuDung=dt.date.fromordinal(p.term_end[row]) if p.term_end[row] else "Lâu dài",
+            nguonGocSuDung=(names.FARM_ORIGINS if p.term_end[row] else names.RESIDENTIAL_ORIGINS)[
+                p.origin[row]
+            ],
+            chuSuDung=owners,
+            giayChungNhan=GiayChungNhan(
+                soPhatHanh=f"{_SERIES[p.series[row]]} {p.serial[row]:06d}",
+                soVaoSo=f"{'CS' if issued >= _BOOK_CS_FROM else 'CH'}{p.book[row]:05d}",
+                ngayCap=issued,
+            ),
+            tinhTrangThueChap="Đang thế chấp" if p.mortgaged[row] else "Không thế chấp",
+        )
+
+    def _id(self, row: int) -> str | None:
+        return None if row == _NONE else f"{self._c.ids[row]:012d}"
+
+    def _name(self, row: int) -> str:
+        c = self._c
+        female = _female(c.ids[row])
+        middle = names.FEMALE_MIDDLE if female else names.MALE_MIDDLE
+        given = names.FEMALE_GIVEN if female else names.MALE_GIVEN
+        return (
+            f"{names.SURNAMES[c.surname[row]][0]} {middle[c.middle[row]][0]} {given[c.given[row]]}"
+        )
+
+    def _person(self, row: int) -> CaNhan:
+        return CaNhan(soDinhDanh=f"{self._c.ids[row]:012d}", hoVaTen=self._name(row))
+
+    def _address(self, commune_index: int, detail: int | None) -> DiaChi:
+        commune = self._communes[commune_index]
+        return DiaChi(
+            chiTiet=None if detail is None else address_detail(commune, detail),
+            maXa=commune.code,
+            tenXa=commune.name,
+            maTinh=commune.province_code,
+            tenTinh=commune.province_name,
+        )
+
+
+def _female(personal_id: int) -> bool:
+    """Digit 4 of a personal id is odd for women."""
+    return (personal_id // 100_000_000) % 2 == 1
+
+
+def _certificate_of(parcels: Sequence[ThuaDat]) -> GiayChungNhanQuyenSuDungDat:
+    issued = parcels[0].giayChungNhan
+    owners = list({o.soDinhDanh: o for p in parcels for o in p.chuSuDung}.values())
+    return GiayChungNhanQuyenSuDungDat(
+        soPhatHanh=issued.soPhatHanh,
+        soVaoSo=issued.soVaoSo,
+        ngayCap=issued.ngayCap,
+        chuSuDung=owners,
+        thuaDat=list(parcels),
+    )
+
+
+def _find(keys: array[int], rows: array[int], key: int) -> int | None:
+    at = bisect.bisect_left(keys, key)
+    if at < len(keys) and keys[at] == key:
+        return rows[at]
+    return None
