@@ -49,8 +49,8 @@ work in progress), :mod:`~lgsp.transport.amqp.rpc` (the gateway's requests),
 :mod:`~lgsp.transport.amqp.provider` (serving them),
 :mod:`~lgsp.transport.amqp.publish` and :mod:`~lgsp.transport.amqp.consume`
 (events out and in), :mod:`~lgsp.transport.amqp.presence` (announcements,
-who is online, contract refusals) and :mod:`~lgsp.transport.amqp.queues`
-(queue statistics).
+who is online, contract refusals, the adapters' statuses) and
+:mod:`~lgsp.transport.amqp.queues` (queue statistics).
 """
 
 from __future__ import annotations
