@@ -127,19 +127,26 @@ class Transport(abc.ABC):
 
     def report_status(self, adapter: str, instance: str, hook: StatusHook) -> None:
         """Provider side: an adapter instance's status hook, read by
-        :meth:`statuses` until the transport closes."""
+        :meth:`statuses` (and, on an engine that carries statuses, sent to
+        the other processes)."""
         if self._status_hooks is None:
             self._status_hooks = {}
         self._status_hooks[instance] = (adapter, hook)
 
+    @property
+    def status_hooks(self) -> Mapping[str, tuple[str, StatusHook]]:
+        """(adapter, hook) of every adapter instance reported here."""
+        return self._status_hooks or {}
+
     def statuses(self) -> list[AdapterStatus]:
         """Gateway side: the status of every adapter this transport knows
-        of; here, those reported in this process, read now. A hook that
-        fails shows as ``{"error": ...}`` instead of failing the reader."""
-        found = []
-        for instance, (adapter, hook) in (self._status_hooks or {}).items():
-            found.append(AdapterStatus(adapter, instance, read_status(adapter, hook), 0.0))
-        return found
+        of; here, those reported in this process, read now (an engine that
+        carries them between processes adds the others'). A hook that fails
+        shows as ``{"error": ...}`` instead of failing the reader."""
+        return [
+            AdapterStatus(adapter, instance, read_status(adapter, hook), 0.0)
+            for instance, (adapter, hook) in self.status_hooks.items()
+        ]
 
     @abc.abstractmethod
     def ready(self) -> bool:

@@ -98,7 +98,6 @@ from lgsp.transport.base import (
     ProviderHandler,
     ProviderInfo,
     QueueStats,
-    StatusHook,
     Transport,
 )
 
@@ -155,6 +154,7 @@ class AmqpTransport(Transport):
             provider_ttl=provider_ttl,
             broker_timeout=broker_timeout,
             check_contract=self._check_contract,
+            status_hooks=lambda: self.status_hooks,
         )
         self._rpc = Rpc(self._link, self._presence)
         self._provider = Provider(
@@ -241,12 +241,9 @@ class AmqpTransport(Transport):
     def subscribers(self, topic: str) -> list[str]:
         return self._presence.subscribers(topic)
 
-    def report_status(self, adapter: str, instance: str, hook: StatusHook) -> None:
-        # Read for every heartbeat, so other processes see it too.
-        self._presence.status_hooks[instance] = (adapter, hook)
-
     def statuses(self) -> list[AdapterStatus]:
-        return self._presence.statuses()
+        # This process's, read now; the others', as their heartbeats said.
+        return [*super().statuses(), *self._presence.heard_statuses()]
 
     async def queue_stats(self) -> list[QueueStats]:
         """Depth and consumers of every queue known here (passive

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aio_pika
@@ -95,6 +95,7 @@ class Presence:
         provider_ttl: float,
         broker_timeout: float,
         check_contract: ContractCheck,
+        status_hooks: Callable[[], Mapping[str, tuple[str, StatusHook]]],
     ) -> None:
         self._link = link
         self._queues = queues
@@ -115,9 +116,9 @@ class Presence:
         # Contract fingerprints that gateways announced.
         self._heard_contracts: dict[tuple[str, int], str] = {}
         self._probes: dict[tuple[str, int], asyncio.Future[int]] = {}
-        # Adapters of this process that report a status, by instance; and
-        # what other processes' adapters reported: (adapter, values, when).
-        self.status_hooks: dict[str, tuple[str, StatusHook]] = {}
+        # The status hooks of this process's adapters (kept by the transport),
+        # and what other processes' adapters reported: (adapter, values, when).
+        self._status_hooks = status_hooks
         self._heard_status: dict[str, tuple[str, dict[str, StatusValue], float]] = {}
 
     async def listen(self, declared: Declared) -> None:
@@ -168,11 +169,11 @@ class Presence:
                     "instance": instance,
                     "status": read_status(adapter, hook),
                 }
-                for instance, (adapter, hook) in self.status_hooks.items()
+                for instance, (adapter, hook) in self._status_hooks().items()
             ]
         elif key == GONE and serving is self.serving:
             # This whole process is leaving: its adapters' statuses go too.
-            entries += [{"kind": "status", "instance": i} for i in self.status_hooks]
+            entries += [{"kind": "status", "instance": i} for i in self._status_hooks()]
         if entries:
             await self._control_publish(key, orjson.dumps(entries))
 
@@ -195,7 +196,6 @@ class Presence:
         """Closed: this process serves and subscribes to nothing any more."""
         self.serving.clear()
         self.subscribed.clear()
-        self.status_hooks.clear()
 
     def on_reconnected(self) -> None:
         # While the link was down, others forgot this process and this one
@@ -416,18 +416,15 @@ class Presence:
             )
         return list(found.values())
 
-    def statuses(self) -> list[AdapterStatus]:
-        """This process's adapters, read now, and what the others' last said."""
+    def heard_statuses(self) -> list[AdapterStatus]:
+        """What other processes' adapters last said of themselves."""
         now = time.monotonic()
         horizon = now - self._provider_ttl
-        found = {
-            instance: AdapterStatus(adapter, instance, read_status(adapter, hook), 0.0)
-            for instance, (adapter, hook) in self.status_hooks.items()
-        }
-        for instance, (adapter, values, seen) in self._heard_status.items():
-            if seen >= horizon and instance not in found:
-                found[instance] = AdapterStatus(adapter, instance, values, now - seen)
-        return list(found.values())
+        return [
+            AdapterStatus(adapter, instance, values, now - seen)
+            for instance, (adapter, values, seen) in self._heard_status.items()
+            if seen >= horizon and instance not in self._status_hooks()
+        ]
 
     def subscribers(self, topic: str) -> list[str]:
         names = [s.name for s in self.subscribed if s.topic == topic]
