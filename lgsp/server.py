@@ -65,14 +65,10 @@ def load_adapters(names: Sequence[str] = ()) -> list[Adapter]:
     return adapters
 
 
-def load_sidecars() -> list[Sidecar]:
-    """Every installed sidecar factory, in the order of their entry point names."""
-    return list(load_named_sidecars().values())
-
-
-def load_named_sidecars() -> dict[str, Sidecar]:
-    """Every installed sidecar factory under its entry point name (what a
-    sidecar yields is its handle, e.g. the testing kit's ``Bus.sidecars``)."""
+def load_sidecars() -> dict[str, Sidecar]:
+    """Every installed sidecar factory under its entry point name, in the
+    order of the names (what a sidecar yields is its handle, e.g. the testing
+    kit's ``Bus.sidecars``)."""
     found = sorted(entry_points(group=SIDECAR_GROUP), key=lambda e: e.name)
     return {ep.name: ep.load() for ep in found}
 

@@ -172,7 +172,7 @@ def up(
             settings=settings,
             adapters=adapters,
             http_providers=settings.http_providers,
-            sidecars=load_sidecars(),
+            sidecars=list(load_sidecars().values()),
             host=host,
             port=port,
             on_ready=banner,

@@ -31,7 +31,7 @@ from lgsp.catalogue.registry import Registry
 from lgsp.config import ClientConfig, Settings
 from lgsp.gateway import create_app
 from lgsp.http_provider import HttpProvider
-from lgsp.server import load_adapters, load_named_sidecars
+from lgsp.server import load_adapters, load_sidecars
 from lgsp.transport import Transport, create_transport
 from lgsp.trust.tls import tls_context
 from lgsp_contracts.spec import Catalogue
@@ -254,7 +254,7 @@ async def running_bus(
             _added=added,
         )
         if sidecars:
-            for name, sidecar in load_named_sidecars().items():
+            for name, sidecar in load_sidecars().items():
                 bus.sidecars[name] = await stack.enter_async_context(
                     sidecar(gateway_url=bus.url, ephemeral=True)
                 )

@@ -84,7 +84,7 @@ async def test_a_start_that_fails_stops_what_was_started(
 
         return running()
 
-    monkeypatch.setattr(kit, "load_named_sidecars", lambda: {"fake": sidecar})
+    monkeypatch.setattr(kit, "load_sidecars", lambda: {"fake": sidecar})
     good, bad = Adapter("good", agency="test suite"), Adapter("bad", agency="test suite")
 
     @good.on_stop

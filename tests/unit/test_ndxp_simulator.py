@@ -533,7 +533,7 @@ async def test_sidecar_runs_it_on_the_configured_port(
 ) -> None:
     from lgsp.server import load_sidecars
 
-    assert sidecar in load_sidecars()
+    assert sidecar in load_sidecars().values()
     monkeypatch.setenv("LGSP_NDXP_PORT", "0")
     monkeypatch.delenv("LGSP_URL", raising=False)
     # It forwards to the gateway it stands beside (`lgsp up --port 18081`)...
