@@ -15,12 +15,15 @@ their contract declares::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
@@ -45,6 +48,7 @@ Payload = TypeVar("Payload", bound=Contract)
 
 ServiceFn = Callable[[Any, "Context"], Awaitable[Contract]]
 EventFn = Callable[[Any, "Context"], Awaitable[None]]
+JobFn = Callable[["Context"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,14 @@ class Context:
 
 
 @dataclass
+class _Job:
+    name: str
+    every_s: float
+    fn: JobFn
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class _ServiceBinding:
     service: str
     version: int
@@ -139,8 +151,15 @@ class Adapter:
         self.instance = f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._services: list[_ServiceBinding] = []
         self._subscriptions: list[_Subscription] = []
+        self._on_start: list[JobFn] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._jobs: dict[str, _Job] = {}
+        self._running: list[asyncio.Task[None]] = []
         self._status: StatusHook | None = None
+        self.data_dir: Path | None = None
+        """Where this adapter keeps its state (``<bus data folder>/<name>``,
+        created at start), or None when the bus keeps nothing on disk (a
+        test's bus, by default): keep state in memory then."""
 
     def service(
         self, service: str, *, version: int = 1
@@ -176,6 +195,34 @@ class Adapter:
 
         return register
 
+    def on_start(self, fn: JobFn) -> JobFn:
+        """Register a coroutine function run once the adapter's handlers are
+        bound (e.g. opening the store it keeps), with a :class:`Context` to
+        call the bus as this adapter. An error stops the start."""
+        self._on_start.append(fn)
+        return fn
+
+    def every(self, seconds: float, *, name: str | None = None) -> Callable[[JobFn], JobFn]:
+        """Register a job: ``fn(ctx)`` runs once the adapter has started, then
+        again ``seconds`` after each run ends (or at once when woken with
+        :meth:`wake`), until the adapter stops. A run that fails is logged
+        and the schedule goes on; jobs are cancelled when the adapter stops.
+        ``name`` (default ``<adapter>.<function>``) identifies it."""
+        if seconds <= 0:
+            raise ValueError("a job runs every positive number of seconds")
+
+        def register(fn: JobFn) -> JobFn:
+            job = _Job(name or f"{self.name}.{fn.__name__}", seconds, fn)
+            self._jobs[job.name] = job
+            return fn
+
+        return register
+
+    def wake(self, job: str) -> None:
+        """Run the job ``job`` now rather than at its next time (its run in
+        progress, if any, finishes first)."""
+        self._jobs[job].wake.set()
+
     def on_stop(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """Register a coroutine function to run when the adapter stops (e.g.
         closing an HTTP session to the system it fronts)."""
@@ -192,7 +239,14 @@ class Adapter:
         return fn
 
     async def stop(self) -> None:
-        """Run the stop hooks, once the transport no longer delivers work."""
+        """Cancel the jobs and run the stop hooks, once the transport no
+        longer delivers work."""
+        running, self._running = self._running, []
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for fn in self._on_stop:
             try:
                 await fn()
@@ -207,12 +261,19 @@ class Adapter:
     def topics(self) -> list[str]:
         return [s.topic for s in self._subscriptions]
 
-    async def start(self, transport: Transport, registry: Registry) -> None:
+    async def start(
+        self, transport: Transport, registry: Registry, *, data_dir: Path | None = None
+    ) -> None:
         """Bind every handler to the transport; contracts come from the registry,
-        so an adapter can only serve what the catalogue declares.
+        so an adapter can only serve what the catalogue declares. With
+        ``data_dir`` (the bus's data folder) the adapter's state lives in
+        ``data_dir/<name>`` (:attr:`data_dir`).
 
         Raises :class:`~lgsp.errors.ContractMismatch` when the bus publishes
         another contract for a version than this registry's."""
+        self.data_dir = None if data_dir is None else data_dir / self.name
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         for binding in self._services:
             contract = registry.service(binding.service, binding.version)
             await transport.serve(
@@ -228,6 +289,12 @@ class Adapter:
             await transport.subscribe(sub.topic, sub.name, self._consumer(sub, transport, registry))
         if self._status is not None:
             transport.report_status(self.name, self.instance, self._status)
+        for hook in self._on_start:
+            await hook(self._own_context(transport, registry))
+        for job in self._jobs.values():
+            self._running.append(
+                asyncio.create_task(self._schedule(job, transport, registry), name=job.name)
+            )
         log.info(
             "adapter.started",
             adapter=self.name,
@@ -236,6 +303,21 @@ class Adapter:
             services=[f"{s}/v{v}" for s, v in self.services],
             topics=self.topics,
         )
+
+    def _own_context(self, transport: Transport, registry: Registry) -> Context:
+        """A context for work the adapter does on its own (start hooks, jobs)."""
+        return Context(new_id(), self.client_id, self, None, transport, registry)
+
+    async def _schedule(self, job: _Job, transport: Transport, registry: Registry) -> None:
+        while True:
+            job.wake.clear()
+            try:
+                await job.fn(self._own_context(transport, registry))
+            except Exception:
+                log.exception("adapter.job_failed", adapter=self.name, job=job.name)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(job.every_s):
+                    await job.wake.wait()
 
     def _provider(
         self, fn: ServiceFn, contract: ServiceContract, transport: Transport, registry: Registry

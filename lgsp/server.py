@@ -9,6 +9,7 @@ import signal
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Protocol
 
 import structlog
@@ -35,10 +36,11 @@ class Sidecar(Protocol):
     port, and let this process's clients of it follow it, so that buses
     never collide). What the context manager yields is the sidecar's handle
     (the testing kit hands it to tests); anything else it reads from the
-    environment itself."""
+    environment itself. ``data_dir`` is the bus's data folder (None: keep
+    state in memory); a sidecar keeps its own in ``data_dir/<its name>``."""
 
     def __call__(
-        self, *, gateway_url: str, ephemeral: bool = False
+        self, *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
     ) -> contextlib.AbstractAsyncContextManager[object]: ...
 
 
@@ -103,6 +105,7 @@ async def run(
     on_ready: Callable[[], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    data_dir: Path | None = None,
 ) -> None:
     """Serve until ``stop`` is set or the process is told to stop.
 
@@ -112,8 +115,11 @@ async def run(
     ``http_providers`` are bound to the transport
     once it is connected. An HTTP provider for a service version the registry
     does not know is refused before anything starts
-    (:class:`~lgsp.http_provider.UnknownProvider`).
+    (:class:`~lgsp.http_provider.UnknownProvider`). Adapters and sidecars
+    keep their state under ``data_dir`` (default: the settings' data_dir).
     """
+    if data_dir is None and settings is not None:
+        data_dir = settings.data_dir
     http = HttpProvider(http_providers)
     http.check(registry)
     stop = stop or asyncio.Event()
@@ -125,7 +131,9 @@ async def run(
     async with contextlib.AsyncExitStack() as companions, asyncio.TaskGroup() as tasks:
         gateway_url = _local_url(host, port, ssl_context)
         for sidecar in sidecars:
-            await companions.enter_async_context(sidecar(gateway_url=gateway_url))
+            await companions.enter_async_context(
+                sidecar(gateway_url=gateway_url, data_dir=data_dir)
+            )
         connected = tasks.create_task(connect(transport))
         flusher = tasks.create_task(flush_periodically())
         try:
@@ -156,7 +164,7 @@ async def run(
             await _until(connected, stop)
             if connected.done() and not stop.is_set():
                 for adapter in adapters:
-                    await adapter.start(transport, registry)
+                    await adapter.start(transport, registry, data_dir=data_dir)
                 await http.start(transport, registry)
                 if on_ready is not None:
                     result = on_ready()

@@ -133,6 +133,16 @@ data_dir_option = click.option(
 )
 
 
+adapters_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LGSP_DATA_DIR",
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Where the adapters keep their state, one folder each (env LGSP_DATA_DIR).",
+)
+
+
 @click.command()
 @host_option
 @port_option
@@ -228,12 +238,17 @@ def gateway(
     type=click.IntRange(0, 65535),
     help="Serve /metrics (the adapters' counters, e.g. the NDXP connector's) on this port.",
 )
+@adapters_data_dir_option
 @click.argument("names", nargs=-1)
 def adapters(
-    amqp_url: str | None, host: str, metrics_port: int | None, names: tuple[str, ...]
+    amqp_url: str | None,
+    host: str,
+    metrics_port: int | None,
+    data_dir: Path,
+    names: tuple[str, ...],
 ) -> None:
     """Run adapters (default: every installed mock system) against RabbitMQ."""
-    _serve_adapters(amqp_url, host, metrics_port, lambda: _adapters(names))
+    _serve_adapters(amqp_url, host, metrics_port, data_dir, lambda: _adapters(names))
 
 
 @click.group()
@@ -246,16 +261,20 @@ def adapter() -> None:
 @amqp_option
 @click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port.")
-def adapter_run(target: str, amqp_url: str | None, host: str, metrics_port: int | None) -> None:
+@adapters_data_dir_option
+def adapter_run(
+    target: str, amqp_url: str | None, host: str, metrics_port: int | None, data_dir: Path
+) -> None:
     """Run the adapter TARGET (an lgsp.Adapter, or a function returning one)
     against RabbitMQ, e.g. `lgsp adapter run my_agency.adapter:adapter`."""
-    _serve_adapters(amqp_url, host, metrics_port, lambda: [_resolve_adapter(target)])
+    _serve_adapters(amqp_url, host, metrics_port, data_dir, lambda: [_resolve_adapter(target)])
 
 
 def _serve_adapters(
     amqp_url: str | None,
     host: str,
     metrics_port: int | None,
+    data_dir: Path,
     chosen: Callable[[], list[Adapter]],
 ) -> None:
     """Adapters without a gateway, over RabbitMQ (``chosen`` is resolved
@@ -270,6 +289,7 @@ def _serve_adapters(
             adapters=adapters,
             host=host,
             metrics_port=metrics_port,
+            data_dir=data_dir,
             on_ready=lambda: structlog.get_logger("lgsp.cli").info(
                 "adapters.ready", adapters=[a.name for a in adapters]
             ),

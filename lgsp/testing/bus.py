@@ -153,7 +153,9 @@ class Bus:
         ``lgsp.contracts`` entry point, or given as ``catalogues``."""
         # Listed first: its stop hooks run at the end even if it fails to start.
         self._added.append(adapter)
-        await adapter.start(self.provider_transport, self.registry)
+        await adapter.start(
+            self.provider_transport, self.registry, data_dir=self.settings.data_dir
+        )
         for service, version in adapter.services:
             await self.wait_online(service, version)
 
@@ -256,7 +258,7 @@ async def running_bus(
         if sidecars:
             for name, sidecar in load_sidecars().items():
                 bus.sidecars[name] = await stack.enter_async_context(
-                    sidecar(gateway_url=bus.url, ephemeral=True)
+                    sidecar(gateway_url=bus.url, ephemeral=True, data_dir=settings.data_dir)
                 )
         for adapter in [*(load_adapters() if installed else ()), *adapters]:
             await bus.add(adapter)

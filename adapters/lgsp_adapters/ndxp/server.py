@@ -28,6 +28,7 @@ import math
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Final
 
 import structlog
@@ -270,7 +271,7 @@ async def running(config: SimulatorConfig | None = None) -> AsyncIterator[Simula
 
 
 def sidecar(
-    *, gateway_url: str, ephemeral: bool = False
+    *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
 ) -> contextlib.AbstractAsyncContextManager[Simulator]:
     """The simulated NDXP beside the bus in ``lgsp up`` and the testing kit
     (entry point group ``lgsp.sidecars``): on 127.0.0.1, port
@@ -282,7 +283,8 @@ def sidecar(
     the circuit closed), unless ``LGSP_NDXP_URL`` names another NDXP: so a
     bus and the simulator it started always find each other, on whatever
     port. An ``ephemeral`` one (a test's bus) takes any free port, forwards
-    to that bus and is always followed."""
+    to that bus and is always followed. It keeps nothing on disk
+    (``data_dir`` is unused)."""
     env = os.environ
     return _beside_the_bus(
         SimulatorConfig(
