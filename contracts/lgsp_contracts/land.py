@@ -325,3 +325,37 @@ CERTIFICATE_LOOKUP_V1 = ServiceContract(
 
 SERVICES = (PARCEL_LOOKUP_V1, PARCEL_SEARCH_V1, CERTIFICATE_LOOKUP_V1)
 TOPICS: tuple[TopicContract, ...] = ()
+
+
+# -- the batch pull: every parcel, page by page -------------------------------
+
+KhoaThuaDat = Annotated[str, StringConstraints(pattern=r"^[0-9]{5}/[0-9]{1,4}/[0-9]{1,4}$")]
+"""A parcel's key in snapshot order, ``<maXa>/<soHieuToBanDo>/<soThuTuThua>``."""
+
+
+class YeuCauSaoChepThuaDat(Contract):
+    """Request of ``land.parcel.snapshot``: one page of the land database's
+    parcels in key order (commune, sheet, parcel), for systems that keep a
+    copy (the shared data warehouse pulls it on a schedule)."""
+
+    maXa: MaXa | None = Field(
+        default=None, description="Only the parcels of this commune (mã xã); default all."
+    )
+    sauKhoa: KhoaThuaDat | None = Field(
+        default=None,
+        description="Start after this parcel key (sau khóa), as the previous page's "
+        "khoaTiepTheo gave it; default from the first parcel.",
+    )
+    soBanGhi: int = Field(
+        default=1000, ge=1, le=5000, description="Parcels per page (số bản ghi), 1 to 5000."
+    )
+
+
+class TrangThuaDat(Contract):
+    """Response of ``land.parcel.snapshot``: a page of parcels, each with its
+    uses, land users and certificate."""
+
+    danhSach: list[ThuaDat] = Field(description="The parcels of this page, in key order.")
+    khoaTiepTheo: KhoaThuaDat | None = Field(
+        description="The key to ask the next page after (khóa tiếp theo); null on the last page."
+    )

@@ -538,3 +538,66 @@ DOSSIER_STATUS_CHANGED_V1 = TopicContract(
 
 SERVICES = (DOSSIER_SUBMIT_V1, DOSSIER_STATUS_V1, DOSSIER_UPDATE_STATUS_V1)
 TOPICS = (DOSSIER_STATUS_CHANGED_V1,)
+
+
+# -- the batch pulls: procedures, and dossiers changed since a time -----------
+
+
+class YeuCauDanhSachThuTuc(Contract):
+    """Request of ``onestop.procedure.list``: the procedures the
+    one-stop-shop accepts, optionally of one field."""
+
+    linhVuc: Annotated[str, StringConstraints(min_length=2, max_length=100)] | None = Field(
+        default=None, description="Only the procedures of this field (lĩnh vực), e.g. 'Đất đai'."
+    )
+
+
+class ThongTinThuTuc(Contract):
+    """One administrative procedure (thủ tục hành chính) as the one-stop-shop
+    accepts it."""
+
+    maTTHC: MaTTHC = Field(description="National code of the procedure (mã thủ tục hành chính).")
+    tenTTHC: Annotated[str, StringConstraints(min_length=2, max_length=500)] = Field(
+        description="The procedure's name (tên thủ tục hành chính)."
+    )
+    linhVuc: Annotated[str, StringConstraints(min_length=2, max_length=100)] = Field(
+        description="Its field (lĩnh vực), e.g. 'Hộ tịch', 'Đất đai'."
+    )
+    soNgayXuLy: int = Field(
+        ge=1, le=365, description="Processing time in working days (số ngày xử lý)."
+    )
+    canThuaDat: bool = Field(description="Whether a dossier must name its parcel (cần thửa đất).")
+
+
+class DanhSachThuTuc(Contract):
+    """Response of ``onestop.procedure.list``."""
+
+    danhSach: list[ThongTinThuTuc] = Field(description="The procedures, by code.")
+
+
+class YeuCauDanhSachHoSo(Contract):
+    """Request of ``onestop.dossier.list``: one page of the dossiers changed
+    since a time, in dossier-number order (the warehouse's batch pull)."""
+
+    capNhatTu: AwareDatetime | None = Field(
+        default=None,
+        description="Only dossiers whose latest step is at or after this time (cập nhật từ), "
+        "ISO 8601 with offset; default all.",
+    )
+    sauMaHoSo: MaHoSo | None = Field(
+        default=None,
+        description="Start after this dossier number (sau mã hồ sơ), as the previous page's "
+        "khoaTiepTheo gave it.",
+    )
+    soBanGhi: int = Field(
+        default=100, ge=1, le=1000, description="Dossiers per page (số bản ghi), 1 to 1000."
+    )
+
+
+class DanhSachHoSo(Contract):
+    """Response of ``onestop.dossier.list``."""
+
+    danhSach: list[HoSo] = Field(description="The dossiers of this page, with their history.")
+    khoaTiepTheo: MaHoSo | None = Field(
+        description="The dossier number to ask the next page after; null on the last page."
+    )

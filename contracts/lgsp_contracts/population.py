@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from lgsp_contracts.fields import DiaChi, HoVaTen, SoDinhDanh
+from lgsp_contracts.fields import DiaChi, HoVaTen, MaXa, SoDinhDanh, TenDonVi
 from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract, TopicContract
 
 MaYeuCau = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
@@ -268,3 +268,62 @@ CITIZEN_VERIFY_V1 = ServiceContract(
 
 SERVICES = (CITIZEN_LOOKUP_V1, CITIZEN_VERIFY_V1)
 TOPICS: tuple[TopicContract, ...] = ()
+
+
+# -- statistics: how many people, by commune, age group and gender -------------
+
+NhomTuoi = Literal[
+    "00-04",
+    "05-09",
+    "10-14",
+    "15-19",
+    "20-24",
+    "25-29",
+    "30-34",
+    "35-39",
+    "40-44",
+    "45-49",
+    "50-54",
+    "55-59",
+    "60-64",
+    "65-69",
+    "70-74",
+    "75-79",
+    "80+",
+]
+"""Five-year age groups (nhóm tuổi), as the General Statistics Office
+publishes population by age."""
+
+
+class YeuCauThongKeDanSo(YeuCauCoTrachNhiem):
+    """Request of ``population.commune.statistics``: the number of residents
+    of the province's communes by age group and gender, on a date. Only
+    counts travel: no record leaves the population database."""
+
+    ngayThongKe: dt.date = Field(
+        description="The reference date (ngày thống kê): ages are counted on it, ISO 8601."
+    )
+    maXa: MaXa | None = Field(
+        default=None, description="Only this commune (mã xã); default every commune."
+    )
+
+
+class DongThongKeDanSo(Contract):
+    """One cell of the population count: a commune, an age group, a gender."""
+
+    maXa: MaXa = Field(description="Commune of permanent residence (mã xã).")
+    tenXa: TenDonVi = Field(description="Its name (tên xã).")
+    nhomTuoi: NhomTuoi = Field(description="Age group on the reference date (nhóm tuổi).")
+    gioiTinh: Literal["Nam", "Nữ"] = Field(description="Gender (giới tính).")
+    soNguoi: int = Field(
+        ge=1, description="Number of residents (số người); empty cells are left out."
+    )
+
+
+class ThongKeDanSo(Contract):
+    """Response of ``population.commune.statistics``."""
+
+    ngayThongKe: dt.date = Field(description="The reference date (ngày thống kê).")
+    danhSach: list[DongThongKeDanSo] = Field(
+        description="Counts by commune, age group and gender, in that order."
+    )
