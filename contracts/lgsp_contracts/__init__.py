@@ -5,10 +5,10 @@ Each domain module declares its ``SERVICES`` and ``TOPICS``; the catalogue
 collects them.
 """
 
-from lgsp_contracts import dvcqg, land, onestop, population
+from lgsp_contracts import dvcqg, exchange, land, onestop, population, warehouse
 from lgsp_contracts.spec import Catalogue
 
-_DOMAINS = (population, land, onestop, dvcqg)
+_DOMAINS = (population, land, onestop, dvcqg, warehouse, exchange)
 
 CATALOGUE = Catalogue(
     services=tuple(s for d in _DOMAINS for s in d.SERVICES),

@@ -10,7 +10,7 @@ from typing import Annotated, Final
 
 from pydantic import Field, StringConstraints
 
-from lgsp_contracts.spec import Contract
+from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
 
 OWNER: Final = "LGSP tỉnh Đồng Tháp — Nền tảng tích hợp, chia sẻ dữ liệu cấp tỉnh"
 
@@ -44,3 +44,7 @@ class ThongKeTraoDoi(Contract):
     danhSach: list[DongThongKeTraoDoi] = Field(
         description="One row per day, client and service that had exchanges, in that order."
     )
+
+
+SERVICES: tuple[ServiceContract, ...] = ()
+TOPICS: tuple[TopicContract, ...] = ()

@@ -18,7 +18,7 @@ from lgsp_contracts.fields import MaXa, TenDonVi
 from lgsp_contracts.land import KyHieuMucDich
 from lgsp_contracts.onestop import MaTTHC
 from lgsp_contracts.population import NhomTuoi
-from lgsp_contracts.spec import Contract
+from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
 
 OWNER: Final = "UBND tỉnh Đồng Tháp — Kho dữ liệu dùng chung (mock)"
 
@@ -224,3 +224,7 @@ class KetQuaTruyVan(Contract):
     cot: list[Cot] = Field(description="The columns (cột).")
     dong: list[list[GiaTri]] = Field(description="The rows (dòng), at most gioiHan.")
     biCatBot: bool = Field(description="Whether more rows were left out (bị cắt bớt).")
+
+
+SERVICES: tuple[ServiceContract, ...] = ()
+TOPICS: tuple[TopicContract, ...] = ()
