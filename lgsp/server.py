@@ -18,7 +18,7 @@ from aiohttp import web
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
 from lgsp.config import HttpProviderConfig, Settings
-from lgsp.gateway import create_app, create_metrics_app
+from lgsp.gateway import EXCHANGE_STATISTICS, create_app, create_metrics_app
 from lgsp.http_provider import HttpProvider
 from lgsp.observe.log import flush_periodically
 from lgsp.transport.base import Transport
@@ -128,6 +128,7 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
+    gateway_app = create_app(settings, registry, transport) if settings is not None else None
     async with contextlib.AsyncExitStack() as companions, asyncio.TaskGroup() as tasks:
         gateway_url = _local_url(host, port, ssl_context)
         for sidecar in sidecars:
@@ -142,11 +143,11 @@ async def run(
                 await runner.setup()
                 await web.TCPSite(runner, host, metrics_port, reuse_address=True).start()
                 log.info("metrics.listening", host=host, port=metrics_port)
-            if settings is not None:
+            if settings is not None and gateway_app is not None:
                 # The HTTP side comes up at once: /healthz answers and the
                 # exchange routes say 503 until the transport is connected.
                 runner = web.AppRunner(
-                    create_app(settings, registry, transport),
+                    gateway_app,
                     access_log=None,
                     shutdown_timeout=settings.max_timeout_ms / 1000,
                 )
@@ -166,6 +167,8 @@ async def run(
                 for adapter in adapters:
                     await adapter.start(transport, registry, data_dir=data_dir)
                 await http.start(transport, registry)
+                if gateway_app is not None:
+                    await gateway_app[EXCHANGE_STATISTICS].serve(transport, registry)
                 if on_ready is not None:
                     result = on_ready()
                     if result is not None:

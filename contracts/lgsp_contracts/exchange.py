@@ -10,7 +10,7 @@ from typing import Annotated, Final
 
 from pydantic import Field, StringConstraints
 
-from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
+from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract, TopicContract
 
 OWNER: Final = "LGSP tỉnh Đồng Tháp — Nền tảng tích hợp, chia sẻ dữ liệu cấp tỉnh"
 
@@ -46,5 +46,35 @@ class ThongKeTraoDoi(Contract):
     )
 
 
-SERVICES: tuple[ServiceContract, ...] = ()
+PERIOD_INVALID: Final = "lgsp.exchange.period_invalid"
+MAX_DAYS: Final = 366
+
+EXCHANGE_STATISTICS_V1 = ServiceContract(
+    service="lgsp.exchange.statistics",
+    version=1,
+    owner=OWNER,
+    description="How many exchanges the bus carried per day (Asia/Ho_Chi_Minh), client and "
+    "service or topic, with how many were errors and the 95th percentile of the time to "
+    f"answer, from the exchange log; at most {MAX_DAYS} days at a time. Served by the bus "
+    "itself (every gateway), for the shared data warehouse and the operators' reports.",
+    request=YeuCauThongKeTraoDoi,
+    response=ThongKeTraoDoi,
+    errors=(
+        ErrorSpec(
+            422,
+            PERIOD_INVALID,
+            f"denNgay is before tuNgay, or the period is longer than {MAX_DAYS} days",
+        ),
+    ),
+    examples=(
+        Example(
+            request={"tuNgay": "2025-01-01", "denNgay": "2025-01-31"},
+            response={"danhSach": []},
+            title="A month before the bus ran: nothing to count",
+        ),
+    ),
+)
+"""``lgsp.exchange.statistics`` v1."""
+
+SERVICES: tuple[ServiceContract, ...] = (EXCHANGE_STATISTICS_V1,)
 TOPICS: tuple[TopicContract, ...] = ()

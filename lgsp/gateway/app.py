@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -18,6 +21,7 @@ from lgsp.gateway.health import Health, healthz, metrics
 from lgsp.gateway.middlewares import operators_only, problems
 from lgsp.gateway.oauth import TokenEndpoint
 from lgsp.observe.exchange_log import ExchangeLog
+from lgsp.observe.exchange_statistics import ExchangeStatistics
 from lgsp.observe.metrics import ExchangeMetrics, refresh_periodically
 from lgsp.observe.record import Recorder
 from lgsp.observe.stats import LiveStats
@@ -25,6 +29,10 @@ from lgsp.transport.base import Transport
 from lgsp.trust.access import Security
 from lgsp.trust.clients import ClientStore, watching
 from lgsp.trust.operators import AdminAuth
+
+EXCHANGE_STATISTICS = web.AppKey("lgsp.exchange_statistics", ExchangeStatistics)
+"""The bus's own ``lgsp.exchange.statistics`` provider over this gateway's
+exchange log: ``await app[EXCHANGE_STATISTICS].serve(transport, registry)``."""
 
 
 def create_metrics_app() -> web.Application:
@@ -57,9 +65,18 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
         middlewares=[problems, operators_only(AdminAuth(settings))],
         client_max_size=settings.max_body_bytes,
     )
-    app.cleanup_ctx.extend(
-        [_watching_clients(store), exchange_log.lifespan, _refreshing_metrics(transport)]
+    statistics = ExchangeStatistics(
+        exchange_log, f"gateway@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
+    app.cleanup_ctx.extend(
+        [
+            _watching_clients(store),
+            exchange_log.lifespan,
+            _refreshing_metrics(transport),
+        ]
+    )
+    # Offered on the transport once it is connected, by whoever runs the app.
+    app[EXCHANGE_STATISTICS] = statistics
     app.add_routes(AdminApi(store).routes())
     app.add_routes(
         [

@@ -35,6 +35,15 @@ def offset(moment: datetime) -> str:
     return "Z" if text in ("", "+0000") else f"{text[:3]}:{text[3:]}"
 
 
+def p95(durations: list[float]) -> float | None:
+    """95th percentile, nearest-rank (a duration that some exchange really
+    took); None without any."""
+    if not durations:
+        return None
+    ordered = sorted(durations)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
 @dataclass
 class Stats:
     """The exchanges of one connected system, one service, or all of them."""
@@ -66,12 +75,7 @@ class Stats:
 
     @property
     def p95_ms(self) -> float | None:
-        """95th percentile of the durations, nearest-rank (a duration that
-        some exchange really took)."""
-        if not self.durations:
-            return None
-        ordered = sorted(self.durations)
-        return ordered[math.ceil(0.95 * len(ordered)) - 1]
+        return p95(self.durations)
 
     def busiest(self) -> list[tuple[str, int]]:
         return sorted(self.hours.items(), key=lambda item: (-item[1], item[0]))[:BUSIEST]

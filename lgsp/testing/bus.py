@@ -29,7 +29,7 @@ from multidict import CIMultiDictProxy
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
 from lgsp.config import ClientConfig, Settings
-from lgsp.gateway import create_app
+from lgsp.gateway import EXCHANGE_STATISTICS, create_app
 from lgsp.http_provider import HttpProvider
 from lgsp.server import load_adapters, load_sidecars
 from lgsp.transport import Transport, create_transport
@@ -241,7 +241,8 @@ async def running_bus(
             provider_transport = provider_transport or shared
         gateway_transport = await _started(stack, gateway_transport, transport, amqp_url)
         provider_transport = await _started(stack, provider_transport, transport, amqp_url)
-        server = TestServer(create_app(settings, registry, gateway_transport), host="127.0.0.1")
+        app = create_app(settings, registry, gateway_transport)
+        server = TestServer(app, host="127.0.0.1")
         http = TestClient(server, connector=TCPConnector(ssl=False) if ssl_context else None)
         stack.push_async_callback(http.close)
         await server.start_server(ssl=ssl_context)  # the client's own start takes no TLS
@@ -260,6 +261,9 @@ async def running_bus(
                 bus.sidecars[name] = await stack.enter_async_context(
                     sidecar(gateway_url=bus.url, ephemeral=True, data_dir=settings.data_dir)
                 )
+        # The bus's own service, from the gateway's exchange log, as `lgsp up` offers it.
+        if await app[EXCHANGE_STATISTICS].serve(gateway_transport, registry):
+            await bus.wait_online("lgsp.exchange.statistics", 1)
         for adapter in [*(load_adapters() if installed else ()), *adapters]:
             await bus.add(adapter)
         if settings.http_providers:

@@ -135,6 +135,15 @@ class ExchangeLog:
                 return []
             return await asyncio.to_thread(self._store.page, query)
 
+    async def columns(self, columns: str, start: str, end: str) -> list[tuple[object, ...]]:
+        """``columns`` (SQL, from :data:`COLUMNS`) of the records received in
+        [start, end) (log timestamps), including those just recorded."""
+        await self.flush()
+        async with self._lock:
+            if self._store is None:
+                return []
+            return await asyncio.to_thread(self._store.columns, columns, start, end)
+
     async def close(self) -> None:
         """Stop the writer and write what is left (graceful shutdown loses nothing)."""
         self._closing = True

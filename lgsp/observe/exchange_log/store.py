@@ -99,6 +99,15 @@ class Store:
     def page(self, query: Query) -> list[Row]:
         return list(select(self.conn, query))
 
+    def columns(self, columns: str, start: str, end: str) -> list[tuple[object, ...]]:
+        wanted = [c.strip() for c in columns.split(",")]
+        if not set(wanted) <= set(COLUMNS):
+            raise ValueError(f"not columns of the exchange log: {columns}")
+        return self.conn.execute(
+            f"SELECT {', '.join(wanted)} FROM exchanges WHERE received >= ? AND received < ?",
+            (start, end),
+        ).fetchall()
+
     def close(self) -> None:
         self.conn.close()
         if self._lock_fd is not None:
