@@ -226,6 +226,25 @@ DEMO_CLIENTS: tuple[ClientConfig, ...] = (
         description="A read-only land viewer",
     ),
     ClientConfig(
+        id="dongthap.opendata",
+        secret="demo-opendata-secret",
+        grants=(
+            "warehouse.dossiers.monthly",
+            "warehouse.parcels.land-use",
+            "warehouse.population.age-groups",
+            "warehouse.exchanges.daily",
+        ),
+        description="Đồng Tháp open data portal (cổng dữ liệu mở): reads the warehouse's "
+        "aggregate datasets to publish them",
+    ),
+    ClientConfig(
+        id="dongthap.analyst",
+        secret="demo-analyst-secret",
+        grants=("warehouse.*", "lgsp.exchange.statistics"),
+        description="Đồng Tháp shared data warehouse's analysts (kho dữ liệu dùng chung): "
+        "the datasets, read-only SQL, the bus's exchange statistics",
+    ),
+    ClientConfig(
         id="ndxp.national",
         secret="demo-ndxp-secret",
         grants=("land.parcel.lookup", "land.parcel.search", "land.certificate.lookup"),
