@@ -3,6 +3,8 @@ Agriculture and Environment), on the demo dataset."""
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 
 from lgsp import Adapter, Context, DomainError
@@ -11,6 +13,8 @@ from lgsp_contracts.land import (
     DanhSachThuaDat,
     GiayChungNhanQuyenSuDungDat,
     ThuaDat,
+    TrangThuaDat,
+    YeuCauSaoChepThuaDat,
     YeuCauTimThuaDat,
     YeuCauTraCuuGiayChungNhan,
     YeuCauTraCuuThuaDat,
@@ -84,3 +88,34 @@ async def certificate_lookup(
     if certificate is None:
         raise DomainError("land.certificate.not_found", "no certificate with this issue number")
     return certificate
+
+
+@adapter.service("land.parcel.snapshot", version=1)
+async def parcel_snapshot(request: YeuCauSaoChepThuaDat, ctx: Context) -> TrangThuaDat:
+    """``land.parcel.snapshot`` v1: a page of parcels in key order, after
+    ``sauKhoa``; ``khoaTiepTheo`` is the page's last key while more follow."""
+    data = await dataset.ademo()
+    after = None
+    if request.sauKhoa is not None:
+        ma_xa, sheet, number = request.sauKhoa.split("/")
+        after = (ma_xa, int(sheet), int(number))
+    # Up to 5000 records to build: off the event loop.
+    page, more = await asyncio.to_thread(
+        data.parcel_page, ma_xa=request.maXa, after=after, limit=request.soBanGhi
+    )
+    log.debug(
+        "parcel.snapshot",
+        request_id=ctx.request_id,
+        client=ctx.client,
+        ma_xa=request.maXa,
+        sau_khoa=request.sauKhoa,
+        returned=len(page),
+        more=more,
+    )
+    last = page[-1] if page and more else None
+    return TrangThuaDat(
+        danhSach=page,
+        khoaTiepTheo=None
+        if last is None
+        else f"{last.maXa}/{last.soHieuToBanDo}/{last.soThuTuThua}",
+    )

@@ -30,11 +30,16 @@ from lgsp_contracts.onestop import (
     TRANG_THAI_HO_SO,
     BienNhanHoSo,
     BuocXuLy,
+    DanhSachHoSo,
+    DanhSachThuTuc,
     HoSo,
     SuKienTrangThaiHoSo,
+    ThongTinThuTuc,
     ThuTuc,
     TrangThaiHoSo,
     YeuCauCapNhatTrangThai,
+    YeuCauDanhSachHoSo,
+    YeuCauDanhSachThuTuc,
     YeuCauNopHoSo,
     YeuCauTraCuuHoSo,
 )
@@ -182,6 +187,25 @@ class DossierBook:
 
     def get(self, ma_ho_so: str) -> Dossier | None:
         return self._dossiers.get(ma_ho_so)
+
+    def changed(
+        self, *, since: dt.datetime | None, after: str | None, limit: int
+    ) -> tuple[list[Dossier], bool]:
+        """At most ``limit`` dossiers whose latest step is at or after
+        ``since`` (if given), in dossier-number order after ``after`` (if
+        given); and whether more follow. One agency numbers them all, so
+        this is the order of the day of receipt, then of rank that day."""
+        page: list[Dossier] = []
+        for number in sorted(self._dossiers):
+            if after is not None and number <= after:
+                continue
+            dossier = self._dossiers[number]
+            if since is not None and dossier.steps[-1].at < since:
+                continue
+            if len(page) == limit:
+                return page, True
+            page.append(dossier)
+        return page, False
 
     def __iter__(self) -> Iterator[Dossier]:
         return iter(tuple(self._dossiers.values()))
@@ -350,3 +374,52 @@ async def dossier_update_status(request: YeuCauCapNhatTrangThai, ctx: Context) -
     await _announce(dossier, ctx)
     log.info("dossier.step", trang_thai=dossier.status, **fields)
     return dossier.snapshot()
+
+
+def _procedure(procedure: ThuTuc) -> ThongTinThuTuc:
+    return ThongTinThuTuc(
+        maTTHC=procedure.ma_tthc,
+        tenTTHC=procedure.ten_tthc,
+        linhVuc=procedure.linh_vuc,
+        soNgayXuLy=procedure.so_ngay_xu_ly,
+        canThuaDat=procedure.can_thua_dat,
+    )
+
+
+@adapter.service("onestop.procedure.list", version=1)
+async def procedure_list(request: YeuCauDanhSachThuTuc, ctx: Context) -> DanhSachThuTuc:
+    """``onestop.procedure.list`` v1: the procedures by code, of one field if asked."""
+    found = [
+        _procedure(PROCEDURES[code])
+        for code in sorted(PROCEDURES)
+        if request.linhVuc in (None, PROCEDURES[code].linh_vuc)
+    ]
+    log.debug(
+        "procedure.list",
+        request_id=ctx.request_id,
+        client=ctx.client,
+        linh_vuc=request.linhVuc,
+        returned=len(found),
+    )
+    return DanhSachThuTuc(danhSach=found)
+
+
+@adapter.service("onestop.dossier.list", version=1)
+async def dossier_list(request: YeuCauDanhSachHoSo, ctx: Context) -> DanhSachHoSo:
+    """``onestop.dossier.list`` v1: a page of the dossiers changed since a
+    time; ``khoaTiepTheo`` is the page's last number while more follow."""
+    page, more = dossiers.changed(
+        since=request.capNhatTu, after=request.sauMaHoSo, limit=request.soBanGhi
+    )
+    log.info(
+        "dossier.list",
+        request_id=ctx.request_id,
+        client=ctx.client,
+        sau_ma_ho_so=request.sauMaHoSo,
+        returned=len(page),
+        more=more,
+    )
+    return DanhSachHoSo(
+        danhSach=[d.snapshot() for d in page],
+        khoaTiepTheo=page[-1].ma_ho_so if page and more else None,
+    )

@@ -323,7 +323,6 @@ CERTIFICATE_LOOKUP_V1 = ServiceContract(
 )
 """``land.certificate.lookup`` v1."""
 
-SERVICES = (PARCEL_LOOKUP_V1, PARCEL_SEARCH_V1, CERTIFICATE_LOOKUP_V1)
 TOPICS: tuple[TopicContract, ...] = ()
 
 
@@ -359,3 +358,42 @@ class TrangThuaDat(Contract):
     khoaTiepTheo: KhoaThuaDat | None = Field(
         description="The key to ask the next page after (khóa tiếp theo); null on the last page."
     )
+
+
+def _key(parcel: dict[str, Any]) -> str:
+    return f"{parcel['maXa']}/{parcel['soHieuToBanDo']}/{parcel['soThuTuThua']}"
+
+
+def _before(parcel: dict[str, Any]) -> str:
+    """The key just before a parcel's on its sheet, to start a page at it."""
+    return f"{parcel['maXa']}/{parcel['soHieuToBanDo']}/{parcel['soThuTuThua'] - 1}"
+
+
+PARCEL_SNAPSHOT_V1 = ServiceContract(
+    service="land.parcel.snapshot",
+    version=1,
+    owner=PARCEL_LOOKUP_V1.owner,
+    description="Every parcel of the land database, a page at a time, in key order (commune, "
+    "map sheet, parcel number), optionally of one commune: for systems that keep a copy, "
+    "such as the shared data warehouse's scheduled pull. Ask the next page after the "
+    "previous one's khoaTiepTheo until it is null. A page past the last parcel, or of a "
+    "commune without parcels, is empty, not an error.",
+    request=YeuCauSaoChepThuaDat,
+    response=TrangThuaDat,
+    # No domain error: nothing to report is an empty page.
+    examples=(
+        Example(
+            request={"sauKhoa": _before(_HOUSE), "soBanGhi": 1},
+            response={"danhSach": [_HOUSE], "khoaTiepTheo": _key(_HOUSE)},
+            title="One parcel a page, across the province: more follow",
+        ),
+        Example(
+            request={"maXa": _RICE_FIELD["maXa"], "sauKhoa": _before(_RICE_FIELD)},
+            response={"danhSach": [_RICE_FIELD], "khoaTiepTheo": None},
+            title="The last page of a commune",
+        ),
+    ),
+)
+"""``land.parcel.snapshot`` v1."""
+
+SERVICES = (PARCEL_LOOKUP_V1, PARCEL_SEARCH_V1, CERTIFICATE_LOOKUP_V1, PARCEL_SNAPSHOT_V1)

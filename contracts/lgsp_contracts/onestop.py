@@ -536,7 +536,6 @@ DOSSIER_STATUS_CHANGED_V1 = TopicContract(
 )
 """``onestop.dossier.status-changed`` v1."""
 
-SERVICES = (DOSSIER_SUBMIT_V1, DOSSIER_STATUS_V1, DOSSIER_UPDATE_STATUS_V1)
 TOPICS = (DOSSIER_STATUS_CHANGED_V1,)
 
 
@@ -601,3 +600,98 @@ class DanhSachHoSo(Contract):
     khoaTiepTheo: MaHoSo | None = Field(
         description="The dossier number to ask the next page after; null on the last page."
     )
+
+
+def _procedure(t: ThuTuc) -> dict[str, Any]:
+    return {
+        "maTTHC": t.ma_tthc,
+        "tenTTHC": t.ten_tthc,
+        "linhVuc": t.linh_vuc,
+        "soNgayXuLy": t.so_ngay_xu_ly,
+        "canThuaDat": t.can_thua_dat,
+    }
+
+
+_FIELDS = sorted({t.linh_vuc for t in THU_TUC})
+
+PROCEDURE_LIST_V1 = ServiceContract(
+    service="onestop.procedure.list",
+    version=1,
+    owner=OWNER,
+    description="The administrative procedures the one-stop-shop accepts, by national code: "
+    "name, field (lĩnh vực), processing time in working days and whether a dossier must name "
+    f"its parcel; optionally of one field ({', '.join(repr(f) for f in _FIELDS)}). A field "
+    "without procedures gives an empty list, not an error.",
+    request=YeuCauDanhSachThuTuc,
+    response=DanhSachThuTuc,
+    # No domain error: a field with no procedure is an empty list.
+    examples=(
+        Example(
+            request={"linhVuc": "Hộ tịch"},
+            response={
+                "danhSach": [
+                    _procedure(t)
+                    for t in sorted(THU_TUC, key=lambda t: t.ma_tthc)
+                    if t.linh_vuc == "Hộ tịch"
+                ]
+            },
+            title="The civil status procedures",
+        ),
+        Example(
+            request={},
+            response={
+                "danhSach": [_procedure(t) for t in sorted(THU_TUC, key=lambda t: t.ma_tthc)]
+            },
+            title="Every procedure",
+        ),
+        Example(
+            request={"linhVuc": "Giáo dục"},
+            response={"danhSach": []},
+            title="A field the one-stop-shop has no procedure of",
+        ),
+    ),
+)
+"""``onestop.procedure.list`` v1."""
+
+# Changed at or after the moment the marital-status result was returned:
+# every demo dossier but none the submit examples file on 24 January.
+_SINCE = _MARITAL_RETURNED["lichSu"][-1]["thoiDiem"]
+
+DOSSIER_LIST_V1 = ServiceContract(
+    service="onestop.dossier.list",
+    version=1,
+    owner=OWNER,
+    description="The dossiers whose latest step is at or after capNhatTu (default all), in "
+    "dossier-number order, a page at a time after sauMaHoSo, each with its whole history: "
+    "the shared data warehouse's batch pull. khoaTiepTheo is the page's last dossier number "
+    "while more follow, null on the last page. Nothing changed is an empty page, not an "
+    "error. The examples are about demo dossiers no other example moves.",
+    request=YeuCauDanhSachHoSo,
+    response=DanhSachHoSo,
+    # No domain error: nothing changed since is an empty page.
+    examples=(
+        Example(
+            request={"capNhatTu": _SINCE, "soBanGhi": 1},
+            response={"danhSach": [_MARITAL_RETURNED], "khoaTiepTheo": _MARITAL_RETURNED["maHoSo"]},
+            title="The first page, one dossier a page: a step at the very moment counts",
+        ),
+        Example(
+            request={
+                "capNhatTu": _SINCE,
+                "sauMaHoSo": _MARITAL_RETURNED["maHoSo"],
+                "soBanGhi": 1,
+            },
+            response={"danhSach": [_TRANSFER_WAITING], "khoaTiepTheo": _TRANSFER_WAITING["maHoSo"]},
+            title="The next page, after the previous one's khoaTiepTheo",
+        ),
+    ),
+)
+"""``onestop.dossier.list`` v1."""
+
+SERVICES = (
+    DOSSIER_SUBMIT_V1,
+    DOSSIER_STATUS_V1,
+    DOSSIER_UPDATE_STATUS_V1,
+    PROCEDURE_LIST_V1,
+    DOSSIER_LIST_V1,
+)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
+import threading
 from array import array
 from collections.abc import Iterator, Sequence
+from typing import Final, NamedTuple
 
 from lgsp_adapters import names
 from lgsp_adapters.dataset.columns import (
@@ -84,6 +86,11 @@ class Dataset:
         order = sorted(range(len(certificates)), key=certificates.__getitem__)
         self._certificate_keys = array("q", (certificates[i] for i in order))
         self._certificate_rows = array("i", order)
+        # Snapshot order merges the generated keys above with these.
+        self._pinned_keys = sorted(pinned_parcels)
+        self._commune_of = {commune.code: i for i, commune in enumerate(self._communes)}
+        self._age_counts: dict[dt.date, tuple[ResidentCount, ...]] = {}
+        self._age_counts_lock = threading.Lock()
         self._pinned_by_owner: dict[str, list[ThuaDat]] = {}
         self._pinned_by_certificate: dict[str, list[ThuaDat]] = {}
         for key in sorted(pinned_parcels):
@@ -110,6 +117,11 @@ class Dataset:
         return len(self._p.commune) + len(self._pinned_by_certificate)
 
     # -- lookups ----------------------------------------------------------
+
+    def commune(self, ma_xa: str) -> Commune | None:
+        """The province's commune with this code, if it is one."""
+        index = self._commune_of.get(ma_xa)
+        return None if index is None else self._communes[index]
 
     def citizen(self, so_dinh_danh: str) -> CongDan | None:
         """The citizen with this personal id, if any."""
@@ -154,6 +166,79 @@ class Dataset:
             self._parcel(item) if isinstance(item, int) else item for _, item in found[offset:end]
         ]
         return len(found), page
+
+    def parcel_page(
+        self,
+        *,
+        ma_xa: str | None = None,
+        after: tuple[str, int, int] | None = None,
+        limit: int,
+    ) -> tuple[list[ThuaDat], bool]:
+        """At most ``limit`` parcels in key order (commune, map sheet,
+        parcel number), of one commune if ``ma_xa`` is given, after the
+        parcel key ``after`` if given; and whether more follow. Two binary
+        searches and the page itself: no scan, however many parcels."""
+        if ma_xa is not None and (len(ma_xa) != 5 or not ma_xa.isdigit()):
+            return [], False
+        start = 0 if ma_xa is None else _parcel_key(ma_xa, 0, 0)
+        stop = _NO_KEY if ma_xa is None else _parcel_key(ma_xa, 0, 0) + _COMMUNE_SPAN
+        if after is not None:
+            start = max(start, _parcel_key(*after) + 1)
+        keys, pinned = self._parcel_keys, self._pinned_keys
+        g, g_end = bisect.bisect_left(keys, start), bisect.bisect_left(keys, stop)
+        p, p_end = bisect.bisect_left(pinned, start), bisect.bisect_left(pinned, stop)
+        page: list[ThuaDat] = []
+        while len(page) < limit and (g < g_end or p < p_end):
+            if p < p_end and (g == g_end or pinned[p] < keys[g]):
+                page.append(self._pinned_parcels[pinned[p]])
+                p += 1
+            else:
+                page.append(self._parcel(self._parcel_rows[g]))
+                g += 1
+        return page, g < g_end or p < p_end
+
+    def residents_by_age(self, day: dt.date) -> tuple[ResidentCount, ...]:
+        """How many citizens live in each commune (of permanent residence)
+        on ``day``, by five-year age group (0 for 0-4 ... 16 for 80 and
+        over; age in whole years on ``day``) and gender: every non-empty
+        cell, ordered by commune code, age group, men first. Nobody born
+        after ``day`` is counted. Counted from the columns once per day (a
+        few dozen days are kept), so repeated questions are free."""
+        with self._age_counts_lock:
+            cached = self._age_counts.get(day)
+            if cached is None:
+                cached = self._count_by_age(day)
+                if len(self._age_counts) >= _AGE_COUNT_DAYS:
+                    del self._age_counts[next(iter(self._age_counts))]
+                self._age_counts[day] = cached
+            return cached
+
+    def _count_by_age(self, day: dt.date) -> tuple[ResidentCount, ...]:
+        # Born on or before thresholds[k] is being at least 5 * (16 - k)
+        # years old on the day (ascending, oldest first).
+        thresholds = [_years_before(day, 5 * n) for n in range(AGE_GROUPS - 1, 0, -1)]
+        last = AGE_GROUPS - 1
+        today = day.toordinal()
+        cells = [0] * (len(self._communes) * AGE_GROUPS * 2)
+        c = self._c
+        for home, born, personal_id in zip(c.home, c.born, c.ids, strict=True):
+            if born <= today:
+                group = last - bisect.bisect_left(thresholds, born)
+                cells[(home * AGE_GROUPS + group) * 2 + _female(personal_id)] += 1
+        for citizen in self._pinned_citizens.values():
+            born = citizen.ngaySinh.toordinal()
+            if born <= today:
+                group = last - bisect.bisect_left(thresholds, born)
+                home = self._commune_of[citizen.noiThuongTru.maXa]
+                cells[(home * AGE_GROUPS + group) * 2 + (citizen.gioiTinh == "Nữ")] += 1
+        counts: list[ResidentCount] = []
+        for home in sorted(range(len(self._communes)), key=lambda i: self._communes[i].code):
+            for group in range(AGE_GROUPS):
+                for female in (False, True):
+                    n = cells[(home * AGE_GROUPS + group) * 2 + female]
+                    if n:
+                        counts.append(ResidentCount(self._communes[home], group, female, n))
+        return tuple(counts)
 
     def certificate(self, so_phat_hanh: str) -> GiayChungNhanQuyenSuDungDat | None:
         """The certificate with this issue number, with its land users and
@@ -298,6 +383,40 @@ class Dataset:
             maTinh=commune.province_code,
             tenTinh=commune.province_name,
         )
+
+
+AGE_GROUPS: Final = 17
+"""Five-year age groups, 0-4 to 75-79, then 80 and over."""
+_AGE_COUNT_DAYS: Final = 32
+"""Days whose counts by age are kept."""
+
+
+class ResidentCount(NamedTuple):
+    """How many residents of a commune are of an age group and gender."""
+
+    commune: Commune
+    age_group: int
+    """0 for 0-4, 1 for 5-9, ... 16 for 80 and over."""
+    female: bool
+    residents: int
+
+
+def _years_before(day: dt.date, years: int) -> int:
+    """The ordinal of ``day`` ``years`` years earlier (28 February for a
+    29 February into a common year; 0 before year 1): whoever was born on
+    or before it is at least ``years`` old on ``day``."""
+    if day.year <= years:
+        return 0
+    try:
+        return day.replace(year=day.year - years).toordinal()
+    except ValueError:
+        return day.replace(year=day.year - years, day=28).toordinal()
+
+
+_COMMUNE_SPAN: Final = _parcel_key("00001", 0, 0)
+"""The keys of one commune's parcels span this much."""
+_NO_KEY: Final = _parcel_key("99999", 9999, 9999) + 1
+"""Above every parcel key."""
 
 
 def _female(personal_id: int) -> bool:
