@@ -266,7 +266,6 @@ CITIZEN_VERIFY_V1 = ServiceContract(
 )
 """``population.citizen.verify`` v1."""
 
-SERVICES = (CITIZEN_LOOKUP_V1, CITIZEN_VERIFY_V1)
 TOPICS: tuple[TopicContract, ...] = ()
 
 
@@ -327,3 +326,80 @@ class ThongKeDanSo(Contract):
     danhSach: list[DongThongKeDanSo] = Field(
         description="Counts by commune, age group and gender, in that order."
     )
+
+
+# Phường Thới Sơn (28270) on 1 July 2025, as the demo dataset (its seed,
+# 10,000 citizens) counts it: (age group, gender, residents).
+_THOI_SON: tuple[tuple[str, str, int], ...] = (
+    ("00-04", "Nữ", 1),
+    ("05-09", "Nam", 1),
+    ("05-09", "Nữ", 3),
+    ("10-14", "Nam", 1),
+    ("10-14", "Nữ", 4),
+    ("15-19", "Nam", 1),
+    ("15-19", "Nữ", 5),
+    ("20-24", "Nam", 5),
+    ("20-24", "Nữ", 5),
+    ("25-29", "Nam", 6),
+    ("25-29", "Nữ", 4),
+    ("30-34", "Nam", 3),
+    ("35-39", "Nam", 3),
+    ("35-39", "Nữ", 4),
+    ("40-44", "Nam", 3),
+    ("45-49", "Nam", 1),
+    ("45-49", "Nữ", 1),
+    ("55-59", "Nam", 1),
+    ("55-59", "Nữ", 2),
+    ("60-64", "Nam", 2),
+    ("60-64", "Nữ", 1),
+    ("65-69", "Nam", 1),
+    ("70-74", "Nam", 2),
+    ("80+", "Nam", 1),
+)
+
+COMMUNE_STATISTICS_V1 = ServiceContract(
+    service="population.commune.statistics",
+    version=1,
+    owner=CITIZEN_LOOKUP_V1.owner,
+    description="How many residents the province's communes have (by commune of permanent "
+    "residence) in each five-year age group (age in whole years on ngayThongKe; 80 and over "
+    "last) and gender, on a reference date, from the national population database through "
+    "NDXP (ThongKeDanSo), saying who asks and why. Only counts: no record leaves the "
+    "database. Empty cells are left out; the rest are ordered by commune code, age group "
+    "and gender. For the shared data warehouse's population figures.",
+    request=YeuCauThongKeDanSo,
+    response=ThongKeDanSo,
+    errors=(
+        ErrorSpec(
+            404, "population.commune.unknown", "maXa is not the code of a commune of the province"
+        ),
+    ),
+    examples=(
+        Example(
+            request={
+                "maYeuCau": "dongthap.warehouse-20250701-000001",
+                "maDVC": "khodulieu.danso",
+                "maCanBo": "kho.dulieu",
+                "ngayThongKe": "2025-07-01",
+                "maXa": "28270",
+            },
+            response={
+                "ngayThongKe": "2025-07-01",
+                "danhSach": [
+                    {
+                        "maXa": "28270",
+                        "tenXa": "Phường Thới Sơn",
+                        "nhomTuoi": group,
+                        "gioiTinh": gender,
+                        "soNguoi": n,
+                    }
+                    for group, gender, n in _THOI_SON
+                ],
+            },
+            title="A small ward on the day the two-tier local government began",
+        ),
+    ),
+)
+"""``population.commune.statistics`` v1."""
+
+SERVICES = (CITIZEN_LOOKUP_V1, CITIZEN_VERIFY_V1, COMMUNE_STATISTICS_V1)

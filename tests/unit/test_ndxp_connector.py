@@ -28,7 +28,12 @@ from lgsp_contracts.population import CITIZEN_LOOKUP_V1
 from lgsp_contracts.spec import Example
 
 REGISTRY_ = Registry([CATALOGUE])
-SERVED = {"population.citizen.lookup", "population.citizen.verify", "dvcqg.dossier.sync"}
+SERVED = {
+    "population.citizen.lookup",
+    "population.citizen.verify",
+    "population.commune.statistics",
+    "dvcqg.dossier.sync",
+}
 EXAMPLES = [
     pytest.param(s.service, e, id=f"{s.service}-v{s.version}-{i}")
     for s in CATALOGUE.services

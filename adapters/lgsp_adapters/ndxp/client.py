@@ -55,7 +55,7 @@ agency code): an operator has to act, so callers need not hurry."""
 
 DEADLINE_MARGIN_S: Final = 0.05
 
-Operation = Literal["citizen_lookup", "citizen_verify", "dossier_sync"]
+Operation = Literal["citizen_lookup", "citizen_verify", "commune_statistics", "dossier_sync"]
 
 T = TypeVar("T")
 

@@ -4,6 +4,7 @@ province reaches through NDXP (adapter ``ndxp``, entry point group
 
 - ``population.citizen.lookup`` v1 → ``TraCuuThongTinCongDan``;
 - ``population.citizen.verify`` v1 → ``XacThucThongTinCongDan``;
+- ``population.commune.statistics`` v1 → ``ThongKeDanSo``;
 - ``dvcqg.dossier.sync`` v1 → the portal's ``DongBoHoSoMC`` (a dossier's
   first sync) and ``CapNhatTienDoHoSoMC`` (each status).
 
@@ -14,7 +15,8 @@ access token, bounds every wait by the caller's deadline, retries what is
 safe to retry, and has a circuit breaker answer 503 at once while NDXP is
 down.
 
-Native answers become bus answers: RECORD_NOT_FOUND → the declared 404, the
+Native answers become bus answers: RECORD_NOT_FOUND → the declared 404 (no
+such citizen; for statistics, no such commune), the
 portal's data errors → the declared 422, NDXP down or the circuit open →
 503 with ``Retry-After``, no answer before the deadline → 504.
 
@@ -56,14 +58,18 @@ from lgsp_adapters.ndxp.native import (
     HoSoMC,
     KetQuaDongBoMC,
     KetQuaXacThuc,
+    ThongKeDanSoNative,
     TienDoHoSoMC,
 )
 from lgsp_contracts.dvcqg import KetQuaDongBo, YeuCauDongBoHoSo
 from lgsp_contracts.onestop import DA_TIEP_NHAN, TRANG_THAI_HO_SO
 from lgsp_contracts.population import (
     CongDan,
+    DongThongKeDanSo,
     KetQuaXacThucCongDan,
+    ThongKeDanSo,
     TruongXacThuc,
+    YeuCauThongKeDanSo,
     YeuCauTraCuuCongDan,
     YeuCauXacThucCongDan,
 )
@@ -73,6 +79,7 @@ __all__ = [
     # With the client's names its callers reach through the connector: its
     # settings, and its metrics (the metrics test reads them all from here).
     "BREAKER_STATE",
+    "COMMUNE_UNKNOWN",
     "DURATION",
     "NOT_FOUND",
     "REJECTED",
@@ -87,6 +94,7 @@ __all__ = [
     "adapter",
     "citizen_lookup",
     "citizen_verify",
+    "commune_statistics",
     "configure",
     "connector",
     "current_breaker_state",
@@ -102,6 +110,7 @@ adapter = Adapter(
 )
 
 NOT_FOUND: Final = "population.citizen.not_found"
+COMMUNE_UNKNOWN: Final = "population.commune.unknown"
 REJECTED: Final = "dvcqg.dossier.rejected"
 
 REQUESTS = Counter(
@@ -183,7 +192,7 @@ def status() -> dict[str, str | int | bool]:
 # -- the bus's services --------------------------------------------------------
 
 
-_OUTCOMES: Final = {NOT_FOUND: "not_found", REJECTED: "rejected"}
+_OUTCOMES: Final = {NOT_FOUND: "not_found", COMMUNE_UNKNOWN: "not_found", REJECTED: "rejected"}
 _ANSWERED: Final = frozenset({"ok", *_OUTCOMES.values()})
 
 
@@ -302,6 +311,46 @@ async def citizen_verify(request: YeuCauXacThucCongDan, ctx: Context) -> KetQuaX
     return KetQuaXacThucCongDan(
         khop=result.KetQuaXacThuc, truongKhongKhop=[_FIELDS[f] for f in result.TruongKhongKhop]
     )
+
+
+@adapter.service("population.commune.statistics", version=1)
+@_measured("commune_statistics")
+async def commune_statistics(request: YeuCauThongKeDanSo, ctx: Context) -> ThongKeDanSo:
+    """``population.commune.statistics`` v1 through ``ThongKeDanSo``."""
+    body: dict[str, Any] = {
+        "MaYeuCau": request.maYeuCau,
+        "MaDVC": request.maDVC,
+        "MaCanBo": request.maCanBo,
+        "NgayThongKe": native.date_out(request.ngayThongKe),
+    }
+    if request.maXa is not None:
+        body["MaPhuongXa"] = request.maXa
+    ndxp = connector()
+    # A read: safe to retry.
+    answer = await ndxp.run(
+        "commune_statistics", ctx.deadline, lambda: ndxp.post(native.STATISTICS_PATH, body)
+    )
+    if answer["error_code"] == native.RECORD_NOT_FOUND:
+        raise DomainError(COMMUNE_UNKNOWN, "no commune of the province has this code", status=404)
+    if answer["error_code"] != native.OK:
+        raise _unexpected(answer)
+    try:
+        result = ThongKeDanSoNative.model_validate(answer.get("data"))
+        return ThongKeDanSo(
+            ngayThongKe=native.date_in(result.NgayThongKe),
+            danhSach=[
+                DongThongKeDanSo(
+                    maXa=cell.MaPhuongXa,
+                    tenXa=cell.TenPhuongXa,
+                    nhomTuoi=cell.NhomTuoi,
+                    gioiTinh=native.GIOI_TINH[cell.GioiTinh],
+                    soNguoi=cell.SoNguoi,
+                )
+                for cell in result.DanhSach
+            ],
+        )
+    except (ValidationError, ValueError) as exc:
+        raise RuntimeError("NDXP answered statistics outside its format") from exc
 
 
 @adapter.service("dvcqg.dossier.sync", version=1)

@@ -17,6 +17,9 @@ What is real and what is the simulator's choice:
   group and addresses as catalogue codes; the simulator gives gender as its
   code (1 male, 2 female) and the rest as names, with the address's unit
   names beside their codes, so the connector needs no catalogue;
+- ``ThongKeDanSo`` (residents by commune, age group and gender) is the
+  simulator's own operation, in the same style: the real platform's
+  statistics services are not public;
 - the portal's ``DongBoHoSoMC`` and ``CapNhatTienDoHoSoMC`` items use the
   field names its clients send, times as ``yyyyMMddHHmmss`` in
   Asia/Ho_Chi_Minh. The portal's own error codes are not public: the
@@ -26,7 +29,7 @@ What is real and what is the simulator's choice:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import orjson
 from aiohttp import web
@@ -34,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lgsp_adapters.workdays import VN_TZ
 from lgsp_contracts.fields import DiaChi
-from lgsp_contracts.population import CongDan
+from lgsp_contracts.population import CongDan, NhomTuoi
 
 OK: Final = "0"
 PORTAL_OK: Final = "00"
@@ -63,6 +66,7 @@ MESSAGES: Final[dict[str, str]] = {
 TOKEN_PATH: Final = "/token"
 LOOKUP_PATH: Final = "/dancu/1.0/TraCuuThongTinCongDan"
 VERIFY_PATH: Final = "/dancu/1.0/XacThucThongTinCongDan"
+STATISTICS_PATH: Final = "/dancu/1.0/ThongKeDanSo"
 PORTAL_LOGIN_PATH: Final = "/dvcqg/1.0/login"
 PORTAL_PATH: Final = "/dvcqg/1.0/integration"
 
@@ -136,12 +140,17 @@ class Native(BaseModel):
 # -- population database ----------------------------------------------------
 
 
-class YeuCauCongDan(Native):
-    """Who asks and why, then whom about: the head of both population operations."""
+class YeuCauCoTrachNhiem(Native):
+    """Who asks and why: the head of every population operation."""
 
     MaYeuCau: str = Field(min_length=1, max_length=64)
     MaDVC: str = Field(min_length=1, max_length=64)
     MaCanBo: str = Field(min_length=1, max_length=64)
+
+
+class YeuCauCongDan(YeuCauCoTrachNhiem):
+    """Who asks and why, then whom about: lookup and verification."""
+
     SoDinhDanh: str = Field(pattern=r"^[0-9]{12}$")
     HoVaTen: str | None = None
     NgayThangNamSinh: str | None = Field(default=None, pattern=r"^[0-9]{8}$")
@@ -267,6 +276,38 @@ class KetQuaXacThuc(Native):
 
     KetQuaXacThuc: bool
     TruongKhongKhop: list[TruongXacThuc]
+
+
+class YeuCauThongKe(YeuCauCoTrachNhiem):
+    """``ThongKeDanSo``: residents by commune, age group and gender on a
+    date (``yyyyMMdd``), of one commune if ``MaPhuongXa`` is given."""
+
+    NgayThongKe: str = Field(pattern=r"^[0-9]{8}$")
+    MaPhuongXa: str | None = Field(default=None, pattern=r"^[0-9]{5}$")
+
+
+NHOM_TUOI: Final[tuple[NhomTuoi, ...]] = get_args(NhomTuoi)
+"""The five-year age groups by index (0 for 0-4 ... the last for 80 and
+over), labelled as the contract labels them."""
+
+
+class DongThongKe(Native):
+    """One cell of ``ThongKeDanSo``: a commune, an age group, a gender (its
+    code, as in a record) and how many residents."""
+
+    MaPhuongXa: str
+    TenPhuongXa: str
+    NhomTuoi: NhomTuoi
+    GioiTinh: Literal["1", "2"]
+    SoNguoi: int = Field(ge=1)
+
+
+class ThongKeDanSoNative(Native):
+    """What ``ThongKeDanSo`` answers: the date and the non-empty cells, by
+    commune, age group and gender."""
+
+    NgayThongKe: str
+    DanhSach: list[DongThongKe]
 
 
 # -- national public service portal -----------------------------------------

@@ -1,10 +1,12 @@
 """The national population database (Cơ sở dữ liệu quốc gia về dân cư, Ministry
 of Public Security) behind the simulated NDXP, on the demo dataset:
-``TraCuuThongTinCongDan`` (lookup) and ``XacThucThongTinCongDan``
-(verification, which answers whether the data match, never the record)."""
+``TraCuuThongTinCongDan`` (lookup), ``XacThucThongTinCongDan``
+(verification, which answers whether the data match, never the record) and
+``ThongKeDanSo`` (residents by commune, age group and gender: counts only)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import unicodedata
 
@@ -16,10 +18,15 @@ from lgsp_adapters import dataset
 from lgsp_adapters.ndxp import native
 from lgsp_adapters.ndxp.auth import authenticate
 from lgsp_adapters.ndxp.native import (
+    NHOM_TUOI,
     CongDanNative,
+    DongThongKe,
     KetQuaXacThuc,
+    ThongKeDanSoNative,
     TruongXacThuc,
     YeuCauCongDan,
+    YeuCauCoTrachNhiem,
+    YeuCauThongKe,
     refusal,
     respond,
 )
@@ -84,7 +91,7 @@ async def _request(request: web.Request) -> tuple[YeuCauCongDan, dt.date | None]
     return body, born
 
 
-def _accountability(caller: str, body: YeuCauCongDan) -> dict[str, str]:
+def _accountability(caller: str, body: YeuCauCoTrachNhiem) -> dict[str, str]:
     # Who asked and why; never whom about.
     return {"client": caller, "ma_yeu_cau": body.MaYeuCau, "ma_dvc": body.MaDVC}
 
@@ -117,4 +124,53 @@ async def verify(request: web.Request) -> web.Response:
     if wrong is None:
         return respond(native.answer(native.RECORD_NOT_FOUND, "no citizen has this id"))
     result = KetQuaXacThuc(KetQuaXacThuc=not wrong, TruongKhongKhop=wrong)
+    return respond(native.answer(native.OK, data=result.model_dump()))
+
+
+async def commune_statistics(
+    data: dataset.Dataset, day: dt.date, ma_xa: str | None = None
+) -> ThongKeDanSoNative:
+    """Residents on ``day`` by commune of permanent residence, age group and
+    gender, of one commune if ``ma_xa`` is given (a commune of the
+    province: the caller checks). The first count of a day runs off the
+    event loop (the dataset keeps it)."""
+    counts = await asyncio.to_thread(data.residents_by_age, day)
+    return ThongKeDanSoNative(
+        NgayThongKe=native.date_out(day),
+        DanhSach=[
+            DongThongKe(
+                MaPhuongXa=cell.commune.code,
+                TenPhuongXa=cell.commune.name,
+                NhomTuoi=NHOM_TUOI[cell.age_group],
+                GioiTinh="2" if cell.female else "1",
+                SoNguoi=cell.residents,
+            )
+            for cell in counts
+            if ma_xa is None or cell.commune.code == ma_xa
+        ],
+    )
+
+
+async def statistics(request: web.Request) -> web.Response:
+    """``POST /dancu/1.0/ThongKeDanSo``."""
+    caller = authenticate(request, API)
+    try:
+        body = YeuCauThongKe.model_validate_json(await request.read())
+        day = native.date_in(body.NgayThongKe)
+    except (ValidationError, ValueError) as exc:
+        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise refusal(400, native.DATA_TYPE_INVALID, detail) from None
+    data = await dataset.ademo()
+    known = body.MaPhuongXa is None or data.commune(body.MaPhuongXa) is not None
+    log.info(
+        "dancu.statistics",
+        ma_phuong_xa=body.MaPhuongXa,
+        found=known,
+        **_accountability(caller, body),
+    )
+    if not known:
+        return respond(
+            native.answer(native.RECORD_NOT_FOUND, "no commune of the province has this code")
+        )
+    result = await commune_statistics(data, day, body.MaPhuongXa)
     return respond(native.answer(native.OK, data=result.model_dump()))

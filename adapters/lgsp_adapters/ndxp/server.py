@@ -9,6 +9,7 @@ Routes (native formats, see :mod:`~lgsp_adapters.ndxp.native`):
 | ``POST /token`` | OAuth2 client credentials (form body or Basic) |
 | ``POST /dancu/1.0/TraCuuThongTinCongDan`` | population database: lookup |
 | ``POST /dancu/1.0/XacThucThongTinCongDan`` | population database: verification |
+| ``POST /dancu/1.0/ThongKeDanSo`` | population database: residents by commune, age, gender |
 | ``POST /dvcqg/1.0/login`` | public service portal: session login |
 | ``POST /dvcqg/1.0/integration`` | portal: ``DongBoHoSoMC``, ``CapNhatTienDoHoSoMC`` |
 | ``POST /lgsp/{province}/{service}`` | forwarding into the province's LGSP |
@@ -53,6 +54,7 @@ NATIVE: Final = frozenset(
         "token",
         "TraCuuThongTinCongDan",
         "XacThucThongTinCongDan",
+        "ThongKeDanSo",
         "dvcqg-login",
         "dvcqg-integration",
         "forward",
@@ -105,6 +107,7 @@ def create_app(config: SimulatorConfig | None = None) -> web.Application:
     add.add_post(native.TOKEN_PATH, auth.token, name="token")
     add.add_post(native.LOOKUP_PATH, population.lookup, name="TraCuuThongTinCongDan")
     add.add_post(native.VERIFY_PATH, population.verify, name="XacThucThongTinCongDan")
+    add.add_post(native.STATISTICS_PATH, population.statistics, name="ThongKeDanSo")
     add.add_post(native.PORTAL_LOGIN_PATH, portal.login, name="dvcqg-login")
     add.add_post(native.PORTAL_PATH, portal.integration, name="dvcqg-integration")
     add.add_post("/lgsp/{province}/{service}", forward.forward, name="forward")
