@@ -313,6 +313,87 @@ async def test_certificate_not_found(transport: MemoryTransport, number: str) ->
     assert problem(reply)["code"] == "land.certificate.not_found"
 
 
+def snapshot_key(parcel: dict[str, Any]) -> str:
+    return f"{parcel['maXa']}/{parcel['soHieuToBanDo']}/{parcel['soThuTuThua']}"
+
+
+async def snapshot(bus: MemoryTransport, size: int, **ask: Any) -> list[list[dict[str, Any]]]:
+    """Every page of land.parcel.snapshot, each asked after the previous
+    one's khoaTiepTheo, until it is null."""
+    pages: list[list[dict[str, Any]]] = []
+    after = None
+    while True:
+        body = {**ask, "soBanGhi": size} | ({} if after is None else {"sauKhoa": after})
+        page = await ok(bus, "land.parcel.snapshot", body)
+        pages.append(page["danhSach"])
+        after = page["khoaTiepTheo"]
+        if after is None:
+            return pages
+        assert after == snapshot_key(page["danhSach"][-1])
+        assert len(page["danhSach"]) == size  # only the last page is short
+
+
+async def every_parcel(commune: str | None = None) -> list[dict[str, Any]]:
+    data = await dataset.ademo()
+    wanted = [
+        orjson.loads(p.model_dump_json())
+        for p in data.parcels()
+        if commune is None or p.maXa == commune
+    ]
+    return sorted(wanted, key=parcel_key)
+
+
+async def test_the_snapshot_walks_every_parcel_once_in_key_order(
+    transport: MemoryTransport,
+) -> None:
+    pages = await snapshot(transport, 1000)
+    assert [p for page in pages for p in page] == await every_parcel()
+    assert len(pages) == -(-(await dataset.ademo()).parcel_count // 1000)
+
+
+@pytest.mark.parametrize(("commune", "size"), [("29869", 7), ("30037", 1), ("28270", 5000)])
+async def test_the_snapshot_of_one_commune_in_small_pages(
+    transport: MemoryTransport, commune: str, size: int
+) -> None:
+    pages = await snapshot(transport, size, maXa=commune)
+    wanted = await every_parcel(commune)
+    assert wanted  # the commune has land
+    assert [p for page in pages for p in page] == wanted
+    assert len(pages) == max(1, -(-len(wanted) // size))
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        {"sauKhoa": "99999/9999/9999"},
+        {"maXa": "29869", "sauKhoa": "29869/12/345"},  # the commune's last parcel
+        {"maXa": "29869", "sauKhoa": "30037/1/1"},  # past the commune
+        {"maXa": "99999"},  # no such commune
+    ],
+)
+async def test_a_snapshot_past_the_last_parcel_is_an_empty_last_page(
+    transport: MemoryTransport, ask: dict[str, Any]
+) -> None:
+    assert await ok(transport, "land.parcel.snapshot", ask) == {
+        "danhSach": [],
+        "khoaTiepTheo": None,
+    }
+
+
+async def test_a_snapshot_may_start_at_a_key_no_parcel_has(transport: MemoryTransport) -> None:
+    wanted = await every_parcel("29869")
+    # Just before commune 29869's keys: its first parcels come first.
+    page = await ok(
+        transport, "land.parcel.snapshot", {"sauKhoa": "29868/9999/9999", "soBanGhi": 2}
+    )
+    assert page["danhSach"] == wanted[:2]
+    # A key before the commune's starts the commune's page at its first parcel.
+    page = await ok(
+        transport, "land.parcel.snapshot", {"maXa": "29869", "sauKhoa": "00001/1/1", "soBanGhi": 2}
+    )
+    assert page == {"danhSach": wanted[:2], "khoaTiepTheo": snapshot_key(wanted[1])}
+
+
 # -- one-stop-shop: receiving -------------------------------------------------
 
 
@@ -627,6 +708,94 @@ def test_the_demo_dossiers_follow_the_rules() -> None:
     skipping = {**returned, "lichSu": [returned["lichSu"][0], returned["lichSu"][-1]]}
     with pytest.raises(DomainError, match="cannot go to"):
         onestop.DossierBook([skipping])
+
+
+# -- one-stop-shop: the warehouse's pulls ---------------------------------------
+
+
+def procedure(t: Any) -> dict[str, Any]:
+    return {
+        "maTTHC": t.ma_tthc,
+        "tenTTHC": t.ten_tthc,
+        "linhVuc": t.linh_vuc,
+        "soNgayXuLy": t.so_ngay_xu_ly,
+        "canThuaDat": t.can_thua_dat,
+    }
+
+
+@pytest.mark.parametrize("field", [None, "Hộ tịch", "Đất đai", "Giáo dục"])
+async def test_procedures_are_listed_by_code_of_the_field_asked(
+    transport: MemoryTransport, field: str | None
+) -> None:
+    ask = {} if field is None else {"linhVuc": field}
+    found = await ok(transport, "onestop.procedure.list", ask)
+    wanted = [procedure(t) for t in THU_TUC if field in (None, t.linh_vuc)]
+    assert found == {"danhSach": sorted(wanted, key=lambda p: p["maTTHC"])}
+    assert bool(found["danhSach"]) == (field != "Giáo dục")
+
+
+async def dossier_pages(bus: MemoryTransport, size: int, **ask: Any) -> list[dict[str, Any]]:
+    """Every dossier onestop.dossier.list gives, each page asked after the
+    previous one's khoaTiepTheo until it is null."""
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        body = {**ask, "soBanGhi": size} | ({} if after is None else {"sauMaHoSo": after})
+        page = await ok(bus, "onestop.dossier.list", body)
+        found += page["danhSach"]
+        after = page["khoaTiepTheo"]
+        if after is None:
+            return found
+        assert len(page["danhSach"]) == size
+        assert after == page["danhSach"][-1]["maHoSo"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 1000])
+async def test_the_dossier_list_pages_through_every_dossier_once(
+    transport: MemoryTransport, size: int
+) -> None:
+    found = await dossier_pages(transport, size)
+    assert found == sorted(DEMO_DOSSIERS, key=lambda d: d["maHoSo"])
+
+
+async def test_the_dossier_list_holds_what_changed_since_a_time(
+    transport: MemoryTransport,
+) -> None:
+    since = "2025-06-10T10:00:00+07:00"
+    at_nine, at_ten, at_eleven = [
+        await submit(transport, ngayTiepNhan=f"2025-06-10T{hour}:00:00+07:00")
+        for hour in ("09", "10", "11")
+    ]
+    moved = "000.00.00.H20-250603-0001"  # received on 3 June, moved on the 10th
+    step = {"thoiDiem": "2025-06-10T10:30:00+07:00"}
+    assert (await move(transport, moved, "4", **step)).status == 200
+    for moment in (since, "2025-06-10T03:00:00Z"):  # the same moment, in UTC
+        found = await dossier_pages(transport, 1, capNhatTu=moment)
+        # A step at the very moment counts; the 9 o'clock dossier has none since.
+        assert [d["maHoSo"] for d in found] == [moved, at_ten, at_eleven]
+        for dossier in found:  # with their whole history
+            status = {"maHoSo": dossier["maHoSo"]}
+            assert dossier == await ok(transport, "onestop.dossier.status", status)
+    assert at_nine in {d["maHoSo"] for d in await dossier_pages(transport, 100)}
+    later = {"capNhatTu": "2025-06-10T11:00:01+07:00"}
+    assert await ok(transport, "onestop.dossier.list", later) == {
+        "danhSach": [],
+        "khoaTiepTheo": None,
+    }
+
+
+async def test_the_dossier_list_starts_after_any_number(transport: MemoryTransport) -> None:
+    numbers = sorted(d["maHoSo"] for d in DEMO_DOSSIERS)
+    for after, rest in (
+        ("000.00.00.H20-250101-0001", numbers),
+        (numbers[1], numbers[2:]),
+        ("000.00.00.H20-250603-0000", [n for n in numbers if n >= "000.00.00.H20-250603"]),
+        (numbers[-1], []),
+        ("000.00.00.H20-991231-9999", []),
+    ):
+        page = await ok(transport, "onestop.dossier.list", {"sauMaHoSo": after, "soBanGhi": 2})
+        assert [d["maHoSo"] for d in page["danhSach"]] == rest[:2]
+        assert page["khoaTiepTheo"] == (rest[1] if len(rest) > 2 else None)
 
 
 # -- the sync to the national portal ------------------------------------------
