@@ -18,7 +18,7 @@ from lgsp_contracts.fields import MaXa, TenDonVi
 from lgsp_contracts.land import KyHieuMucDich
 from lgsp_contracts.onestop import MaTTHC
 from lgsp_contracts.population import NhomTuoi
-from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
+from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract, TopicContract
 
 OWNER: Final = "UBND tỉnh Đồng Tháp — Kho dữ liệu dùng chung (mock)"
 
@@ -30,8 +30,12 @@ class DoTuoiDuLieu(Contract):
     """Mixed into every dataset answer: how fresh it is."""
 
     capNhatLuc: AwareDatetime | None = Field(
-        description="When the warehouse last took in data of this dataset's sources "
-        "(cập nhật lúc); null before its first load."
+        description="When the newest source record this answer counts was made at its "
+        "source (cập nhật lúc), e.g. a dossier's latest step; null when the answer counts "
+        "none, or when its records carry no time of their own (parcels; population, see "
+        "ngayThongKe; exchanges, see ngay). When the warehouse last loaded each source is "
+        "its status (``lgsp warehouse status``), not part of the answer, so that the same "
+        "data always gives the same answer."
     )
 
 
@@ -152,7 +156,7 @@ class DanSoTheoNhomTuoi(DoTuoiDuLieu):
     """Response of ``warehouse.population.age-groups``."""
 
     ngayThongKe: dt.date | None = Field(
-        description="The reference date of the counts (ngày thống kê); null before the first load."
+        description="The reference date of the counts (ngày thống kê); null when no row answers."
     )
     danhSach: list[DongDanSoTheoNhomTuoi] = Field(
         description="One row per commune, age group and gender, in that order."
@@ -226,5 +230,191 @@ class KetQuaTruyVan(Contract):
     biCatBot: bool = Field(description="Whether more rows were left out (bị cắt bớt).")
 
 
-SERVICES: tuple[ServiceContract, ...] = ()
+# -- the services -----------------------------------------------------------------
+
+PERIOD_INVALID: Final = "warehouse.period_invalid"
+SQL_INVALID: Final = "warehouse.sql.invalid"
+SQL_FORBIDDEN: Final = "warehouse.sql.forbidden"
+SQL_TOO_SLOW: Final = "warehouse.sql.too_slow"
+SQL_TIME_LIMIT_S: Final = 5.0
+"""How long one warehouse.sql.query statement may run."""
+
+_NOT_LOADED = (
+    " Answers 503 (service.unavailable, Retry-After) until the warehouse has loaded its "
+    "sources once."
+)
+_PERIOD = ErrorSpec(422, PERIOD_INVALID, "The period's start is after its end")
+_CIVIL_STATUS = "Cấp Giấy xác nhận tình trạng hôn nhân"
+
+DOSSIERS_MONTHLY_V1 = ServiceContract(
+    service="warehouse.dossiers.monthly",
+    version=1,
+    owner=OWNER,
+    description="Dossiers of the one-stop-shop by month of receipt, procedure and commune: "
+    "how many were received, done on time or late against their due date (in working "
+    "days, skipping weekends and public holidays), still in processing or overdue, refused "
+    "or withdrawn. Fed by onestop.dossier.status-changed in real time and "
+    "onestop.dossier.list on a schedule." + _NOT_LOADED,
+    request=YeuCauHoSoTheoThang,
+    response=HoSoTheoThang,
+    errors=(_PERIOD,),
+    examples=(
+        Example(
+            request={"tuThang": "2025-05", "denThang": "2025-05"},
+            response={
+                "capNhatLuc": "2025-05-15T08:30:00+07:00",
+                "danhSach": [
+                    {
+                        "thang": "2025-05",
+                        "maTTHC": "1.004873",
+                        "tenTTHC": _CIVIL_STATUS,
+                        "maXa": None,
+                        "tenXa": None,
+                        "soHoSo": 1,
+                        "soDaGiaiQuyet": 1,
+                        "soDungHan": 1,
+                        "soTreHan": 0,
+                        "soDangGiaiQuyet": 0,
+                        "soQuaHan": 0,
+                        "soTuChoiHoacRut": 0,
+                        "tyLeDungHan": 1.0,
+                        "soNgayTreTrungBinh": None,
+                    }
+                ],
+            },
+            title="May 2025: one civil status dossier, done on time",
+        ),
+        Example(
+            request={"tuThang": "2024-01", "denThang": "2024-12", "maTTHC": "1.004873"},
+            response={"capNhatLuc": None, "danhSach": []},
+            title="A year before the one-stop-shop ran: nothing",
+        ),
+    ),
+)
+"""``warehouse.dossiers.monthly`` v1."""
+
+PARCELS_LAND_USE_V1 = ServiceContract(
+    service="warehouse.parcels.land-use",
+    version=1,
+    owner=OWNER,
+    description="Land by commune and land-use code: how many parcels have land of each use "
+    "and its total area, from the land database's snapshot (land.parcel.snapshot, pulled "
+    "on a schedule)." + _NOT_LOADED,
+    request=YeuCauThuaDatTheoMucDich,
+    response=ThuaDatTheoMucDich,
+    # Real on the demo data (lgsp_adapters.dataset, default seed, 10,000 citizens).
+    examples=(
+        Example(
+            request={"maXa": "30037", "kyHieu": "LUC"},
+            response={
+                "capNhatLuc": None,
+                "danhSach": [
+                    {
+                        "maXa": "30037",
+                        "tenXa": "Xã Tháp Mười",
+                        "kyHieu": "LUC",
+                        "soThua": 25,
+                        "dienTich": 177047.6,
+                    }
+                ],
+            },
+            title="Wet rice land of a rural commune",
+        ),
+    ),
+)
+"""``warehouse.parcels.land-use`` v1."""
+
+POPULATION_AGE_GROUPS_V1 = ServiceContract(
+    service="warehouse.population.age-groups",
+    version=1,
+    owner=OWNER,
+    description="Residents by commune, five-year age group and gender on the reference "
+    "date, from the national population database's counts (population.commune.statistics "
+    "through NDXP, pulled on a schedule): counts only, no record." + _NOT_LOADED,
+    request=YeuCauDanSoTheoNhomTuoi,
+    response=DanSoTheoNhomTuoi,
+    examples=(
+        Example(
+            request={"maXa": "00004"},
+            response={"capNhatLuc": None, "ngayThongKe": None, "danhSach": []},
+            title="A commune of another province: nobody",
+        ),
+    ),
+)
+"""``warehouse.population.age-groups`` v1."""
+
+EXCHANGES_DAILY_V1 = ServiceContract(
+    service="warehouse.exchanges.daily",
+    version=1,
+    owner=OWNER,
+    description="The bus's exchanges by day, service and client, with their errors, from "
+    "lgsp.exchange.statistics (the last 31 days, pulled on a schedule)." + _NOT_LOADED,
+    request=YeuCauTraoDoiTheoNgay,
+    response=TraoDoiTheoNgay,
+    errors=(_PERIOD,),
+    examples=(
+        Example(
+            request={"tuNgay": "2025-01-01", "denNgay": "2025-01-31"},
+            response={"capNhatLuc": None, "danhSach": []},
+            title="A month before the bus ran: nothing",
+        ),
+    ),
+)
+"""``warehouse.exchanges.daily`` v1."""
+
+SQL_QUERY_V1 = ServiceContract(
+    service="warehouse.sql.query",
+    version=1,
+    owner=OWNER,
+    description="Run one read-only SELECT (or WITH ... SELECT) over the warehouse's tables "
+    f"(DuckDB SQL), for at most {SQL_TIME_LIMIT_S:g} s, answering at most gioiHan rows. No "
+    "file, no other database, no change. Any 12-digit number in the answer (a personal "
+    "id) is masked, keeping its first 3 and last 2 digits.",
+    request=YeuCauTruyVan,
+    response=KetQuaTruyVan,
+    errors=(
+        ErrorSpec(422, SQL_INVALID, "The statement does not parse or names what is not there"),
+        ErrorSpec(
+            422,
+            SQL_FORBIDDEN,
+            "Not one read-only SELECT, or it reaches outside the warehouse (files, databases)",
+        ),
+        ErrorSpec(422, SQL_TOO_SLOW, f"The statement ran longer than {SQL_TIME_LIMIT_S:g} s"),
+    ),
+    examples=(
+        Example(
+            request={"sql": "SELECT count(*) AS so_thu_tuc FROM procedures"},
+            response={
+                "cot": [{"ten": "so_thu_tuc", "kieu": "BIGINT"}],
+                "dong": [[4]],
+                "biCatBot": False,
+            },
+            title="How many procedures the one-stop-shop accepts",
+        ),
+        Example(
+            request={
+                "sql": "SELECT ma_tthc, so_ngay_xu_ly FROM procedures ORDER BY ma_tthc",
+                "gioiHan": 2,
+            },
+            response={
+                "cot": [
+                    {"ten": "ma_tthc", "kieu": "VARCHAR"},
+                    {"ten": "so_ngay_xu_ly", "kieu": "INTEGER"},
+                ],
+                "dong": [["1.004859", 3], ["1.004873", 3]],
+                "biCatBot": True,
+            },
+            title="At most gioiHan rows",
+        ),
+    ),
+)
+"""``warehouse.sql.query`` v1."""
+
+SERVICES: tuple[ServiceContract, ...] = (
+    DOSSIERS_MONTHLY_V1,
+    PARCELS_LAND_USE_V1,
+    POPULATION_AGE_GROUPS_V1,
+    EXCHANGES_DAILY_V1,
+    SQL_QUERY_V1,
+)
 TOPICS: tuple[TopicContract, ...] = ()

@@ -1,0 +1,293 @@
+"""The province's shared data warehouse (Kho dữ liệu dùng chung) on the bus.
+
+It takes in what the agencies exchange: the one-stop-shop's dossier events
+in real time (:mod:`.inbox`, :mod:`.ingest`), and on a schedule the
+procedures and changed dossiers, the land database's parcels, the national
+population database's counts (through NDXP) and the bus's own exchange
+statistics. It keeps them in DuckDB (:mod:`.store`), copies them as Parquet
+for other engines (:mod:`.export`), and serves named aggregate datasets
+(:mod:`.datasets`) and read-only SQL (:mod:`.sql`) through the bus.
+
+Subscribing to one more topic is one line in :data:`TOPICS` (its payload a
+dossier step) or a handler like :func:`on_dossier_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Final, TypeVar
+
+import structlog
+
+from lgsp import Adapter, Context, Contract, ServiceUnavailable
+from lgsp_adapters.warehouse import datasets, export, sql
+from lgsp_adapters.warehouse.config import Settings
+from lgsp_adapters.warehouse.ingest import DOSSIER_TOPICS, SOURCES, Warehouse
+from lgsp_contracts.onestop import SuKienTrangThaiHoSo
+from lgsp_contracts.warehouse import (
+    OWNER,
+    DanSoTheoNhomTuoi,
+    HoSoTheoThang,
+    KetQuaTruyVan,
+    ThuaDatTheoMucDich,
+    TraoDoiTheoNgay,
+    YeuCauDanSoTheoNhomTuoi,
+    YeuCauHoSoTheoThang,
+    YeuCauThuaDatTheoMucDich,
+    YeuCauTraoDoiTheoNgay,
+    YeuCauTruyVan,
+)
+
+log = structlog.get_logger("lgsp_adapters.warehouse")
+
+adapter = Adapter("warehouse", agency=OWNER)
+
+LOAD_JOB: Final = "warehouse.load"
+PULL_JOB: Final = "warehouse.pull"
+EXPORT_JOB: Final = "warehouse.export"
+
+_current: Warehouse | None = None
+"""This process's running warehouse (None when stopped)."""
+_forced = False
+_exported_at = 0.0
+
+T = TypeVar("T")
+
+
+def current() -> Warehouse:
+    """The running warehouse, or 503 while there is none."""
+    if _current is None:
+        raise ServiceUnavailable("the warehouse is not running")
+    return _current
+
+
+def is_ready(wh: Warehouse | None = None) -> bool:
+    """Whether every source has loaded once."""
+    wh = wh or _current
+    return wh is not None and all(
+        wh.loads.get(s) is not None and wh.loads[s].loaded_at is not None for s in SOURCES
+    )
+
+
+async def ready() -> None:
+    """Wait until the running warehouse has loaded every source once
+    (bound it with ``asyncio.timeout``)."""
+    while not is_ready():
+        wh = _current
+        # Polled as well: a bus may stop and another start its warehouse.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.2):
+                if wh is None:
+                    await asyncio.Event().wait()
+                else:
+                    await wh.progressed.wait()
+
+
+async def caught_up() -> None:
+    """Wait until every event in the inbox is in DuckDB and its dossiers
+    were asked about (the benchmark's and tests' 'queryable')."""
+    while True:
+        wh = current()
+        last = await asyncio.get_running_loop().run_in_executor(wh._inbox_thread, wh.inbox.last_seq)
+        if wh.watermark >= last and not wh.pending:
+            return
+        wh.progressed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await wh.progressed.wait()
+
+
+def refresh() -> None:
+    """Pull every source now, rather than at its next time."""
+    global _forced
+    _forced = True
+    adapter.wake(PULL_JOB)
+
+
+# -- lifecycle and jobs ---------------------------------------------------------------
+
+
+@adapter.on_start
+async def open_warehouse(ctx: Context) -> None:
+    global _current
+    settings = Settings.from_env()
+    data_dir = adapter.data_dir
+    _current = await asyncio.to_thread(Warehouse.open, data_dir, settings)
+    log.info(
+        "warehouse.opened",
+        path=str(data_dir) if data_dir else ":memory:",
+        watermark=_current.watermark,
+        personal_ids=list(settings.personal_ids),
+    )
+
+
+@adapter.on_stop
+async def close_warehouse() -> None:
+    global _current
+    wh, _current = _current, None
+    if wh is not None:
+        await wh.close()
+
+
+@adapter.every(0.2, name=LOAD_JOB)
+async def load_events(ctx: Context) -> None:
+    """Move accepted events into DuckDB (woken by each one: within ms)."""
+    if _current is not None:
+        await _current.load_events(ctx)
+
+
+@adapter.every(1.0, name=PULL_JOB)
+async def pull_sources(ctx: Context) -> None:
+    """Pull the sources that are due (each at its period, sooner while it
+    has never loaded); rewrite the Parquet copy after a pull that loaded."""
+    global _forced
+    wh = _current
+    if wh is None:
+        return
+    forced, _forced = _forced, False
+    loaded = await wh.pull(ctx, forced=forced)
+    if loaded:
+        wh.progressed.set()
+        await _export(wh)
+
+
+@adapter.every(5.0, name=EXPORT_JOB)
+async def export_now_and_then(ctx: Context) -> None:
+    wh = _current
+    if wh is not None and time.monotonic() - _exported_at >= wh.settings.export_s:
+        await _export(wh)
+
+
+async def _export(wh: Warehouse) -> None:
+    global _exported_at
+    if wh.export_dir is None:
+        return
+    _exported_at = time.monotonic()
+    cur = wh.store.cursor()
+    try:
+        started = time.perf_counter()
+        rows = await _read(wh, export.export, cur, wh.export_dir)
+        log.info(
+            "warehouse.exported",
+            tables=len(rows),
+            rows=sum(rows.values()),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+    finally:
+        cur.close()
+
+
+# -- events -------------------------------------------------------------------------
+
+
+async def _land(topic: str, payload: Contract) -> None:
+    wh = current()
+    await wh.accept(topic, payload)
+    adapter.wake(LOAD_JOB)
+
+
+TOPICS: Final = tuple(sorted(DOSSIER_TOPICS))
+"""Topics the warehouse subscribes to (dossier steps)."""
+
+
+@adapter.subscribe("onestop.dossier.status-changed", name="warehouse.dossiers")
+async def on_dossier_event(event: SuKienTrangThaiHoSo, ctx: Context) -> None:
+    """Land a dossier step; acknowledged once it is in the inbox."""
+    await _land("onestop.dossier.status-changed", event)
+
+
+# -- the services -----------------------------------------------------------------------
+
+
+async def _read(wh: Warehouse, fn: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(wh.readers, fn, *args)
+
+
+def _loaded(service: str) -> Warehouse:
+    wh = current()
+    missing = [
+        s
+        for s in datasets.SOURCES_OF[service]
+        if (load := wh.loads.get(s)) is None or load.loaded_at is None
+    ]
+    if missing:
+        raise ServiceUnavailable(
+            f"the warehouse has not loaded {', '.join(missing)} yet", retry_after=5
+        )
+    return wh
+
+
+async def _dataset(service: str, fn: Callable[..., T], request: Contract) -> T:
+    wh = _loaded(service)
+    cur = wh.store.cursor()
+    try:
+        return await _read(wh, fn, cur, request)
+    finally:
+        cur.close()
+
+
+@adapter.service("warehouse.dossiers.monthly", version=1)
+async def dossiers_monthly(request: YeuCauHoSoTheoThang, ctx: Context) -> HoSoTheoThang:
+    """``warehouse.dossiers.monthly`` v1."""
+    return await _dataset("warehouse.dossiers.monthly", datasets.dossiers_monthly, request)
+
+
+@adapter.service("warehouse.parcels.land-use", version=1)
+async def parcels_land_use(request: YeuCauThuaDatTheoMucDich, ctx: Context) -> ThuaDatTheoMucDich:
+    """``warehouse.parcels.land-use`` v1."""
+    return await _dataset("warehouse.parcels.land-use", datasets.parcels_land_use, request)
+
+
+@adapter.service("warehouse.population.age-groups", version=1)
+async def population_age_groups(
+    request: YeuCauDanSoTheoNhomTuoi, ctx: Context
+) -> DanSoTheoNhomTuoi:
+    """``warehouse.population.age-groups`` v1."""
+    return await _dataset(
+        "warehouse.population.age-groups", datasets.population_age_groups, request
+    )
+
+
+@adapter.service("warehouse.exchanges.daily", version=1)
+async def exchanges_daily(request: YeuCauTraoDoiTheoNgay, ctx: Context) -> TraoDoiTheoNgay:
+    """``warehouse.exchanges.daily`` v1."""
+    return await _dataset("warehouse.exchanges.daily", datasets.exchanges_daily, request)
+
+
+@adapter.service("warehouse.sql.query", version=1)
+async def sql_query(request: YeuCauTruyVan, ctx: Context) -> KetQuaTruyVan:
+    """``warehouse.sql.query`` v1."""
+    wh = current()
+    cur = wh.store.cursor()
+    try:
+        return await _read(wh, sql.run, cur, request)
+    finally:
+        cur.close()
+
+
+@adapter.status
+def status() -> dict[str, str | int | float | bool]:
+    """Per source, when it last loaded (or its error); whether all did."""
+    wh = _current
+    if wh is None:
+        return {"ready": False, "healthy": False}
+    shown: dict[str, str | int | float | bool] = {"ready": is_ready(wh)}
+    for source in SOURCES:
+        load = wh.loads.get(source)
+        if load is None or (load.loaded_at is None and load.error is None):
+            shown[source] = "never loaded"
+        elif load.error is not None:
+            when = load.loaded_at.isoformat(timespec="seconds") if load.loaded_at else "never"
+            shown[source] = f"down ({load.error}); last loaded {when}"
+        else:
+            assert load.loaded_at is not None
+            shown[source] = f"{load.loaded_at.isoformat(timespec='seconds')}, {load.rows} rows"
+    shown["events"] = wh.watermark
+    shown["healthy"] = shown["ready"]
+    return shown
+
+
+__all__ = ["adapter", "caught_up", "current", "is_ready", "ready", "refresh"]

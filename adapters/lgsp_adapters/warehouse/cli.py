@@ -1,0 +1,143 @@
+"""``lgsp warehouse``: the warehouse's analysts' command (entry point group
+``lgsp.commands``): read-only SQL and the state of its loads, through the
+gateway with a client's credentials (a stdlib HTTP client: the command
+needs nothing of the bus but its address)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import click
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_CLIENT = "dongthap.analyst"
+DEFAULT_SECRET = "demo-analyst-secret"
+STATUS_SQL = (
+    "SELECT source, loaded_at, rows, round(duration_ms, 1) AS duration_ms, error "
+    "FROM loads ORDER BY source"
+)
+
+
+class Failed(click.ClickException):
+    """Exit 1 with a message."""
+
+
+def _post(url: str, data: bytes, headers: dict[str, str]) -> Any:
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")
+        try:
+            problem = json.loads(body)
+            detail = f"{problem.get('code')}: {problem.get('detail')}"
+        except ValueError:
+            detail = body[:500]
+        raise Failed(f"{exc.code} {detail}") from exc
+    except urllib.error.URLError as exc:
+        raise Failed(f"cannot reach {url}: {exc.reason}") from exc
+
+
+def _token(base: str, client_id: str, secret: str) -> str:
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    answer = _post(
+        f"{base}/oauth2/token",
+        urllib.parse.urlencode(form).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    return str(answer["access_token"])
+
+
+def _query(base: str, client_id: str, secret: str, sql: str, limit: int) -> Any:
+    bearer = _token(base, client_id, secret)
+    return _post(
+        f"{base}/v1/services/warehouse.sql.query",
+        json.dumps({"sql": sql, "gioiHan": limit}).encode(),
+        {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
+    )
+
+
+def _print(answer: dict[str, Any], fmt: str) -> None:
+    names = [c["ten"] for c in answer["cot"]]
+    rows = answer["dong"]
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(names, r, strict=True)) for r in rows], ensure_ascii=False))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+        click.echo(out.getvalue(), nl=False)
+    else:
+        text = [["" if v is None else str(v) for v in r] for r in rows]
+        widths = [max([len(n), *(len(r[i]) for r in text)]) for i, n in enumerate(names)]
+        click.echo("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip())
+        click.echo("  ".join("-" * w for w in widths))
+        for r in text:
+            click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    if answer["biCatBot"]:
+        click.echo(f"(cut at {len(rows)} rows)", err=True)
+
+
+_url = click.option(
+    "--url",
+    default=DEFAULT_URL,
+    envvar="LGSP_URL",
+    show_default=True,
+    help="The gateway (env LGSP_URL).",
+)
+_client = click.option("--client-id", default=DEFAULT_CLIENT, show_default=True)
+_secret = click.option(
+    "--client-secret",
+    default=DEFAULT_SECRET,
+    envvar="LGSP_CLIENT_SECRET",
+    help="The client's secret (env LGSP_CLIENT_SECRET; default the demo analyst's).",
+)
+_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+
+
+@click.group("warehouse")
+def command() -> None:
+    """The shared data warehouse (kho dữ liệu dùng chung): SQL and loads."""
+
+
+@command.command("sql")
+@click.argument("statement")
+@click.option("--limit", default=1000, type=click.IntRange(1, 10_000), show_default=True)
+@_url
+@_client
+@_secret
+@_format
+def sql_command(
+    statement: str, limit: int, url: str, client_id: str, client_secret: str, fmt: str
+) -> None:
+    """Run one read-only SELECT (warehouse.sql.query) and print its rows."""
+    _print(_query(url.rstrip("/"), client_id, client_secret, statement, limit), fmt)
+
+
+@command.command("status")
+@_url
+@_client
+@_secret
+@_format
+def status_command(url: str, client_id: str, client_secret: str, fmt: str) -> None:
+    """When each source last loaded, how many rows, how long, its error."""
+    _print(_query(url.rstrip("/"), client_id, client_secret, STATUS_SQL, 100), fmt)
+
+
+def main() -> None:  # pragma: no cover - for `python -m`
+    command(sys.argv[1:])
