@@ -373,3 +373,93 @@ def test_the_legacy_scheme_uses_the_pre_2025_units(monkeypatch: pytest.MonkeyPat
 def test_the_legacy_scheme_says_what_it_needs() -> None:
     with pytest.raises(RuntimeError, match=r"vietnam-provinces 2026\.2"):
         Divisions("legacy")
+
+
+# -- what the warehouse pulls: parcels in key order, residents by age -----------
+
+
+def key(parcel: ThuaDat) -> tuple[str, int, int]:
+    return parcel.maXa, parcel.soHieuToBanDo, parcel.soThuTuThua
+
+
+@pytest.mark.parametrize(("commune", "limit"), [(None, 997), ("29869", 13), ("30037", 1)])
+def test_parcel_pages_walk_every_parcel_once_in_key_order(
+    data: Dataset, parcels: list[ThuaDat], commune: str | None, limit: int
+) -> None:
+    wanted = sorted((p for p in parcels if commune in (None, p.maXa)), key=key)
+    walked: list[ThuaDat] = []
+    after = None
+    while True:
+        page, more = data.parcel_page(ma_xa=commune, after=after, limit=limit)
+        walked += page
+        if not more:
+            break
+        assert len(page) == limit
+        after = key(page[-1])
+    assert walked == wanted
+    assert data.parcel_page(ma_xa=commune, after=key(wanted[-1]), limit=limit) == ([], False)
+
+
+def age_group(born: date, day: date) -> int:
+    """The five-year group of someone born on ``born``, on ``day`` (a plain
+    reading of 'age in whole years', to check the dataset's count by)."""
+    age = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+    return min(age // 5, 16)
+
+
+def test_age_groups_at_their_boundaries() -> None:
+    assert age_group(date(2020, 7, 1), date(2025, 7, 1)) == 1  # 5 today: 05-09
+    assert age_group(date(2020, 7, 2), date(2025, 7, 1)) == 0
+    assert age_group(date(1945, 7, 1), date(2025, 7, 1)) == 16  # 80: 80+
+    assert age_group(date(1945, 7, 2), date(2025, 7, 1)) == 15
+    # Born on 29 February: a year older on 1 March in a common year.
+    assert age_group(date(2020, 2, 29), date(2025, 2, 28)) == 0
+    assert age_group(date(2020, 2, 29), date(2025, 3, 1)) == 1
+
+
+KHANG = CITIZEN_LOOKUP_V1.examples[2].response  # a boy born on 12 March 2018
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        AS_OF,
+        date(2023, 3, 12),  # Khang's 5th birthday: in 05-09 that day
+        date(2023, 3, 11),  # the day before: still 00-04
+        date(2028, 2, 29),
+        date(2027, 2, 28),
+        date(2040, 1, 1),
+    ],
+)
+def test_residents_by_age_count_every_resident_in_their_cell(
+    data: Dataset, citizens: list[CongDan], day: date
+) -> None:
+    wanted: Counter[tuple[str, int, bool]] = Counter(
+        (c.noiThuongTru.maXa, age_group(c.ngaySinh, day), c.gioiTinh == "Nữ")
+        for c in citizens
+        if c.ngaySinh <= day
+    )
+    counts = data.residents_by_age(day)
+    assert {(c.commune.code, c.age_group, c.female): c.residents for c in counts} == wanted
+    assert all(c.residents > 0 for c in counts)
+    order = [(c.commune.code, c.age_group, c.female) for c in counts]
+    assert order == sorted(order)
+    assert data.residents_by_age(day) is counts  # counted once per day
+    if day == date(2023, 3, 12):
+        assert wanted[(KHANG["noiThuongTru"]["maXa"], 1, False)] >= 1
+        assert age_group(date.fromisoformat(KHANG["ngaySinh"]), day) == 1
+
+
+def test_residents_by_age_sum_to_the_residents_of_each_commune(
+    data: Dataset, citizens: list[CongDan]
+) -> None:
+    residents = Counter(c.noiThuongTru.maXa for c in citizens)
+    counted: Counter[str] = Counter()
+    for cell in data.residents_by_age(AS_OF):
+        counted[cell.commune.code] += cell.residents
+    assert counted == residents
+    assert sum(counted.values()) == data.citizen_count
+    assert all(data.commune(code) is not None for code in counted)
+    assert data.commune("99999") is None
+    # Before anyone was born, nobody lives anywhere.
+    assert data.residents_by_age(date(1900, 1, 1)) == ()

@@ -1,8 +1,8 @@
 """The NDXP connector on a memory transport, against a running simulated NDXP:
-every example is real through NDXP, the token is renewed before it expires
-and on a 401, transient failures are retried within the deadline, the
-deadline is honoured, the circuit breaker opens and closes, and the portal
-sync is idempotent. Time the connector reads (token expiry, the breaker)
+every example is real through NDXP (population statistics too), the token
+is renewed before it expires and on a 401, transient failures are retried
+within the deadline, the deadline is honoured, the circuit breaker opens and
+closes, and the portal sync is idempotent. Time the connector reads (token expiry, the breaker)
 comes from a fake clock: no test sleeps to make timing work."""
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from prometheus_client import REGISTRY
 
 from lgsp import Envelope, Registry, Reply
 from lgsp.transport.memory import MemoryTransport
+from lgsp_adapters import dataset
 from lgsp_adapters.ndxp import Faults, Simulator, SimulatorConfig, connector, running
 from lgsp_adapters.ndxp.connector import Settings
 from lgsp_contracts import CATALOGUE
 from lgsp_contracts.dvcqg import DOSSIER_SYNC_V1
-from lgsp_contracts.population import CITIZEN_LOOKUP_V1
+from lgsp_contracts.population import CITIZEN_LOOKUP_V1, COMMUNE_STATISTICS_V1
 from lgsp_contracts.spec import Example
 
 REGISTRY_ = Registry([CATALOGUE])
@@ -178,6 +179,75 @@ async def test_verification_never_answers_the_record(bus: MemoryTransport) -> No
             "khop",
             "truongKhongKhop",
         }
+
+
+STATISTICS = "population.commune.statistics"
+STATISTICS_ASK = COMMUNE_STATISTICS_V1.examples[0].request
+
+
+def statistics_metric(outcome: str) -> float:
+    return metric("lgsp_ndxp_requests_total", operation="commune_statistics", outcome=outcome)
+
+
+async def test_an_unknown_commune_is_the_declared_404(bus: MemoryTransport) -> None:
+    before = statistics_metric("not_found")
+    reply = await call(bus, STATISTICS, {**STATISTICS_ASK, "maXa": "99999"})
+    assert reply.status == 404
+    assert answer(reply)["code"] == "population.commune.unknown"
+    assert statistics_metric("not_found") == before + 1
+
+
+async def test_statistics_of_every_commune_sum_to_the_population(bus: MemoryTransport) -> None:
+    ask = {k: v for k, v in STATISTICS_ASK.items() if k != "maXa"}
+    reply = await call(bus, STATISTICS, ask)
+    assert reply.status == 200
+    cells = answer(reply)["danhSach"]
+    assert sum(c["soNguoi"] for c in cells) == (await dataset.ademo()).citizen_count
+    order = [(c["maXa"], c["nhomTuoi"] == "80+", c["nhomTuoi"], c["gioiTinh"]) for c in cells]
+    assert order == sorted(order)  # by commune, age group (80+ last), gender
+    one = [c for c in cells if c["maXa"] == STATISTICS_ASK["maXa"]]
+    assert one == COMMUNE_STATISTICS_V1.examples[0].response["danhSach"]
+
+
+async def test_statistics_are_retried_through_errors(bus: MemoryTransport, sim: Simulator) -> None:
+    assert (await call(bus, STATISTICS, STATISTICS_ASK)).status == 200  # a token first
+    retries = metric("lgsp_ndxp_retries_total", operation="commune_statistics")
+    asked = sim.calls["ThongKeDanSo"]
+    await sim.set_faults(Faults(fail_next=2))
+    reply = await call(bus, STATISTICS, STATISTICS_ASK, timeout=2.0)
+    assert reply.status == 200
+    assert answer(reply) == COMMUNE_STATISTICS_V1.examples[0].response
+    assert sim.calls["ThongKeDanSo"] == asked + 3
+    assert metric("lgsp_ndxp_retries_total", operation="commune_statistics") == retries + 2
+
+
+async def test_statistics_give_up_with_503_and_honour_the_deadline(
+    bus: MemoryTransport, sim: Simulator
+) -> None:
+    unavailable, timeouts = statistics_metric("unavailable"), statistics_metric("timeout")
+    await sim.set_faults(Faults(error_rate=1.0))
+    reply = await call(bus, STATISTICS, STATISTICS_ASK)
+    assert reply.status == 503
+    assert answer(reply)["code"] == "service.unavailable"
+    assert statistics_metric("unavailable") == unavailable + 1
+    connector.configure()  # the three failures opened the circuit: start afresh
+    await sim.set_faults(Faults(slow_ms=10_000))
+    reply = await call(bus, STATISTICS, STATISTICS_ASK, timeout=0.3)
+    assert reply.status == 504
+    assert statistics_metric("timeout") == timeouts + 1
+
+
+async def test_statistics_share_the_breaker(
+    bus: MemoryTransport, sim: Simulator, clock: FakeClock
+) -> None:
+    connector.configure(attempts=1)
+    await sim.set_faults(Faults(error_rate=1.0))
+    for _ in range(3):
+        assert (await call(bus, LOOKUP_SERVICE, LOOKUP.request)).status == 503
+    calls = sim.total_calls
+    reply = await call(bus, STATISTICS, STATISTICS_ASK)
+    assert (reply.status, answer(reply)["retry_after"]) == (503, OPEN_S)
+    assert sim.total_calls == calls  # NDXP not called while the circuit is open
 
 
 # -- the token ----------------------------------------------------------------

@@ -277,6 +277,87 @@ async def test_verification_of_an_unknown_id(http: aiohttp.ClientSession, sim: S
     assert (status, answer["error_code"]) == (200, "201")
 
 
+STATISTICS = "/dancu/1.0/ThongKeDanSo"
+
+
+async def test_statistics_answer_counts_in_the_native_format(
+    http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    before = sim.calls["ThongKeDanSo"]
+    status, body = await post(
+        http,
+        sim,
+        STATISTICS,
+        {**ASK, "NgayThongKe": "20250701", "MaPhuongXa": "29869"},
+        await token(http, sim),
+    )
+    assert (status, body["error_code"]) == (200, "0")
+    assert sim.calls["ThongKeDanSo"] == before + 1
+    result = body["data"]
+    assert result["NgayThongKe"] == "20250701"
+    cells = result["DanhSach"]
+    assert {c["MaPhuongXa"] for c in cells} == {"29869"}
+    assert {c["GioiTinh"] for c in cells} == {"1", "2"}
+    assert all(c["SoNguoi"] >= 1 for c in cells)
+    # The demo family lives there: the father (35 on that day) is counted.
+    assert any(c["NhomTuoi"] == "35-39" and c["GioiTinh"] == "1" for c in cells)
+    # Only counts: no personal id, name or address.
+    assert HUNG.soDinhDanh not in str(body)
+    assert set(cells[0]) == {"MaPhuongXa", "TenPhuongXa", "NhomTuoi", "GioiTinh", "SoNguoi"}
+
+
+async def test_statistics_of_every_commune_count_every_resident(
+    http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    status, body = await post(
+        http, sim, STATISTICS, {**ASK, "NgayThongKe": "20250701"}, await token(http, sim)
+    )
+    assert (status, body["error_code"]) == (200, "0")
+    cells = body["data"]["DanhSach"]
+    assert sum(c["SoNguoi"] for c in cells) == 10_000
+    assert len({c["MaPhuongXa"] for c in cells}) > 50
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({"NgayThongKe": "20250701", "MaPhuongXa": "99999"}, 200, "201"),  # no such commune
+        ({"NgayThongKe": "2025-07-01"}, 400, "302"),
+        ({"NgayThongKe": "20250231"}, 400, "302"),
+        ({"NgayThongKe": "20250701", "MaPhuongXa": "2986"}, 400, "302"),
+        ({}, 400, "302"),
+    ],
+)
+async def test_statistics_refuse_what_they_cannot_count(
+    http: aiohttp.ClientSession,
+    sim: Simulator,
+    fields: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
+    answer = await post(http, sim, STATISTICS, {**ASK, **fields}, await token(http, sim))
+    assert (answer[0], answer[1]["error_code"]) == (status, code)
+    assert "data" not in answer[1]
+
+
+async def test_statistics_are_for_the_population_api_s_clients_only(
+    http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    ministry = await token(http, sim, MINISTRY)
+    status, body = await post(http, sim, STATISTICS, {**ASK, "NgayThongKe": "20250701"}, ministry)
+    assert (status, body["error_code"]) == (403, "100")
+
+
+async def test_statistics_fail_as_injected(http: aiohttp.ClientSession, sim: Simulator) -> None:
+    bearer = await token(http, sim)
+    await sim.set_faults(Faults(fail_next=1))
+    ask = {**ASK, "NgayThongKe": "20250701", "MaPhuongXa": "29869"}
+    status, body = await post(http, sim, STATISTICS, ask, bearer)
+    assert (status, body["error_code"]) == (500, "1")
+    status, body = await post(http, sim, STATISTICS, ask, bearer)
+    assert (status, body["error_code"]) == (200, "0")
+
+
 # -- public service portal --------------------------------------------------
 
 
