@@ -45,9 +45,7 @@ class GatewayClient:
     """One HTTP session to the gateway and one cached token. ``timeout_s``
     bounds each call (token included); a caller may bound it tighter."""
 
-    def __init__(
-        self, url: str, client_id: str, secret: str, *, timeout_s: float = 30.0
-    ) -> None:
+    def __init__(self, url: str, client_id: str, secret: str, *, timeout_s: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.client_id = client_id
         self._secret = secret

@@ -1,0 +1,94 @@
+"""The publisher: the only way data enters the portal. It calls each
+dataset's warehouse service through the bus, de-identifies the answer and
+replaces that dataset's publication. A service that cannot answer (503: not
+loaded yet, or any other failure) leaves the last publication as it was,
+until the next run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from lgsp_adapters.gateway_client import CredentialsRefused, GatewayClient
+from lgsp_adapters.opendata.catalog import Catalog
+from lgsp_adapters.opendata.datasets import DATASETS, Dataset, Row
+from lgsp_adapters.opendata.deidentify import deidentify
+
+log = structlog.get_logger("lgsp_adapters.opendata.publish")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run did to one dataset."""
+
+    dataset: str
+    published: bool
+    rows: int = 0
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dataset": self.dataset,
+            "published": self.published,
+            "rows": self.rows,
+            "reason": self.reason,
+        }
+
+
+class Publisher:
+    """Publishes the datasets from the gateway into the catalog; one run at
+    a time."""
+
+    def __init__(self, client: GatewayClient, catalog: Catalog, *, min_count: int = 5) -> None:
+        self.client = client
+        self.catalog = catalog
+        self.min_count = min_count
+        self.last_run: list[Outcome] = []
+        self._lock = asyncio.Lock()
+
+    async def run(self) -> list[Outcome]:
+        async with self._lock:
+            outcomes = [await self._one(d) for d in DATASETS]
+            if any(o.published for o in outcomes):
+                await asyncio.to_thread(self.catalog.save)
+            self.last_run = outcomes
+            return outcomes
+
+    @property
+    def complete(self) -> bool:
+        """Whether every dataset has a publication."""
+        return all(d.name in self.catalog.publications for d in DATASETS)
+
+    async def _one(self, dataset: Dataset) -> Outcome:
+        try:
+            answer = await self.client.call_json(dataset.service, {})
+        except (TimeoutError, CredentialsRefused, aiohttp.ClientError, OSError) as exc:
+            log.warning("opendata.publish.unreachable", dataset=dataset.name, error=str(exc))
+            return Outcome(dataset.name, False, reason=f"unreachable: {exc}")
+        if answer.status != 200:
+            log.info("opendata.publish.kept", dataset=dataset.name, status=answer.status)
+            return Outcome(dataset.name, False, reason=f"the warehouse answered {answer.status}")
+        try:
+            body = answer.json()
+            if not isinstance(body, dict) or not isinstance(body.get("danhSach"), list):
+                raise ValueError("no danhSach")
+            rows: list[Row] = [r for r in body["danhSach"] if isinstance(r, dict)]
+        except ValueError as exc:
+            log.warning("opendata.publish.unreadable", dataset=dataset.name, error=str(exc))
+            return Outcome(dataset.name, False, reason="unreadable answer")
+        if dataset.aggregate is not None:
+            rows = dataset.aggregate(rows)
+        published = deidentify(dataset, rows, self.min_count)
+        updated = body.get("capNhatLuc")
+        self.catalog.publish(
+            dataset,
+            published,
+            now=dt.datetime.now(dt.UTC),
+            source_updated=updated if isinstance(updated, str) else None,
+        )
+        log.info("opendata.published", dataset=dataset.name, rows=len(published))
+        return Outcome(dataset.name, True, rows=len(published))
