@@ -5,6 +5,7 @@ real RabbitMQ (gateway and providers on separate connections)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from typing import Any
@@ -13,6 +14,7 @@ import jwt
 import pytest
 from openapi_spec_validator import validate
 
+import lgsp_adapters.warehouse as warehouse
 from lgsp.testing import Bus, TransportKind
 from tests.support.echo import TOKEN_SECRET, Received, echo_bus
 
@@ -465,6 +467,10 @@ async def test_every_example_is_real(transport_kind: TransportKind, amqp_url: st
     """PROTOCOL.md: calling a service with an example's request on the demo
     data returns the example's response (on a fresh bus)."""
     async with echo_bus(transport_kind, amqp_url) as fresh:
+        # The warehouse loads its sources after it starts: its examples are
+        # real once it has.
+        async with asyncio.timeout(60):
+            await warehouse.ready()
         h = {"Authorization": f"Bearer {await fresh.token('dongthap.onestop')}"}
         services = (await (await fresh.http.get("/v1/services", headers=h)).json())["services"]
         checked = 0
