@@ -115,9 +115,12 @@ class Catalog:
 
     def publish(
         self, dataset: Dataset, rows: list[Row], *, now: dt.datetime, source_updated: str | None
-    ) -> None:
-        """Replace the dataset's publication (``rows`` already de-identified)."""
+    ) -> bool:
+        """Replace the dataset's publication (``rows`` already de-identified);
+        returns whether anything changed."""
         before = self.publications.get(dataset.name)
+        if before is not None and before.rows == rows and before.source_updated == source_updated:
+            return False  # Nothing changed: metadata_modified says when the data did.
         stamp = ckan_time(now)
         self.publications[dataset.name] = Publication(
             rows,
@@ -127,6 +130,7 @@ class Catalog:
             overrides=before.overrides if before else {},
         )
         self._build(dataset)
+        return True
 
     def patch(self, name: str, changes: dict[str, Any], *, now: dt.datetime) -> dict[str, Any]:
         publication = self.publications[name]

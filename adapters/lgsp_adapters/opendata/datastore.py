@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from lgsp_adapters.opendata.catalog import Table
 from lgsp_adapters.opendata.errors import ValidationError
-from lgsp_adapters.opendata.search import words
+from lgsp_adapters.opendata.search import word_matches, words
 
 ROWS_DEFAULT = 100
 ROWS_MAX = 32000
@@ -74,7 +74,7 @@ def _same(record_value: object, wanted: object) -> bool:
 def _matches_text(record: dict[str, Any], columns: list[str], query: str) -> bool:
     wanted = words(query)
     tokens = [t for c in columns for t in words(_text(record.get(c)))]
-    return all(any(t.startswith(w) for t in tokens) for w in wanted)
+    return all(any(word_matches(t, w) for t in tokens) for w in wanted)
 
 
 def search(table: Table, data: dict[str, Any], *, resource_id: str) -> dict[str, Any]:

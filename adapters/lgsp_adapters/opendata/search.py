@@ -58,6 +58,15 @@ def words(text: str) -> list[str]:
     return re.findall(r"\w+", fold(text))
 
 
+def word_matches(token: str, word: str) -> bool:
+    """Whether an indexed word matches a query word: the same, or the query
+    word with a short ending (what Solr's English stemming allows:
+    "dossier" finds "dossiers"; "dan" does not find "dang")."""
+    return token == word or (
+        len(word) >= 4 and token.startswith(word) and len(token) - len(word) <= 3
+    )
+
+
 def document(package: dict[str, Any]) -> Doc:
     """The Solr document CKAN would index for the package."""
     extras = {f"extras_{e['key']}": [str(e["value"])] for e in package.get("extras", [])}
@@ -129,6 +138,7 @@ class Node:
 Query = Node | Term
 TOKEN = re.compile(
     r'\s+|(?P<open>\()|(?P<close>\))|(?P<phrase>"(?:[^"\\]|\\.)*")|'
+    r"(?P<fieldrange>[^\s()\":\\\[{]+:[\[{][^\]}]*[\]}])|"
     r"(?P<range>[\[{][^\]}]*[\]}])|(?P<sign>[+-](?=[^\s]))|(?P<word>(?:[^\s()\"\\]|\\.)+)"
 )
 
@@ -208,6 +218,9 @@ class _Parser:
             return Term(field, value[1:-1].replace('\\"', '"'), "phrase")
         if kind == "range":
             return Term(field, value, "range")
+        if kind == "fieldrange":
+            name, _, bounds = value.partition(":")
+            return Term(name, bounds, "range")
         if kind != "word" or value in ("AND", "OR", "NOT"):
             raise self.fail(f"unexpected {value!r}")
         name, colon, rest = _split_field(value)
@@ -307,8 +320,7 @@ def _hits(name: str, values: list[str], term: Term) -> float:
         wanted_words = words(term.value)
         if not wanted_words:
             return 0.0
-        # Solr stems English words: a prefix of a word matches it.
-        return float(min(sum(1 for t in tokens if t.startswith(w)) for w in wanted_words))
+        return float(min(sum(1 for t in tokens if word_matches(t, w)) for w in wanted_words))
     if "*" in term.value or "?" in term.value:
         return float(sum(1 for v in values if fnmatch.fnmatchcase(v, term.value)))
     return float(sum(1 for v in values if v == term.value))

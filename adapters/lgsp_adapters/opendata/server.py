@@ -275,11 +275,15 @@ async def running(config: PortalConfig) -> AsyncIterator[OpenDataPortal]:
 
 
 async def _publish_periodically(portal: OpenDataPortal) -> None:
+    # The bus starts its adapters after its sidecars: until every dataset has
+    # a publication, try again soon (backing off to retry_s), then on schedule.
+    backoff = 0.25
     while True:
         await portal.publisher.run()
         wait = portal.config.publish_every_s
         if not portal.publisher.complete:
-            wait = min(wait, portal.config.retry_s)
+            wait = min(wait, backoff)
+            backoff = min(backoff * 2, portal.config.retry_s)
         await asyncio.sleep(wait)
 
 
