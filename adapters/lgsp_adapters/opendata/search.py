@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -54,8 +55,11 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+", fold(text))
+@functools.lru_cache(maxsize=1 << 16)
+def words(text: str) -> tuple[str, ...]:
+    """The folded words of a text (cached: the same cells are searched again
+    and again)."""
+    return tuple(re.findall(r"\w+", fold(text)))
 
 
 def word_matches(token: str, word: str) -> bool:
