@@ -249,9 +249,16 @@ async def running(config: PortalConfig) -> AsyncIterator[OpenDataPortal]:
     app = create_app(Portal(catalog, publisher, config.api_token))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
     try:
-        await site.start()
+        try:
+            await web.TCPSite(runner, config.host, config.port).start()
+        except OSError as exc:
+            if config.port == 0:
+                raise
+            # Another portal (another bus on this host) has the port: the bus
+            # stays up, and the log says where this portal is.
+            log.warning("opendata.port_taken", port=config.port, error=str(exc))
+            await web.TCPSite(runner, config.host, 0).start()
         port = runner.addresses[0][1]
         url = f"http://{config.host}:{port}"
         catalog.rebase(url)
