@@ -23,6 +23,8 @@ lint: $(STAMP)
 
 bench: $(STAMP) rabbitmq wrk
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.warehouse
+	$(BIN)/python -m benchmarks.opendata
 
 # Debian's python3 ships venv separately (python3-venv); add it only if needed.
 $(BIN)/python:

@@ -50,6 +50,7 @@ from schemathesis.specs.openapi.checks import (
 from lgsp.catalogue.registry import Registry
 from lgsp.errors import error_for
 from lgsp.server import load_adapters
+from lgsp_adapters import warehouse
 from lgsp_contracts.spec import ServiceContract, TopicContract
 from tests.support.echo import echo_bus
 
@@ -63,10 +64,21 @@ TOPICS = [t for versions in CATALOGUE.topics.values() for t in versions]
 # subscriber (dvcqg) is left out: each accepted fuzz event would start its
 # delivery to the national portal, with retries, and thousands of them would
 # measure its retry budget rather than the gateway's edge.
-PROVIDERS = ("land", "ndxp", "onestop")
+PROVIDERS = ("land", "ndxp", "onestop", "warehouse")
 
-# A client granted everything, and one granted two services only.
-CLIENTS = {"dongthap.onestop": "demo-onestop-secret", "dongthap.land": "demo-land-secret"}
+# The clients granted every agency service, the warehouse's and the bus's
+# own, and one granted two services only.
+CLIENTS = {
+    "dongthap.onestop": "demo-onestop-secret",
+    "dongthap.analyst": "demo-analyst-secret",
+    "dongthap.land": "demo-land-secret",
+}
+
+
+def granted_client(name: str) -> str:
+    """The demo client granted ``name``: the analyst for the warehouse's
+    datasets and the bus's statistics, the one-stop-shop for the rest."""
+    return "dongthap.analyst" if name.startswith(("warehouse.", "lgsp.")) else "dongthap.onestop"
 
 _RANDOM = "LGSP_FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("LGSP_FUZZ_EXAMPLES", "60"))
@@ -106,6 +118,9 @@ def bus_in_thread() -> Iterator[str]:
     async def serve() -> None:
         try:
             async with echo_bus("memory", adapters=load_adapters(PROVIDERS)) as bus:
+                # The warehouse's datasets answer 503 until its first load.
+                async with asyncio.timeout(60):
+                    await warehouse.ready()
                 box["url"] = bus.url
                 box["loop"], box["stop"] = asyncio.get_running_loop(), asyncio.Event()
                 started.set()
@@ -380,10 +395,10 @@ def test_contract_payloads(live: LiveBus, contract: ServiceContract | TopicContr
     provider (success or a declared error); payloads that break the schema
     are refused at the edge with 400 or 422 naming the fields; any other
     bytes get a problem the protocol declares."""
-    path, _ = _target(contract)
+    path, name = _target(contract)
     version = str(contract.version)
     headers = {
-        "Authorization": f"Bearer {live.tokens['dongthap.onestop']}",
+        "Authorization": f"Bearer {live.tokens[granted_client(name)]}",
         "Content-Type": "application/json",
         "X-LGSP-Service-Version": version,
     }

@@ -14,6 +14,8 @@ def test_default_is_the_demo_province() -> None:
         "dongthap.onestop",
         "dongthap.land",
         "dongthap.viewer",
+        "dongthap.opendata",
+        "dongthap.analyst",
         "ndxp.national",
     ]
     assert s.demo
