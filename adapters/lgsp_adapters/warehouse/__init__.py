@@ -166,18 +166,14 @@ async def _export(wh: Warehouse) -> None:
     if wh.export_dir is None:
         return
     _exported_at = time.monotonic()
-    cur = wh.store.cursor()
-    try:
-        started = time.perf_counter()
-        rows = await _read(wh, export.export, cur, wh.export_dir)
-        log.info(
-            "warehouse.exported",
-            tables=len(rows),
-            rows=sum(rows.values()),
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-    finally:
-        cur.close()
+    started = time.perf_counter()
+    rows = await _read(wh, export.export, wh.export_dir)
+    log.info(
+        "warehouse.exported",
+        tables=len(rows),
+        rows=sum(rows.values()),
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 # -- events -------------------------------------------------------------------------
@@ -203,7 +199,18 @@ async def on_dossier_event(event: SuKienTrangThaiHoSo, ctx: Context) -> None:
 
 
 async def _read(wh: Warehouse, fn: Callable[..., T], *args: object) -> T:
-    return await asyncio.get_running_loop().run_in_executor(wh.readers, fn, *args)
+    """``fn(cursor, *args)`` on a reader thread, with a cursor of its own
+    that the thread opens and closes (a cursor is never shared across
+    threads, even when the caller is cancelled)."""
+
+    def run() -> T:
+        cur = wh.store.cursor()
+        try:
+            return fn(cur, *args)
+        finally:
+            cur.close()
+
+    return await asyncio.get_running_loop().run_in_executor(wh.readers, run)
 
 
 def _loaded(service: str) -> Warehouse:
@@ -221,12 +228,7 @@ def _loaded(service: str) -> Warehouse:
 
 
 async def _dataset(service: str, fn: Callable[..., T], request: Contract) -> T:
-    wh = _loaded(service)
-    cur = wh.store.cursor()
-    try:
-        return await _read(wh, fn, cur, request)
-    finally:
-        cur.close()
+    return await _read(_loaded(service), fn, request)
 
 
 @adapter.service("warehouse.dossiers.monthly", version=1)
@@ -260,12 +262,7 @@ async def exchanges_daily(request: YeuCauTraoDoiTheoNgay, ctx: Context) -> TraoD
 @adapter.service("warehouse.sql.query", version=1)
 async def sql_query(request: YeuCauTruyVan, ctx: Context) -> KetQuaTruyVan:
     """``warehouse.sql.query`` v1."""
-    wh = current()
-    cur = wh.store.cursor()
-    try:
-        return await _read(wh, sql.run, cur, request)
-    finally:
-        cur.close()
+    return await _read(current(), sql.run, request)
 
 
 @adapter.status
