@@ -94,6 +94,7 @@ async def test_a_redelivered_event_lands_once(wh: Warehouse) -> None:
     assert not await wh.accept(TOPIC, event)
     await wh.load_events(ctx)  # type: ignore[arg-type]
     await wh.load_events(ctx)  # type: ignore[arg-type]
+    await wh.enrich(ctx)  # type: ignore[arg-type]
     assert count(wh, "SELECT count(*) FROM dossier_events") == 1
     assert count(wh, "SELECT count(*) FROM dossier_steps") == 1
     # Unknown to the one-stop-shop: its events stay, marked.

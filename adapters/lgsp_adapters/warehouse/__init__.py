@@ -46,6 +46,7 @@ log = structlog.get_logger("lgsp_adapters.warehouse")
 adapter = Adapter("warehouse", agency=OWNER)
 
 LOAD_JOB: Final = "warehouse.load"
+ENRICH_JOB: Final = "warehouse.enrich"
 PULL_JOB: Final = "warehouse.pull"
 EXPORT_JOB: Final = "warehouse.export"
 
@@ -135,8 +136,15 @@ async def close_warehouse() -> None:
 @adapter.every(0.2, name=LOAD_JOB)
 async def load_events(ctx: Context) -> None:
     """Move accepted events into DuckDB (woken by each one: within ms)."""
-    if _current is not None:
-        await _current.load_events(ctx)
+    if _current is not None and await _current.load_events(ctx):
+        adapter.wake(ENRICH_JOB)
+
+
+@adapter.every(1.0, name=ENRICH_JOB)
+async def enrich_dossiers(ctx: Context) -> None:
+    """Ask the one-stop-shop about dossiers new events named."""
+    if _current is not None and _current.pending:
+        await _current.enrich(ctx)
 
 
 @adapter.every(1.0, name=PULL_JOB)

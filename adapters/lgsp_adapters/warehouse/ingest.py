@@ -153,7 +153,8 @@ class Warehouse:
         return await loop.run_in_executor(self._inbox_thread, self.inbox.put, key, topic, body)
 
     async def load_events(self, ctx: Context) -> int:
-        """Move new inbox rows into DuckDB, then complete their dossiers."""
+        """Move new inbox rows into DuckDB (their dossiers are completed
+        apart, by :meth:`enrich`, so that asking never holds loading up)."""
         loop = asyncio.get_running_loop()
         moved = 0
         while True:
@@ -168,8 +169,6 @@ class Warehouse:
             moved += len(rows)
             if len(rows) < LOAD_BATCH:
                 break
-        if self.pending:
-            await self.enrich(ctx)
         if moved:
             self.progressed.set()
         return moved
@@ -295,6 +294,7 @@ class Warehouse:
                     return None
 
         results = await asyncio.gather(*(one(n) for n in todo))
+        self.progressed.set()
         found = [r for r in results if isinstance(r, HoSo)]
         unknown = [r for r in results if isinstance(r, str)]
         if found or unknown:
@@ -484,6 +484,7 @@ async def pull_parcels(wh: Warehouse, ctx: Context) -> int:
             YeuCauSaoChepThuaDat(sauKhoa=after, soBanGhi=5000),
             timeout_s=60,
         )
+        value: object
         for p in page.danhSach:
             key = (p.maXa, p.soHieuToBanDo, p.soThuTuThua)
             term = (
