@@ -4,7 +4,9 @@ A citizen applies at the one-stop-shop (một cửa) for a land procedure. The
 one-stop-shop verifies the citizen through NDXP, looks the parcel up in the
 land database, submits the dossier and moves it through its states; every
 change is published, synchronised to the national public service portal
-through NDXP and visible there — also when NDXP was down for a while."""
+through NDXP and visible there — also when NDXP was down for a while. The
+shared data warehouse takes every step in, and the open data portal
+publishes the dossier's month in its de-identified dataset."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ import httpx
 
 from lgsp.testing import Bus, TransportKind
 from lgsp_adapters.ndxp import Faults, Simulator, connector
+from lgsp_adapters.opendata.server import OpenDataPortal
 from tests.support.echo import echo_bus
+from tests.support.waiting import eventually
 
 VN = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no daylight saving
 CLIENT = "dongthap.onestop"
@@ -104,6 +108,55 @@ async def test_a_citizen_applies_for_a_land_procedure(
         )
         assert r.status == 409
         assert await portal_steps(bus, ma_ho_so, 6) == history
+        await the_month_is_published(bus, ma_ho_so)
+
+
+DOSSIERS_DATASET = "ho-so-thu-tuc-hanh-chinh-theo-thang"
+
+
+async def the_month_is_published(bus: Bus, ma_ho_so: str) -> None:
+    """The warehouse took the dossier in (through its events), and once the
+    open data portal publishes, the dossier's month is a row of the
+    published dataset — with its counts hidden, since one dossier is fewer
+    than the five a published count needs."""
+    month = (await ok(bus, "onestop.dossier.status", {"maHoSo": ma_ho_so}))["ngayTiepNhan"][:7]
+    analyst = "dongthap.analyst"
+
+    async def in_the_warehouse() -> bool:
+        r = await bus.send(
+            "warehouse.sql.query",
+            {"sql": f"SELECT outcome FROM dossiers WHERE ma_ho_so = '{ma_ho_so}'"},
+            client=analyst,
+        )
+        return r.status == 200 and (await r.json())["dong"] == [["on_time"]]
+
+    await eventually(in_the_warehouse, "the warehouse has the dossier, done on time", 10)
+    portal = bus.sidecar("opendata", OpenDataPortal)
+    async with httpx.AsyncClient(base_url=portal.url) as ckan:
+        r = await ckan.post(
+            "/api/3/action/lgsp_publish",
+            json={},
+            headers={"Authorization": portal.config.api_token},
+        )
+        assert r.json()["success"], r.text
+        resource = next(
+            res
+            for res in (
+                await ckan.get("/api/3/action/package_show", params={"id": DOSSIERS_DATASET})
+            ).json()["result"]["resources"]
+            if res["datastore_active"]
+        )
+        r = await ckan.post(
+            "/api/3/action/datastore_search",
+            json={
+                "resource_id": resource["id"],
+                "filters": {"thang": month, "maTTHC": "1.013831", "maXa": "29869"},
+            },
+        )
+        records = r.json()["result"]["records"]
+    assert len(records) == 1, records
+    assert records[0]["soHoSo"] is None
+    assert records[0]["bi_an"] is True
 
 
 async def test_syncs_complete_after_an_ndxp_outage(
