@@ -542,7 +542,7 @@ async def test_the_sidecar_publishes_as_the_demo_client_on_its_own() -> None:
         def published() -> bool:
             return handle.publisher.complete
 
-        await eventually(published, "the portal's first publication")
+        await eventually(published, "the portal's first publication", timeout=30)
         assert handle.url != "http://127.0.0.1:8095"
         found = await ckan((handle, warehouse), "package_search", q="LGSP")
         assert [p["name"] for p in found["results"]] == [EXCHANGES]

@@ -48,8 +48,9 @@ class PortalConfig:
     client_secret: str = "demo-opendata-secret"
     api_token: str = DEMO_TOKEN
     publish_every_s: float = 600.0
-    retry_s: float = 10.0
-    """How soon to try again while a dataset has never been published."""
+    retry_s: float = 20.0
+    """The longest wait before trying again while a dataset has never been
+    published (the first retry is after a quarter of it)."""
     min_count: int = 5
     timeout_s: float = 10.0
     data_dir: Path | None = None
@@ -65,6 +66,7 @@ class PortalConfig:
             api_token=env.get("LGSP_OPENDATA_API_TOKEN", DEMO_TOKEN),
             publish_every_s=float(env.get("LGSP_OPENDATA_PUBLISH_S", 600)),
             min_count=int(env.get("LGSP_OPENDATA_MIN_COUNT", 5)),
+            retry_s=float(env.get("LGSP_OPENDATA_RETRY_S", cls.retry_s)),
             data_dir=data_dir / "opendata" if data_dir is not None else None,
         )
 
@@ -283,8 +285,8 @@ async def running(config: PortalConfig) -> AsyncIterator[OpenDataPortal]:
 
 async def _publish_periodically(portal: OpenDataPortal) -> None:
     # The bus starts its adapters after its sidecars: until every dataset has
-    # a publication, try again soon (backing off to retry_s), then on schedule.
-    backoff = 0.25
+    # a publication, try again soon (5, 10, 20 s by default), then on schedule.
+    backoff = portal.config.retry_s / 4
     while True:
         await portal.publisher.run()
         wait = portal.config.publish_every_s
