@@ -84,6 +84,9 @@ async def ready() -> None:
                 if wh is None:
                     await asyncio.Event().wait()
                 else:
+                    # Cleared first: a progress already signalled would
+                    # otherwise end every wait at once (a busy loop).
+                    wh.progressed.clear()
                     await wh.progressed.wait()
 
 
