@@ -21,7 +21,6 @@ from rdflib import namespace as ns
 
 from lgsp_adapters.opendata.server import DEMO_TOKEN, OpenDataPortal
 from lgsp_adapters.opendata.testing import FakeWarehouse, running_portal
-from tests.support.waiting import eventually
 
 POPULATION = "dan-so-theo-nhom-tuoi-va-gioi-tinh"
 PARCELS = "thua-dat-theo-muc-dich-su-dung"
@@ -532,17 +531,18 @@ async def test_a_warehouse_not_loaded_keeps_the_last_publication(tmp_path: Path)
         assert shown["resources"][0]["url"].startswith(handle.url)
 
 
-async def test_the_sidecar_publishes_as_the_demo_client_on_its_own() -> None:
+async def test_the_test_kits_sidecar_publishes_when_told() -> None:
+    """In a test's bus the portal makes no exchange of its own (the exchange
+    log holds only the test's); told, it publishes as the demo client."""
     from lgsp.testing import running_bus
 
     warehouse = FakeWarehouse()
     async with running_bus(installed=False, adapters=[warehouse.adapter]) as bus:
         handle = bus.sidecar("opendata", OpenDataPortal)
-
-        def published() -> bool:
-            return handle.publisher.complete
-
-        await eventually(published, "the portal's first publication", timeout=30)
         assert handle.url != "http://127.0.0.1:8095"
+        assert warehouse.calls == []
+        assert await ckan((handle, warehouse), "package_list") == []
+        await ckan((handle, warehouse), "lgsp_publish", apikey=DEMO_TOKEN)
+        assert handle.publisher.complete
         found = await ckan((handle, warehouse), "package_search", q="LGSP")
         assert [p["name"] for p in found["results"]] == [EXCHANGES]

@@ -232,6 +232,6 @@ async def running_portal(
             min_count=min_count,
             data_dir=data_dir,
         )
-        async with running(config) as portal:
+        async with running(config, scheduled=False) as portal:
             await portal.publish()
             yield bus, portal, warehouse
