@@ -64,6 +64,9 @@ class Context:
     """When the caller stops waiting (epoch seconds); None for events."""
     _transport: Transport = field(repr=False)
     _registry: Registry = field(repr=False)
+    event_id: str | None = None
+    """The id of the event a subscriber handles (the same on every
+    redelivery of it: deduplicate by it); None outside a subscriber."""
 
     async def call(
         self,
@@ -124,7 +127,8 @@ class _Job:
     name: str
     every_s: float
     fn: JobFn
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event | None = None
+    """Made at each start: an event belongs to the loop it first waits on."""
 
 
 @dataclass
@@ -221,7 +225,9 @@ class Adapter:
     def wake(self, job: str) -> None:
         """Run the job ``job`` now rather than at its next time (its run in
         progress, if any, finishes first)."""
-        self._jobs[job].wake.set()
+        wake = self._jobs[job].wake
+        if wake is not None:
+            wake.set()
 
     def on_stop(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """Register a coroutine function to run when the adapter stops (e.g.
@@ -309,15 +315,16 @@ class Adapter:
         return Context(new_id(), self.client_id, self, None, transport, registry)
 
     async def _schedule(self, job: _Job, transport: Transport, registry: Registry) -> None:
+        job.wake = wake = asyncio.Event()
         while True:
-            job.wake.clear()
+            wake.clear()
             try:
                 await job.fn(self._own_context(transport, registry))
             except Exception:
                 log.exception("adapter.job_failed", adapter=self.name, job=job.name)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(job.every_s):
-                    await job.wake.wait()
+                    await wake.wait()
 
     def _provider(
         self, fn: ServiceFn, contract: ServiceContract, transport: Transport, registry: Registry
@@ -377,7 +384,13 @@ class Adapter:
                     event.body
                 )
             ctx = Context(
-                event.request_id or new_id(), event.client, self, None, transport, registry
+                event.request_id or new_id(),
+                event.client,
+                self,
+                None,
+                transport,
+                registry,
+                event_id=event.event_id,
             )
             # A transient failure (the service this subscriber needs is down)
             # is waited out here, with capped exponential backoff and jitter,

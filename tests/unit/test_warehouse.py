@@ -90,8 +90,8 @@ def count(w: Warehouse, sql_text: str) -> int:
 async def test_a_redelivered_event_lands_once(wh: Warehouse) -> None:
     ctx = FakeContext()
     event = step("2", "2025-08-29T09:00:00+07:00")
-    assert await wh.accept(TOPIC, event)
-    assert not await wh.accept(TOPIC, event)
+    assert await wh.accept(TOPIC, event, "e-1")
+    assert not await wh.accept(TOPIC, event, "e-1")  # the bus delivers it again
     await wh.load_events(ctx)  # type: ignore[arg-type]
     await wh.load_events(ctx)  # type: ignore[arg-type]
     await wh.enrich(ctx)  # type: ignore[arg-type]
@@ -101,17 +101,28 @@ async def test_a_redelivered_event_lands_once(wh: Warehouse) -> None:
     assert wh.store.query("SELECT nguon FROM dossier_facts") == [("unknown_at_source",)]
 
 
+async def test_two_events_saying_the_same_are_two_events_of_one_dossier(wh: Warehouse) -> None:
+    ctx = FakeContext()
+    event = step("2", "2025-08-29T09:00:00+07:00")
+    assert await wh.accept(TOPIC, event, "e-1")
+    assert await wh.accept(TOPIC, event, "e-2")  # published twice: two events
+    await wh.load_events(ctx)  # type: ignore[arg-type]
+    await wh.enrich(ctx)  # type: ignore[arg-type]
+    assert count(wh, "SELECT count(*) FROM dossier_events") == 2
+    assert count(wh, "SELECT count(*) FROM dossier_facts") == 1
+
+
 async def test_restarted_with_the_same_data_and_redelivered_lands_once(tmp_path: Path) -> None:
     ctx = FakeContext()
     event = step("2", "2025-08-29T09:00:00+07:00")
     first = Warehouse.open(tmp_path, Settings())
-    await first.accept(TOPIC, event)
+    await first.accept(TOPIC, event, "e-1")
     await first.load_events(ctx)  # type: ignore[arg-type]
     await first.close()
     again = Warehouse.open(tmp_path, Settings())
     try:
         assert again.watermark == 1
-        assert not await again.accept(TOPIC, event)
+        assert not await again.accept(TOPIC, event, "e-1")
         await again.load_events(ctx)  # type: ignore[arg-type]
         assert count(again, "SELECT count(*) FROM dossier_events") == 1
     finally:

@@ -190,9 +190,9 @@ async def _export(wh: Warehouse) -> None:
 # -- events -------------------------------------------------------------------------
 
 
-async def _land(topic: str, payload: Contract) -> None:
+async def _land(topic: str, payload: Contract, ctx: Context) -> None:
     wh = current()
-    await wh.accept(topic, payload)
+    await wh.accept(topic, payload, ctx.event_id)
     adapter.wake(LOAD_JOB)
 
 
@@ -203,7 +203,7 @@ TOPICS: Final = tuple(sorted(DOSSIER_TOPICS))
 @adapter.subscribe("onestop.dossier.status-changed", name="warehouse.dossiers")
 async def on_dossier_event(event: SuKienTrangThaiHoSo, ctx: Context) -> None:
     """Land a dossier step; acknowledged once it is in the inbox."""
-    await _land("onestop.dossier.status-changed", event)
+    await _land("onestop.dossier.status-changed", event, ctx)
 
 
 # -- the services -----------------------------------------------------------------------

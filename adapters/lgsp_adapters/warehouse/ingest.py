@@ -64,10 +64,12 @@ Transform = Callable[[Contract], list[tuple[str, str, Any, Any, Any, Any, str | 
 ma_tthc, trang_thai_cu, trang_thai, thoi_diem (aware), ghi_chu."""
 
 
-def event_key(topic: str, body: str) -> str:
-    """An event's identity: its topic and content. The SDK hands a
-    subscriber the payload, not the event id, and the same step published
-    twice is one fact, so the warehouse keys events by what they say."""
+def event_key(topic: str, body: str, event_id: str | None = None) -> str:
+    """An event's identity in the inbox: its event id, the same on every
+    redelivery (what the bus hands a subscriber); for an event given
+    without one (a direct call), its topic and content."""
+    if event_id is not None:
+        return event_id
     return hashlib.sha256(f"{topic}\n{body}".encode()).hexdigest()[:32]
 
 
@@ -144,11 +146,11 @@ class Warehouse:
 
     # -- events --------------------------------------------------------------
 
-    async def accept(self, topic: str, payload: Contract) -> bool:
+    async def accept(self, topic: str, payload: Contract, event_id: str | None = None) -> bool:
         """Land one event in the inbox; returns once it is committed (False
-        when it was there already)."""
+        when it was there already: a redelivery of the same event id)."""
         body = payload.model_dump_json()
-        key = event_key(topic, body)
+        key = event_key(topic, body, event_id)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._inbox_thread, self.inbox.put, key, topic, body)
 
