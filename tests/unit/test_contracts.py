@@ -64,6 +64,12 @@ def test_the_catalogue_declares_the_demo_province() -> None:
         ("onestop.procedure.list", 1),
         ("onestop.dossier.list", 1),
         ("dvcqg.dossier.sync", 1),
+        ("warehouse.dossiers.monthly", 1),
+        ("warehouse.parcels.land-use", 1),
+        ("warehouse.population.age-groups", 1),
+        ("warehouse.exchanges.daily", 1),
+        ("warehouse.sql.query", 1),
+        ("lgsp.exchange.statistics", 1),
     }
     assert "population.citizen.lookup" in {s.service for s in CATALOGUE.services}
     assert {(t.topic, t.version) for t in CATALOGUE.topics} == {
@@ -77,6 +83,9 @@ NO_DOMAIN_ERROR = {
     "land.parcel.snapshot",
     "onestop.procedure.list",
     "onestop.dossier.list",
+    # Aggregates filtered by commune or land use: an empty list, not an error.
+    "warehouse.parcels.land-use",
+    "warehouse.population.age-groups",
 }
 
 
