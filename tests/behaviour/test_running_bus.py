@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -72,7 +73,7 @@ async def test_a_start_that_fails_stops_what_was_started(
     events: list[str] = []
 
     def sidecar(
-        *, gateway_url: str, ephemeral: bool = False
+        *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
     ) -> contextlib.AbstractAsyncContextManager[object]:
         @contextlib.asynccontextmanager
         async def running() -> AsyncIterator[object]:
