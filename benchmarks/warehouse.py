@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import lgsp_adapters.warehouse as warehouse
+from lgsp import Adapter, Context
 from lgsp.testing import running_bus
 from lgsp_adapters import onestop
 from lgsp_adapters.warehouse.config import Settings
@@ -111,6 +112,31 @@ async def ingestion() -> dict[str, Any]:
     }
 
 
+async def bus_floor() -> dict[str, Any]:
+    """The same events through the same in-process bus and client, to a
+    subscriber that does nothing: what the bus accepts without the warehouse."""
+    noop = Adapter("noop", agency="benchmark")
+
+    @noop.subscribe(TOPIC, name="benchmark.noop")
+    async def nothing(event: SuKienTrangThaiHoSo, ctx: Context) -> None:
+        return None
+
+    async with running_bus(
+        "memory", installed=False, sidecars=False, adapters=[noop, onestop.adapter]
+    ) as bus:
+        await bus.token("dongthap.onestop")
+
+        async def publisher(k: int) -> None:
+            for n in range(k, EVENTS, TASKS):
+                r = await bus.publish(TOPIC, _event(n), client="dongthap.onestop")
+                assert r.status == 202, r.json
+
+        started = time.perf_counter()
+        await asyncio.gather(*(publisher(k) for k in range(TASKS)))
+        elapsed = time.perf_counter() - started
+    return {"accepted_per_s": EVENTS / elapsed}
+
+
 async def inbox_floor() -> dict[str, Any]:
     """The same events into the inbox alone: one SQLite commit each."""
     with tempfile.TemporaryDirectory() as folder:
@@ -164,15 +190,21 @@ def main() -> None:
     )
     batch_result = json.loads(child.stdout.strip().splitlines()[-1])
     events = asyncio.run(ingestion())
+    bus = asyncio.run(bus_floor())
     floor = asyncio.run(inbox_floor())
-    result = {"ingestion": events, "inbox_floor": floor, "batch": batch_result}
+    result = {"ingestion": events, "bus_floor": bus, "inbox_floor": floor, "batch": batch_result}
     print(f"{'events':<34}{'warehouse':>12}{'floor':>12}{'ratio':>8}")
-    ratio = events["accepted_per_s"] / floor["accepted_per_s"]
+    ratio = events["accepted_per_s"] / bus["accepted_per_s"]
     print(
         f"{'accepted /s (202, via gateway)':<34}{events['accepted_per_s']:>12.0f}"
-        f"{floor['accepted_per_s']:>12.0f}{ratio:>8.2f}"
+        f"{bus['accepted_per_s']:>12.0f}{ratio:>8.2f}   floor: a subscriber doing nothing"
     )
-    print(f"{'ingested /s (queryable)':<34}{events['ingested_per_s']:>12.0f}")
+    ratio = events["ingested_per_s"] / bus["accepted_per_s"]
+    print(
+        f"{'ingested /s (queryable)':<34}{events['ingested_per_s']:>12.0f}"
+        f"{bus['accepted_per_s']:>12.0f}{ratio:>8.2f}"
+    )
+    print(f"{'inbox alone /s (one commit each)':<34}{floor['accepted_per_s']:>12.0f}")
     print(f"{'lag after last 202 (s)':<34}{events['lag_s']:>12.3f}")
     print(
         f"{'freshness p50 / p99 (ms)':<34}{events['freshness_p50_ms']:>12.1f}"
