@@ -88,9 +88,10 @@ class Download:
     body: bytes
 
 
-@dataclass
+@dataclass(eq=False)
 class Table:
-    """A DataStore table: its fields (``_id`` first) and records."""
+    """A DataStore table: its fields (``_id`` first) and records (a new
+    table per publication: the DataStore indexes each once, by identity)."""
 
     resource_id: str
     fields: list[dict[str, Any]]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import weakref
+from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -62,19 +64,54 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _same(record_value: object, wanted: object) -> bool:
-    if isinstance(record_value, (int, float)) and not isinstance(record_value, bool):
-        try:
-            return float(str(wanted)) == float(record_value)
-        except ValueError:
-            return False
-    return _text(record_value) == _text(wanted)
+class _Index:
+    """A table's records by the text of each cell and by the words in it,
+    built once per publication: a filter or a full-text query then looks
+    rows up instead of testing every one."""
+
+    def __init__(self, table: Table) -> None:
+        self.by_value: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+        self.by_number: dict[str, dict[float, set[int]]] = defaultdict(lambda: defaultdict(set))
+        self.by_word: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+        for i, record in enumerate(table.records):
+            for column, value in record.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self.by_number[column][float(value)].add(i)
+                else:
+                    self.by_value[column][_text(value)].add(i)
+                for token in words(_text(value)):
+                    self.by_word[column][token].add(i)
+
+    def equal(self, column: str, wanted: object) -> set[int]:
+        """Rows whose cell equals ``wanted``: the same text, or for a
+        number the same number (``"12"`` finds 12 and 12.0)."""
+        found = set(self.by_value[column].get(_text(wanted), ()))
+        with contextlib.suppress(ValueError):
+            found |= self.by_number[column].get(float(str(wanted)), set())
+        return found
+
+    def text(self, columns: list[str], query: str) -> set[int] | None:
+        """Rows holding every word of ``query`` in one of ``columns``; None
+        for a query without words (it filters nothing)."""
+        found: set[int] | None = None
+        for word in words(query):
+            rows: set[int] = set()
+            for column in columns:
+                for token, where in self.by_word[column].items():
+                    if word_matches(token, word):
+                        rows |= where
+            found = rows if found is None else found & rows
+        return found
 
 
-def _matches_text(record: dict[str, Any], columns: list[str], query: str) -> bool:
-    wanted = words(query)
-    tokens = [t for c in columns for t in words(_text(record.get(c)))]
-    return all(any(word_matches(t, w) for t in tokens) for w in wanted)
+_INDEXES: weakref.WeakKeyDictionary[Table, _Index] = weakref.WeakKeyDictionary()
+
+
+def _index(table: Table) -> _Index:
+    index = _INDEXES.get(table)
+    if index is None:
+        index = _INDEXES[table] = _Index(table)
+    return index
 
 
 def search(table: Table, data: dict[str, Any], *, resource_id: str) -> dict[str, Any]:
@@ -85,10 +122,17 @@ def search(table: Table, data: dict[str, Any], *, resource_id: str) -> dict[str,
     for name in filters:
         if name not in names:
             raise ValidationError({"filters": [f'invalid value "{name}"']})
-    records = table.records
+    index = _index(table)
+    matching: set[int] | None = None
+
+    def narrow(rows: set[int] | None) -> None:
+        nonlocal matching
+        if rows is not None:
+            matching = rows if matching is None else matching & rows
+
     for name, wanted in filters.items():
         options = wanted if isinstance(wanted, list) else [wanted]
-        records = [r for r in records if any(_same(r.get(name), o) for o in options)]
+        narrow(set().union(*(index.equal(name, o) for o in options)))
     q = data.get("q")
     if isinstance(q, str) and q.startswith("{"):
         # A JSON object in a string (as GET parameters carry it), else plain text.
@@ -98,11 +142,15 @@ def search(table: Table, data: dict[str, Any], *, resource_id: str) -> dict[str,
         for name, text in q.items():
             if name not in names:
                 raise ValidationError({"q": [f'invalid value "{name}"']})
-            records = [r for r in records if _matches_text(r, [name], str(text))]
+            narrow(index.text([name], str(text)))
     elif isinstance(q, str) and q.strip():
-        records = [r for r in records if _matches_text(r, names, q)]
+        narrow(index.text(names, q))
     elif q not in (None, ""):
         raise ValidationError({"q": ["Invalid query"]})
+    # In table order, as the DataStore answers without a sort.
+    records = (
+        table.records if matching is None else [table.records[i] for i in sorted(matching)]
+    )
     sort = data.get("sort")
     if sort:
         for part in reversed(_list(sort, "sort")):
