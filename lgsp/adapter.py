@@ -244,15 +244,20 @@ class Adapter:
         self._status = fn
         return fn
 
-    async def stop(self) -> None:
-        """Cancel the jobs and run the stop hooks, once the transport no
-        longer delivers work."""
+    async def cancel_jobs(self) -> None:
+        """Stop the adapter's own work (its jobs), before the transport closes:
+        a job's call in flight would otherwise wait on a closing transport."""
         running, self._running = self._running, []
         for task in running:
             task.cancel()
         for task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def stop(self) -> None:
+        """Cancel the jobs (if still running) and run the stop hooks, once
+        the transport no longer delivers work."""
+        await self.cancel_jobs()
         for fn in self._on_stop:
             try:
                 await fn()

@@ -180,6 +180,8 @@ async def run(
             log.info("server.stopping")
             if runner is not None:
                 await runner.cleanup()  # stops accepting, drains in-flight calls
+            for adapter in adapters:
+                await adapter.cancel_jobs()
             await transport.close()
             for adapter in adapters:
                 await adapter.stop()

@@ -241,6 +241,9 @@ async def running_bus(
             provider_transport = provider_transport or shared
         gateway_transport = await _started(stack, gateway_transport, transport, amqp_url)
         provider_transport = await _started(stack, provider_transport, transport, amqp_url)
+        # Run first on the way out: the adapters' own jobs end before the
+        # transports close under them.
+        stack.push_async_callback(_cancel_jobs, added)
         app = create_app(settings, registry, gateway_transport)
         server = TestServer(app, host="127.0.0.1")
         http = TestClient(server, connector=TCPConnector(ssl=False) if ssl_context else None)
@@ -307,6 +310,11 @@ async def _started(
     await made.start()
     stack.push_async_callback(made.close)
     return made
+
+
+async def _cancel_jobs(adapters: list[Adapter]) -> None:
+    for adapter in adapters:
+        await adapter.cancel_jobs()
 
 
 async def _stop_all(adapters: list[Adapter]) -> None:
