@@ -200,8 +200,9 @@ class Adapter:
         return register
 
     def on_start(self, fn: JobFn) -> JobFn:
-        """Register a coroutine function run once the adapter's handlers are
-        bound (e.g. opening the store it keeps), with a :class:`Context` to
+        """Register a coroutine function run at start, before the adapter's
+        handlers are bound (e.g. opening the store they use: the first
+        request or event may arrive at once), with a :class:`Context` to
         call the bus as this adapter. An error stops the start."""
         self._on_start.append(fn)
         return fn
@@ -285,6 +286,8 @@ class Adapter:
         self.data_dir = None if data_dir is None else data_dir / self.name
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+        for hook in self._on_start:
+            await hook(self._own_context(transport, registry))
         for binding in self._services:
             contract = registry.service(binding.service, binding.version)
             await transport.serve(
@@ -300,8 +303,6 @@ class Adapter:
             await transport.subscribe(sub.topic, sub.name, self._consumer(sub, transport, registry))
         if self._status is not None:
             transport.report_status(self.name, self.instance, self._status)
-        for hook in self._on_start:
-            await hook(self._own_context(transport, registry))
         for job in self._jobs.values():
             self._running.append(
                 asyncio.create_task(self._schedule(job, transport, registry), name=job.name)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from lgsp.testing import Bus, TransportKind
+from lgsp_adapters import warehouse
 from lgsp_adapters.ndxp import Faults, Simulator, connector
 from lgsp_adapters.opendata.server import OpenDataPortal
 from tests.support.echo import echo_bus
@@ -121,6 +122,9 @@ async def the_month_is_published(bus: Bus, ma_ho_so: str) -> None:
     than the five a published count needs."""
     month = (await ok(bus, "onestop.dossier.status", {"maHoSo": ma_ho_so}))["ngayTiepNhan"][:7]
     analyst = "dongthap.analyst"
+    # Its datasets answer once it has loaded every source (503 before).
+    async with asyncio.timeout(60):
+        await warehouse.ready()
 
     async def in_the_warehouse() -> bool:
         r = await bus.send(
@@ -139,6 +143,8 @@ async def the_month_is_published(bus: Bus, ma_ho_so: str) -> None:
             headers={"Authorization": portal.config.api_token},
         )
         assert r.json()["success"], r.text
+        published = {o["dataset"]: o for o in r.json()["result"]["datasets"]}
+        assert published[DOSSIERS_DATASET]["published"], published
         resource = next(
             res
             for res in (
