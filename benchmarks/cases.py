@@ -5,6 +5,7 @@ from this folder, or lgsp's own commands), the probes that say it is ready
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import sys
 import urllib.error
@@ -110,6 +111,27 @@ def providers_online(base: str, bearer: str) -> Callable[[], bool]:
     return probe
 
 
+ADMIN = "Basic " + base64.b64encode(b"admin:demo-admin-secret").decode()
+"""The demo operator: the dashboard's feed says which adapters are ready."""
+
+
+def settled(base: str) -> Callable[[], bool]:
+    """Every adapter that says whether it is ready (the warehouse, once its
+    first loads are in) says so on the dashboard's feed, and none is busy
+    (a pull and its Parquet rewrite): start-up work is over, so it is not
+    measured as the exchange's cost."""
+
+    def probe() -> bool:
+        status, body = http("GET", f"{base}/v1/admin/dashboard", headers={"Authorization": ADMIN})
+        if status != 200:
+            return False
+        adapters = orjson.loads(body).get("adapters", [])
+        statuses = [a.get("status", {}) for a in adapters]
+        return all(s.get("ready", True) is True and not s.get("busy") for s in statuses)
+
+    return probe
+
+
 # -- the cases ------------------------------------------------------------------
 
 
@@ -170,6 +192,7 @@ def _lgsp_ready(run: Run, fleet: Fleet, base: str, what: str) -> Target:
     wait_for(what, ready(base), fleet, run.load.start_timeout_s)
     bearer = token(base)
     wait_for(f"{what} providers", providers_online(base, bearer), fleet, run.load.start_timeout_s)
+    wait_for(f"{what} adapters settled", settled(base), fleet, run.load.start_timeout_s)
     return Target(base, bearer)
 
 

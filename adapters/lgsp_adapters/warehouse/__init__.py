@@ -54,6 +54,8 @@ _current: Warehouse | None = None
 """This process's running warehouse (None when stopped)."""
 _forced = False
 _exported_at = 0.0
+_busy = False
+"""Whether a pull (and the Parquet rewrite after it) is under way."""
 
 T = TypeVar("T")
 
@@ -159,16 +161,22 @@ async def pull_sources(ctx: Context) -> None:
     if wh is None:
         return
     forced, _forced = _forced, False
-    loaded = await wh.pull(ctx, forced=forced)
-    if loaded:
-        wh.progressed.set()
-        await _export(wh)
+    global _busy
+    _busy = True
+    try:
+        loaded = await wh.pull(ctx, forced=forced)
+        if loaded:
+            wh.progressed.set()
+            await _export(wh)
+    finally:
+        _busy = False
 
 
 @adapter.every(5.0, name=EXPORT_JOB)
 async def export_now_and_then(ctx: Context) -> None:
     wh = _current
-    if wh is not None and time.monotonic() - _exported_at >= wh.settings.export_s:
+    # Not before the first pull: the copy after it is the first worth making.
+    if wh is not None and _exported_at and time.monotonic() - _exported_at >= wh.settings.export_s:
         await _export(wh)
 
 
@@ -295,6 +303,7 @@ def status() -> dict[str, str | int | float | bool]:
             assert load.loaded_at is not None
             shown[source] = f"{load.loaded_at.isoformat(timespec='seconds')}, {load.rows} rows"
     shown["events"] = wh.watermark
+    shown["busy"] = _busy
     shown["healthy"] = shown["ready"]
     return shown
 

@@ -23,6 +23,10 @@ class Settings:
     NULL."""
     export_s: float = DEFAULT_EXPORT_S
     """``LGSP_WAREHOUSE_EXPORT_S``: seconds between Parquet rewrites."""
+    threads: int = 1
+    """``LGSP_WAREHOUSE_THREADS``: DuckDB's worker threads. One by default:
+    the warehouse shares the machine with the bus, whose exchanges must not
+    wait for a Parquet rewrite or an analyst's query to leave them a core."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,6 +35,7 @@ class Settings:
             pull_s=float(os.environ.get("LGSP_WAREHOUSE_PULL_S", DEFAULT_PULL_S)),
             personal_ids=tuple(p.strip() for p in ids.split(",") if p.strip()),
             export_s=float(os.environ.get("LGSP_WAREHOUSE_EXPORT_S", DEFAULT_EXPORT_S)),
+            threads=max(1, int(os.environ.get("LGSP_WAREHOUSE_THREADS", "1"))),
         )
 
     def keeps_personal_ids(self, source: str) -> bool:

@@ -119,7 +119,9 @@ class Warehouse:
     def open(cls, data_dir: Path | None, settings: Settings) -> Warehouse:
         export_dir = None if data_dir is None else data_dir / "parquet"
         store = Store(
-            None if data_dir is None else data_dir / "warehouse.duckdb", export_dir=export_dir
+            None if data_dir is None else data_dir / "warehouse.duckdb",
+            export_dir=export_dir,
+            threads=settings.threads,
         )
         inbox = Inbox(None if data_dir is None else data_dir / "inbox.sqlite")
         wh = cls(store, inbox, settings, export_dir)

@@ -190,9 +190,13 @@ def aware(moment: dt.datetime | None) -> dt.datetime | None:
 class Store:
     """The DuckDB database, at ``path`` or in memory (``path`` None)."""
 
-    def __init__(self, path: Path | None, *, export_dir: Path | None = None) -> None:
+    def __init__(
+        self, path: Path | None, *, export_dir: Path | None = None, threads: int = 1
+    ) -> None:
         self.path = path
-        self.con = duckdb.connect(str(path) if path is not None else ":memory:")
+        self.con = duckdb.connect(
+            str(path) if path is not None else ":memory:", config={"threads": threads}
+        )
         # No statement reaches a file but the Parquet export's: set before
         # external access is switched off, which cannot be undone.
         if export_dir is not None:
