@@ -159,6 +159,9 @@ class Adapter:
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self._jobs: dict[str, _Job] = {}
         self._running: list[asyncio.Task[None]] = []
+        self._stopping: asyncio.Event | None = None
+        """Set when the adapter stops (made at each start, for its loop):
+        subscribers waiting out an outage give their event back then."""
         self._status: StatusHook | None = None
         self.data_dir: Path | None = None
         """Where this adapter keeps its state (``<bus data folder>/<name>``,
@@ -246,8 +249,12 @@ class Adapter:
         return fn
 
     async def cancel_jobs(self) -> None:
-        """Stop the adapter's own work (its jobs), before the transport closes:
-        a job's call in flight would otherwise wait on a closing transport."""
+        """Stop the adapter's own work before the transport closes: its jobs
+        end, and a subscriber waiting out an outage stops waiting and gives
+        its event back to the transport (redelivered after the restart), so
+        the transport's drain is not held by a wait that cannot end."""
+        if self._stopping is not None:
+            self._stopping.set()
         running, self._running = self._running, []
         for task in running:
             task.cancel()
@@ -283,6 +290,7 @@ class Adapter:
 
         Raises :class:`~lgsp.errors.ContractMismatch` when the bus publishes
         another contract for a version than this registry's."""
+        self._stopping = asyncio.Event()
         self.data_dir = None if data_dir is None else data_dir / self.name
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -315,6 +323,18 @@ class Adapter:
             services=[f"{s}/v{v}" for s, v in self.services],
             topics=self.topics,
         )
+
+    def _stopped(self) -> bool:
+        return self._stopping is not None and self._stopping.is_set()
+
+    async def _pause(self, seconds: float) -> None:
+        """A subscriber's backoff, cut short when the adapter stops."""
+        if self._stopping is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     def _own_context(self, transport: Transport, registry: Registry) -> Context:
         """A context for work the adapter does on its own (start hooks, jobs)."""
@@ -405,6 +425,8 @@ class Adapter:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TransientError),
                 wait=wait_exponential_jitter(multiplier=0.2, max=SUBSCRIBER_MAX_BACKOFF),
+                stop=lambda _state: self._stopped(),
+                sleep=self._pause,
                 before_sleep=lambda state: log.warning(
                     "subscriber.retrying",
                     subscriber=sub.name,

@@ -110,3 +110,32 @@ async def test_jobs_run_again_on_a_second_event_loop() -> None:
 def test_a_job_runs_every_positive_number_of_seconds() -> None:
     with pytest.raises(ValueError, match="positive"):
         Adapter("x", agency="test").every(0)
+
+
+async def test_a_subscriber_waiting_out_an_outage_lets_the_bus_stop(
+    transport: MemoryTransport,
+) -> None:
+    """Stopping does not wait for an outage to end: the subscriber gives the
+    event back (the transport redelivers it after a restart)."""
+    from lgsp import Event, ServiceUnavailable
+    from tests.support.echo import Ping
+
+    adapter = Adapter("patient", agency="test")
+    attempts: list[str | None] = []
+
+    @adapter.subscribe("test.ping.sent", name="test.patient")
+    async def wait_for_ndxp(event: Ping, ctx: Context) -> None:
+        attempts.append(ctx.event_id)
+        raise ServiceUnavailable("NDXP is down")
+
+    await adapter.start(transport, REGISTRY)
+    await transport.publish(
+        Event(
+            topic="test.ping.sent", version=1, client="test.all", request_id="r-1", body=b'{"n": 1}'
+        )
+    )
+    await eventually(lambda: len(attempts) >= 2, "the subscriber is waiting the outage out")
+    async with asyncio.timeout(5):  # the backoff alone would go on for minutes
+        await adapter.cancel_jobs()
+        await transport.close()
+    await adapter.stop()
