@@ -11,6 +11,7 @@ portal's publisher (:mod:`lgsp_adapters.opendata.publish`) both use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -57,6 +58,20 @@ class GatewayClient:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
+
+    async def ready(self, within_s: float = 30.0, every_s: float = 0.25) -> bool:
+        """Wait until the gateway says it is ready (``GET /readyz`` 200), for
+        at most about ``within_s``; whether it did."""
+        for _ in range(max(1, round(within_s / every_s))):
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with (
+                    asyncio.timeout(every_s * 4),
+                    self._session().get(f"{self.url}/readyz") as r,
+                ):
+                    if r.status == 200:
+                        return True
+            await asyncio.sleep(every_s)
+        return False
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:

@@ -289,6 +289,9 @@ async def _publish_periodically(portal: OpenDataPortal) -> None:
     # The bus starts its adapters after its sidecars: until every dataset has
     # a publication, try again soon (5, 10, 20 s by default), then on schedule.
     backoff = portal.config.retry_s / 4
+    # `lgsp up` starts its sidecars before the gateway listens: the first
+    # publication waits for it rather than failing (and logging) at once.
+    await portal.publisher.client.ready()
     while True:
         await portal.publisher.run()
         wait = portal.config.publish_every_s
