@@ -9,10 +9,13 @@ a granted one succeeds, any other is refused with 403 ``auth.forbidden``.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from lgsp.catalogue.registry import Registry
 from lgsp.testing import Bus
+from lgsp_adapters import warehouse
 
 CATALOGUE = Registry.from_entry_points()
 
@@ -82,8 +85,18 @@ def _example(kind: str, name: str, version: int) -> dict[str, object]:
     return dict(topic.examples[0])
 
 
+@pytest.fixture(scope="module")
+async def loaded(bus: Bus) -> Bus:
+    """The module's bus once the warehouse has loaded its sources: its
+    datasets answer 503 before, whoever calls."""
+    async with asyncio.timeout(60):
+        await warehouse.ready()
+    return bus
+
+
 @pytest.mark.parametrize(("client", "kind", "name", "version"), CASES)
-async def test_grant(bus: Bus, client: str, kind: str, name: str, version: int) -> None:
+async def test_grant(loaded: Bus, client: str, kind: str, name: str, version: int) -> None:
+    bus = loaded
     r = await bus.http.post(
         f"/v1/{kind}/{name}",
         json=_example(kind, name, version),
