@@ -4,12 +4,13 @@ the bus's processes, each until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pkgutil
 import shlex
 import ssl
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from lgsp.cli.audit import DEFAULT_DATA_DIR
 from lgsp.config import DEMO_SECRETS, Settings
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
-from lgsp.server import UnknownAdapter, load_adapters, load_sidecars, run
+from lgsp.server import Sidecar, UnknownAdapter, load_adapters, load_sidecars, run
 from lgsp.transport import create_transport
 from lgsp.trust.clients import ClientStoreError
 from lgsp.trust.tls import tls_context
@@ -171,9 +172,10 @@ def up(
     settings, ssl_context = _with_tls(settings, tls_cert, tls_key, tls_client_ca)
     adapters = _adapters(())
     registry = Registry.from_entry_points()
+    companions: list[object] = []
 
     def banner() -> None:
-        click.echo(_banner(settings, registry, host, port, kind), err=True)
+        click.echo(_banner(settings, registry, host, port, kind, companions), err=True)
 
     _serve(
         run(
@@ -182,7 +184,7 @@ def up(
             settings=settings,
             adapters=adapters,
             http_providers=settings.http_providers,
-            sidecars=list(load_sidecars().values()),
+            sidecars=[_kept(sidecar, companions) for sidecar in load_sidecars().values()],
             host=host,
             port=port,
             on_ready=banner,
@@ -311,7 +313,28 @@ def _resolve_adapter(target: str) -> Adapter:
     return found
 
 
-def _banner(settings: Settings, registry: Registry, host: str, port: int, transport: str) -> str:
+def _kept(sidecar: Sidecar, handles: list[object]) -> Sidecar:
+    """``sidecar``, keeping what it yields in ``handles`` (for the banner)."""
+
+    @contextlib.asynccontextmanager
+    async def running(
+        *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
+    ) -> AsyncIterator[object]:
+        async with sidecar(gateway_url=gateway_url, ephemeral=ephemeral, data_dir=data_dir) as h:
+            handles.append(h)
+            yield h
+
+    return running
+
+
+def _banner(
+    settings: Settings,
+    registry: Registry,
+    host: str,
+    port: int,
+    transport: str,
+    companions: Sequence[object] = (),
+) -> str:
     base = f"{'https' if settings.tls_cert else 'http'}://{host}:{port}"
     lines = [
         "",
@@ -319,6 +342,11 @@ def _banner(settings: Settings, registry: Registry, host: str, port: int, transp
         f"  catalogue   {base}/v1/services   API docs {base}/openapi.json   metrics {base}/metrics",
     ]
     lines.append(f"  dashboard   {base}/dashboard   (operators: HTTP Basic)")
+    # A companion server says where it is, when it has a line to say it.
+    for handle in companions:
+        describe = getattr(handle, "describe", None)
+        if callable(describe):
+            lines.append(f"  {describe()}")
     demo_admins = [a for a in settings.admins if a.secret in DEMO_SECRETS]
     if demo_admins:
         lines += ["", "Demo operators (dashboard, admin API; refused by a production config):"]

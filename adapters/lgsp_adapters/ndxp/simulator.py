@@ -121,6 +121,10 @@ class Simulator:
         self._listeners: list[FaultsListener] = []
         self._start_outage(config.faults)
 
+    def describe(self) -> str:
+        """Its line in ``lgsp up``'s banner."""
+        return f"NDXP (sim)  {self.url}   faults {self.url}/admin/faults"
+
     @property
     def faults(self) -> Faults:
         """The faults in force now (an outage past its duration is over)."""

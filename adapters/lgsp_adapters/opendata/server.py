@@ -84,6 +84,10 @@ class OpenDataPortal:
         """Publish every dataset now."""
         return await self.publisher.run()
 
+    def describe(self) -> str:
+        """Its line in ``lgsp up``'s banner."""
+        return f"open data   {self.url}/dataset   CKAN API {self.url}/api/3/action/package_search"
+
 
 # -- the Action API -----------------------------------------------------------------
 
