@@ -1,20 +1,20 @@
 """``lgsp warehouse``: the warehouse's analysts' command (entry point group
 ``lgsp.commands``): read-only SQL and the state of its loads, through the
-gateway with a client's credentials (a stdlib HTTP client: the command
-needs nothing of the bus but its address)."""
+gateway with a client's credentials (the mock systems' one client of the
+gateway, :mod:`lgsp_adapters.gateway_client`)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
-import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
+import aiohttp
 import click
+
+from lgsp_adapters.gateway_client import Answer, CredentialsRefused, GatewayClient
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_CLIENT = "dongthap.analyst"
@@ -29,40 +29,32 @@ class Failed(click.ClickException):
     """Exit 1 with a message."""
 
 
-def _post(url: str, data: bytes, headers: dict[str, str]) -> Any:
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", "replace")
-        try:
-            problem = json.loads(body)
-            detail = f"{problem.get('code')}: {problem.get('detail')}"
-        except ValueError:
-            detail = body[:500]
-        raise Failed(f"{exc.code} {detail}") from exc
-    except urllib.error.URLError as exc:
-        raise Failed(f"cannot reach {url}: {exc.reason}") from exc
-
-
-def _token(base: str, client_id: str, secret: str) -> str:
-    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    answer = _post(
-        f"{base}/oauth2/token",
-        urllib.parse.urlencode(form).encode(),
-        {"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    return str(answer["access_token"])
-
-
 def _query(base: str, client_id: str, secret: str, sql: str, limit: int) -> Any:
-    bearer = _token(base, client_id, secret)
-    return _post(
-        f"{base}/v1/services/warehouse.sql.query",
-        json.dumps({"sql": sql, "gioiHan": limit}).encode(),
-        {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
-    )
+    """``warehouse.sql.query`` through the gateway, as ``client_id``."""
+
+    async def ask() -> Answer:
+        client = GatewayClient(base, client_id, secret, timeout_s=30)
+        try:
+            return await client.call_json("warehouse.sql.query", {"sql": sql, "gioiHan": limit})
+        finally:
+            await client.close()
+
+    try:
+        answer = asyncio.run(ask())
+    except CredentialsRefused as exc:
+        raise Failed(str(exc)) from exc
+    except TimeoutError as exc:
+        raise Failed(f"no answer from {base} within 30 s") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise Failed(f"cannot reach {base}: {exc}") from exc
+    try:
+        body = answer.json()
+    except ValueError:
+        raise Failed(f"{answer.status} {answer.body[:500].decode('utf-8', 'replace')}") from None
+    if answer.status != 200:
+        problem = body if isinstance(body, dict) else {}
+        raise Failed(f"{answer.status} {problem.get('code')}: {problem.get('detail')}")
+    return body
 
 
 def _print(answer: dict[str, Any], fmt: str) -> None:
@@ -137,7 +129,3 @@ def sql_command(
 def status_command(url: str, client_id: str, client_secret: str, fmt: str) -> None:
     """When each source last loaded, how many rows, how long, its error."""
     _print(_query(url.rstrip("/"), client_id, client_secret, STATUS_SQL, 100), fmt)
-
-
-def main() -> None:  # pragma: no cover - for `python -m`
-    command(sys.argv[1:])
