@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +50,11 @@ Payload = TypeVar("Payload", bound=Contract)
 ServiceFn = Callable[[Any, "Context"], Awaitable[Contract]]
 EventFn = Callable[[Any, "Context"], Awaitable[None]]
 JobFn = Callable[["Context"], Awaitable[None]]
+
+_RUNNING: contextvars.ContextVar[Adapter | None] = contextvars.ContextVar(
+    "lgsp_adapter_running", default=None
+)
+"""The adapter (or copy of one) whose handler, job, hook or status is running."""
 
 
 @dataclass(frozen=True)
@@ -148,11 +154,24 @@ class _Subscription:
 class Adapter:
     """A named set of handlers for one agency system."""
 
-    def __init__(self, name: str, *, agency: str, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        agency: str,
+        client_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.agency = agency
         self.client_id = client_id or f"adapter.{name}"
         self.instance = f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        """Where the adapter reads its settings: the process's environment,
+        or for a copy made for one province of a network (:meth:`copy`),
+        that province's."""
+        self.template: Adapter = self
+        """The adapter this one was copied from (itself when it is no copy)."""
         self._services: list[_ServiceBinding] = []
         self._subscriptions: list[_Subscription] = []
         self._on_start: list[JobFn] = []
@@ -248,6 +267,36 @@ class Adapter:
         self._status = fn
         return fn
 
+    def copy(self, *, env: Mapping[str, str]) -> Adapter:
+        """The same handlers, hooks and jobs as a new adapter reading its
+        settings from ``env``: one system run once per province when several
+        provinces share a process (each copy has its own instance, jobs and
+        data folder; the system keeps per-copy state by :meth:`running`)."""
+        twin = Adapter(self.name, agency=self.agency, client_id=self.client_id, env=env)
+        twin.template = self.template
+        twin._services = list(self._services)
+        twin._subscriptions = list(self._subscriptions)
+        twin._on_start = list(self._on_start)
+        twin._on_stop = list(self._on_stop)
+        twin._jobs = {name: _Job(job.name, job.every_s, job.fn) for name, job in self._jobs.items()}
+        twin._status = self._status
+        return twin
+
+    def running(self) -> Adapter:
+        """The copy of this adapter whose code runs now (a handler, job, hook
+        or status read of a copy made by :meth:`copy`), else this adapter:
+        how a module-level hook finds the state of the copy it serves."""
+        current = _RUNNING.get()
+        return current if current is not None and current.template is self.template else self
+
+    def _read_status(self) -> Mapping[str, Any]:
+        assert self._status is not None
+        token = _RUNNING.set(self)
+        try:
+            return self._status()
+        finally:
+            _RUNNING.reset(token)
+
     async def cancel_jobs(self) -> None:
         """Stop the adapter's own work before the transport closes: its jobs
         end, and a subscriber waiting out an outage stops waiting and gives
@@ -266,11 +315,15 @@ class Adapter:
         """Cancel the jobs (if still running) and run the stop hooks, once
         the transport no longer delivers work."""
         await self.cancel_jobs()
-        for fn in self._on_stop:
-            try:
-                await fn()
-            except Exception:
-                log.exception("adapter.stop_failed", adapter=self.name, hook=fn.__name__)
+        token = _RUNNING.set(self)
+        try:
+            for fn in self._on_stop:
+                try:
+                    await fn()
+                except Exception:
+                    log.exception("adapter.stop_failed", adapter=self.name, hook=fn.__name__)
+        finally:
+            _RUNNING.reset(token)
 
     @property
     def services(self) -> list[tuple[str, int]]:
@@ -294,8 +347,12 @@ class Adapter:
         self.data_dir = None if data_dir is None else data_dir / self.name
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-        for hook in self._on_start:
-            await hook(self._own_context(transport, registry))
+        token = _RUNNING.set(self)
+        try:
+            for hook in self._on_start:
+                await hook(self._own_context(transport, registry))
+        finally:
+            _RUNNING.reset(token)
         for binding in self._services:
             contract = registry.service(binding.service, binding.version)
             await transport.serve(
@@ -310,7 +367,7 @@ class Adapter:
             registry.topic(sub.topic)  # only declared topics can be subscribed to
             await transport.subscribe(sub.topic, sub.name, self._consumer(sub, transport, registry))
         if self._status is not None:
-            transport.report_status(self.name, self.instance, self._status)
+            transport.report_status(self.name, self.instance, self._read_status)
         for job in self._jobs.values():
             self._running.append(
                 asyncio.create_task(self._schedule(job, transport, registry), name=job.name)
@@ -341,6 +398,7 @@ class Adapter:
         return Context(new_id(), self.client_id, self, None, transport, registry)
 
     async def _schedule(self, job: _Job, transport: Transport, registry: Registry) -> None:
+        _RUNNING.set(self)  # the job's own task: its context ends with it
         job.wake = wake = asyncio.Event()
         while True:
             wake.clear()
@@ -371,7 +429,11 @@ class Adapter:
                     client=envelope.client,
                     service=envelope.service,
                 ):
-                    response = await fn(request, ctx)
+                    token = _RUNNING.set(self)
+                    try:
+                        response = await fn(request, ctx)
+                    finally:
+                        _RUNNING.reset(token)
             except TransientError as exc:
                 # What this provider needs is down (e.g. NDXP): the caller gets
                 # a 503/504 with Retry-After, not a provider failure.
@@ -438,7 +500,11 @@ class Adapter:
                 reraise=True,
             ):
                 with attempt:
-                    await sub.fn(payload, ctx)
+                    token = _RUNNING.set(self)
+                    try:
+                        await sub.fn(payload, ctx)
+                    finally:
+                        _RUNNING.reset(token)
             EVENTS_DELIVERED.labels(event.topic, sub.name).inc()
 
         return consume

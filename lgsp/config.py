@@ -47,12 +47,34 @@ Thumbprint = Annotated[
 ]
 
 
+# A province of the network as NDXP names it in addresses: lower case, no
+# diacritics (``dongthap``, ``gialai``).
+ProvinceKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,31}$")]
+
+DEMO_PROVINCES: dict[str, str] = {
+    "dongthap": "Đồng Tháp",
+    "gialai": "Gia Lai",
+    "lamdong": "Lâm Đồng",
+    "phutho": "Phú Thọ",
+}
+"""The provinces of the demo network (post-2025 names): each one LGSP."""
+
+
 def granted(grants: tuple[str, ...], name: str) -> bool:
     """True when ``name`` (a service or topic) matches one of the grants:
     an exact name or a prefix ending in ``.*``. (``audit_full_services``
-    names services the same way.)"""
+    names services the same way.)
+
+    A service of another province is named ``<service>@<province>``
+    (``land.parcel.search@gialai``); it matches only grants that name a
+    province, that one or ``*`` (``land.*@*``), and a local name never
+    matches those."""
+    service, _, province = name.partition("@")
     for grant in grants:
-        if grant == name or (grant.endswith(".*") and name.startswith(grant[:-1])):
+        pattern, _, where = grant.partition("@")
+        if bool(where) != bool(province) or (where and where not in ("*", province)):
+            continue
+        if pattern == service or (pattern.endswith(".*") and service.startswith(pattern[:-1])):
             return True
     return False
 
@@ -206,51 +228,106 @@ class HttpProviderConfig(BaseModel):
         return url
 
 
-DEMO_CLIENTS: tuple[ClientConfig, ...] = (
-    ClientConfig(
-        id="dongthap.onestop",
-        secret="demo-onestop-secret",
-        grants=("population.*", "land.*", "onestop.*", "dvcqg.*"),
-        description="Đồng Tháp one-stop-shop (một cửa điện tử)",
-    ),
-    ClientConfig(
-        id="dongthap.land",
-        secret="demo-land-secret",
-        grants=("population.citizen.lookup", "population.citizen.verify"),
-        description="Đồng Tháp land registration office",
-    ),
-    ClientConfig(
-        id="dongthap.viewer",
-        secret="demo-viewer-secret",
-        grants=("land.parcel.lookup",),
-        description="A read-only land viewer",
-    ),
-    ClientConfig(
-        id="dongthap.opendata",
-        secret="demo-opendata-secret",
-        grants=(
-            "warehouse.dossiers.monthly",
-            "warehouse.parcels.land-use",
-            "warehouse.population.age-groups",
-            "warehouse.exchanges.daily",
+def demo_clients(province: str = "dongthap") -> tuple[ClientConfig, ...]:
+    """The demo clients of one province's LGSP (PROTOCOL.md's table, with the
+    province's prefix), and NDXP's client there."""
+    name = DEMO_PROVINCES.get(province, province)
+    return (
+        ClientConfig(
+            id=f"{province}.onestop",
+            secret="demo-onestop-secret",
+            grants=("population.*", "land.*", "onestop.*", "dvcqg.*", "land.*@*"),
+            description=f"{name} one-stop-shop (một cửa điện tử)",
         ),
-        description="Đồng Tháp open data portal (cổng dữ liệu mở): reads the warehouse's "
-        "aggregate datasets to publish them",
-    ),
-    ClientConfig(
-        id="dongthap.analyst",
-        secret="demo-analyst-secret",
-        grants=("warehouse.*", "lgsp.exchange.statistics"),
-        description="Đồng Tháp shared data warehouse's analysts (kho dữ liệu dùng chung): "
-        "the datasets, read-only SQL, the bus's exchange statistics",
-    ),
-    ClientConfig(
-        id="ndxp.national",
-        secret="demo-ndxp-secret",
-        grants=("land.parcel.lookup", "land.parcel.search", "land.certificate.lookup"),
-        description="NDXP forwarding requests of ministries and other provinces",
-    ),
+        ClientConfig(
+            id=f"{province}.land",
+            secret="demo-land-secret",
+            grants=("population.citizen.lookup", "population.citizen.verify"),
+            description=f"{name} land registration office",
+        ),
+        ClientConfig(
+            id=f"{province}.viewer",
+            secret="demo-viewer-secret",
+            grants=("land.parcel.lookup",),
+            description="A read-only land viewer",
+        ),
+        ClientConfig(
+            id=f"{province}.opendata",
+            secret="demo-opendata-secret",
+            grants=(
+                "warehouse.dossiers.monthly",
+                "warehouse.parcels.land-use",
+                "warehouse.population.age-groups",
+                "warehouse.exchanges.daily",
+            ),
+            description=f"{name} open data portal (cổng dữ liệu mở): reads the warehouse's "
+            "aggregate datasets to publish them",
+        ),
+        ClientConfig(
+            id=f"{province}.analyst",
+            secret="demo-analyst-secret",
+            grants=("warehouse.*", "lgsp.exchange.statistics"),
+            description=f"{name} shared data warehouse's analysts (kho dữ liệu dùng chung): "
+            "the datasets, read-only SQL, the bus's exchange statistics",
+        ),
+        ClientConfig(
+            id="ndxp.national",
+            secret="demo-ndxp-secret",
+            grants=("land.parcel.lookup", "land.parcel.search", "land.certificate.lookup"),
+            description="NDXP forwarding requests of ministries and other provinces",
+        ),
+    )
+
+
+DEMO_CLIENTS: tuple[ClientConfig, ...] = demo_clients()
+PARTNER_SERVICES: tuple[str, ...] = (
+    "land.parcel.lookup",
+    "land.parcel.search",
+    "land.certificate.lookup",
 )
+"""What each demo province grants the others: its land database's lookups."""
+
+
+class PartnerConfig(BaseModel):
+    """Another province of the network, and what this LGSP serves it: calls
+    that NDXP forwards from that province (NDXP names the origin from the
+    calling LGSP's credentials) are authorized by these grants."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    province: ProvinceKey
+    grants: tuple[str, ...] = Field(
+        description="Services this province may call here: exact names or 'prefix.*'."
+    )
+
+
+def demo_partners(province: str = "dongthap") -> tuple[PartnerConfig, ...]:
+    """Every other demo province, granted the land lookups."""
+    return tuple(
+        PartnerConfig(province=other, grants=PARTNER_SERVICES)
+        for other in DEMO_PROVINCES
+        if other != province
+    )
+
+
+class NetworkConfig(BaseModel):
+    """How this LGSP reaches the national exchange platform (NDXP) to call
+    other provinces and to report mandatory sharing to NDOP."""
+
+    model_config = _SECRET_BEARING
+
+    hub_url: HttpUrl = Field(
+        description="NDXP's forwarding base: a call to province P's service S is "
+        "POSTed to '<hub_url>/P/S'."
+    )
+    token_url: HttpUrl = Field(description="NDXP's OAuth2 token endpoint.")
+    trace_url: HttpUrl | None = Field(
+        default=None,
+        description="NDOP's endpoint for reports of exchanges of personal data; none: "
+        "nothing is reported.",
+    )
+    client_id: ClientId = Field(description="This LGSP's client id at NDXP.")
+    client_secret: SecretStr
 
 
 class AdminConfig(BaseModel):
@@ -326,6 +403,25 @@ class Settings(BaseModel):
         "has none unless it names them.",
     )
     http_providers: tuple[HttpProviderConfig, ...] = ()
+    province: ProvinceKey = Field(
+        default="dongthap",
+        description="This LGSP's province, as NDXP names it in the addresses of other "
+        "provinces' calls.",
+    )
+    network: NetworkConfig | None = Field(
+        default=None,
+        description="NDXP, to call other provinces through and to report to NDOP; none: "
+        "calls to other provinces answer 503.",
+    )
+    relays: tuple[ClientId, ...] = Field(
+        default=("ndxp.national",),
+        description="Clients that forward other provinces' calls (NDXP): only they may "
+        "name an origin province (X-LGSP-Origin), whose partner grants then decide.",
+    )
+    partners: tuple[PartnerConfig, ...] = Field(
+        default_factory=demo_partners,
+        description="Other provinces and the services this LGSP serves them.",
+    )
     data_dir: Path | None = Field(
         default=None,
         description="Where the exchange log (and the client store) live; none keeps them "
@@ -358,6 +454,11 @@ class Settings(BaseModel):
         ids = [c.id for c in self.clients]
         if len(ids) != len(set(ids)):
             raise ValueError("client ids must be unique")
+        partners = [p.province for p in self.partners]
+        if len(partners) != len(set(partners)):
+            raise ValueError("a partner province is listed twice")
+        if self.province in partners:
+            raise ValueError(f"{self.province} cannot be its own partner")
         endpoints = [(p.service, p.version, str(p.url)) for p in self.http_providers]
         if len(endpoints) != len(set(endpoints)):
             raise ValueError("an HTTP provider (service, version, url) is listed twice")

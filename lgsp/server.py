@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +17,7 @@ from aiohttp import web
 
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
-from lgsp.config import HttpProviderConfig, Settings
+from lgsp.config import HttpProviderConfig, NetworkConfig, Settings
 from lgsp.gateway import EXCHANGE_STATISTICS, create_app, create_metrics_app
 from lgsp.http_provider import HttpProvider
 from lgsp.observe.log import flush_periodically
@@ -27,20 +27,65 @@ log = structlog.get_logger("lgsp.server")
 
 ADAPTER_GROUP = "lgsp.adapters"
 SIDECAR_GROUP = "lgsp.sidecars"
+PLATFORM_GROUP = "lgsp.platforms"
 
-class Sidecar(Protocol):
-    """A companion server that `lgsp up` and the testing kit run beside the
-    bus (e.g. the simulated NDXP), installed under the ``lgsp.sidecars`` entry
-    point group: a factory of an async context manager, told where the
-    gateway is and whether it is ``ephemeral`` (a test's bus: take any free
-    port, and let this process's clients of it follow it, so that buses
-    never collide). What the context manager yields is the sidecar's handle
-    (the testing kit hands it to tests); anything else it reads from the
-    environment itself. ``data_dir`` is the bus's data folder (None: keep
-    state in memory); a sidecar keeps its own in ``data_dir/<its name>``."""
+
+class PlatformHandle(Protocol):
+    """What a running national platform tells the provinces that use it."""
+
+    def describe(self) -> str:
+        """Its line in ``lgsp up``'s banner."""
+        ...
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """Settings every province's adapters and sidecars read beside their
+        own (e.g. ``LGSP_NDXP_URL``: where the platform listens)."""
+        ...
+
+    def network(self, province: str) -> NetworkConfig | None:
+        """How the gateway of ``province`` reaches the platform to call other
+        provinces and report to NDOP (with that province's demo credentials),
+        or None when the platform does not forward."""
+        ...
+
+
+class Platform(Protocol):
+    """A national platform that every province of a network shares (the
+    simulated NDXP with NDOP), installed under the ``lgsp.platforms`` entry
+    point group and started once, before the provinces: a factory of an
+    async context manager yielding a :class:`PlatformHandle`. ``provinces``
+    maps each province to its gateway's URL; it is filled as the provinces
+    start, so read it on use. ``ephemeral`` (a test's network): take any
+    free port. ``data_dir``: the network's data folder (None: in memory)."""
 
     def __call__(
-        self, *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
+        self,
+        *,
+        provinces: Mapping[str, str],
+        ephemeral: bool = False,
+        data_dir: Path | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[PlatformHandle]: ...
+
+class Sidecar(Protocol):
+    """A companion server of one province that `lgsp up` and the testing kit
+    run beside its bus (e.g. the open data portal), installed under the
+    ``lgsp.sidecars`` entry point group: a factory of an async context
+    manager, told where the gateway is and whether it is ``ephemeral`` (a
+    test's bus: take any free port, so that buses never collide). What the
+    context manager yields is the sidecar's handle (the testing kit hands it
+    to tests); anything else it reads from ``env``, the province's settings
+    (None: the process's environment). ``data_dir`` is the bus's data folder
+    (None: keep state in memory); a sidecar keeps its own in
+    ``data_dir/<its name>``."""
+
+    def __call__(
+        self,
+        *,
+        gateway_url: str,
+        ephemeral: bool = False,
+        data_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> contextlib.AbstractAsyncContextManager[object]: ...
 
 
@@ -65,6 +110,12 @@ def load_adapters(names: Sequence[str] = ()) -> list[Adapter]:
             raise TypeError(f"entry point {name} ({found[name].value}) is not an lgsp.Adapter")
         adapters.append(adapter)
     return adapters
+
+
+def load_platforms() -> dict[str, Platform]:
+    """Every installed national platform factory, by entry point name."""
+    found = sorted(entry_points(group=PLATFORM_GROUP), key=lambda e: e.name)
+    return {ep.name: ep.load() for ep in found}
 
 
 def load_sidecars() -> dict[str, Sidecar]:
