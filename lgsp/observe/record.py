@@ -38,6 +38,19 @@ class ExchangeRecord:
     response: bytes = b""
     event_id: str | None = None
     """Set once the broker accepted the event."""
+    target: str | None = None
+    """The other province a client of this LGSP called through NDXP (None:
+    served here)."""
+    origin: str | None = None
+    """The province whose call NDXP forwarded here (None: a client of this
+    LGSP, or a ministry through NDXP)."""
+    origin_client: str | None = None
+    """The client that made a forwarded call, in its own province."""
+
+    @property
+    def partner(self) -> str | None:
+        """The other province of the exchange, whichever way it went."""
+        return self.target or self.origin
 
 
 class Recorder(Protocol):
