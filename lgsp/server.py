@@ -17,7 +17,7 @@ from aiohttp import web
 
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
-from lgsp.config import HttpProviderConfig, NetworkConfig, Settings
+from lgsp.config import HttpProviderConfig, Settings
 from lgsp.gateway import EXCHANGE_STATISTICS, create_app, create_metrics_app
 from lgsp.http_provider import HttpProvider
 from lgsp.observe.log import flush_periodically
@@ -43,10 +43,12 @@ class PlatformHandle(Protocol):
         own (e.g. ``LGSP_NDXP_URL``: where the platform listens)."""
         ...
 
-    def network(self, province: str) -> NetworkConfig | None:
+    def network(self, province: str) -> Mapping[str, str] | None:
         """How the gateway of ``province`` reaches the platform to call other
-        provinces and report to NDOP (with that province's demo credentials),
-        or None when the platform does not forward."""
+        provinces and report to NDOP, with that province's demo credentials:
+        the fields of :class:`~lgsp.config.NetworkConfig` (``hub_url``,
+        ``token_url``, ``trace_url``, ``client_id``, ``client_secret``), or
+        None when the platform does not forward."""
         ...
 
 
