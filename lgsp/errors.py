@@ -31,8 +31,16 @@ class LgspError(Exception):
         self.detail = detail or self.title
         self.errors = errors
         self.headers = headers or {}
+        self.raised_by: str | None = None
+        """Which node of the network raised it (a province, ``ndxp``), when
+        not the gateway that renders it."""
 
-    def problem(self, request_id: str) -> dict[str, Any]:
+    def by(self, node: str) -> LgspError:
+        """This error, as raised by ``node`` (another province, NDXP)."""
+        self.raised_by = node
+        return self
+
+    def problem(self, request_id: str, raised_by: str | None = None) -> dict[str, Any]:
         # A detail or a field name may quote what the caller sent (a path, an
         # unknown key): a personal id in it is masked, as in the logs, since
         # problems are also kept in the exchange log.
@@ -44,6 +52,9 @@ class LgspError(Exception):
             "detail": mask_text(self.detail),
             "request_id": request_id,
         }
+        if self.raised_by or raised_by:
+            # In a network, who answered: this LGSP, NDXP or another province.
+            body["raised_by"] = self.raised_by or raised_by
         if self.errors is not None:
             body["errors"] = [
                 e | {"loc": [mask_text(x) if isinstance(x, str) else x for x in e["loc"]]}
@@ -83,6 +94,16 @@ class Forbidden(LgspError):
     status = 403
     code = "auth.forbidden"
     title = "Client not granted this service"
+
+
+class LoopRefused(LgspError):
+    """A call addressed to this LGSP's own province through NDXP, or a call
+    NDXP forwarded here that names yet another province: refused, so that no
+    call goes round the network."""
+
+    status = 400
+    code = "network.loop"
+    title = "Call would loop through the network"
 
 
 class UnknownService(LgspError):

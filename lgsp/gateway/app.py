@@ -18,8 +18,10 @@ from lgsp.gateway.dashboard import Dashboard
 from lgsp.gateway.discovery import Discovery
 from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.health import Health, healthz, metrics
-from lgsp.gateway.middlewares import operators_only, problems
+from lgsp.gateway.middlewares import PROVINCE, operators_only, problems
+from lgsp.gateway.network import Crossing
 from lgsp.gateway.oauth import TokenEndpoint
+from lgsp.hub import Hub
 from lgsp.observe.exchange_log import ExchangeLog
 from lgsp.observe.exchange_statistics import ExchangeStatistics
 from lgsp.observe.metrics import ExchangeMetrics, refresh_periodically
@@ -53,7 +55,10 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     exchange_log = ExchangeLog(settings)
     # Every finished exchange and event goes to each of these.
     recorders: list[Recorder] = [ExchangeMetrics(), live, exchange_log]
-    exchange = Exchange(settings, registry, transport, security, recorders)
+    # The link to NDXP, for calls to other provinces (and NDOP's reports).
+    hub = Hub(settings.network) if settings.network is not None else None
+    crossing = Crossing(settings, hub)
+    exchange = Exchange(settings, registry, transport, security, recorders, crossing)
     discovery = Discovery(registry, transport, security)
     health = Health(registry, transport)
     tokens = TokenEndpoint(security)
@@ -75,6 +80,9 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
             _refreshing_metrics(transport),
         ]
     )
+    if hub is not None:
+        app.on_cleanup.append(lambda _app: hub.close())
+    app[PROVINCE] = settings.province
     # Offered on the transport once it is connected, by whoever runs the app.
     app[EXCHANGE_STATISTICS] = statistics
     app.add_routes(AdminApi(store).routes())

@@ -35,6 +35,7 @@ from lgsp.errors import (
 )
 from lgsp.gateway.idempotency import IdempotencyStore, Outcome
 from lgsp.gateway.middlewares import REQUEST_ID
+from lgsp.gateway.network import Crossing
 from lgsp.gateway.oauth import peer_certificate
 from lgsp.gateway.responses import PROBLEM_JSON, reply_headers
 from lgsp.observe.metrics import EVENTS_PUBLISHED, IN_FLIGHT
@@ -47,6 +48,7 @@ from lgsp_contracts.spec import Contract, ServiceContract
 log = structlog.get_logger("lgsp.gateway")
 
 _MAX_IDEMPOTENCY_KEY = 255
+_NETWORK_HEADERS = frozenset({"X-LGSP-Province", "X-LGSP-Origin", "X-LGSP-Origin-Client"})
 M = TypeVar("M", bound=Contract)
 _Forward = Callable[[], Awaitable[Outcome]]
 
@@ -61,8 +63,10 @@ class Exchange:
         transport: Transport,
         security: Security,
         recorders: Sequence[Recorder] = (),
+        crossing: Crossing | None = None,
     ) -> None:
         self.settings = settings
+        self.crossing = crossing or Crossing(settings, None)
         self.recorders = tuple(recorders)
         self.registry = registry
         self.transport = transport
@@ -108,7 +112,20 @@ class Exchange:
         client = self._authenticate(request, record)
         contract = self.registry.service(request.match_info["service"], self._version(request))
         record.name, record.version = contract.service, contract.version
-        body = await self._admit(request, record)
+        if any(name in request.headers for name in _NETWORK_HEADERS):
+            self.crossing.address(request, record)
+        if record.origin is not None:
+            # Forwarded by NDXP: the origin province's grants here decide.
+            self.crossing.authorize_partner(record.origin, contract.service)
+            self.limiter.check(record.client)
+            record.request = await self._body(request)
+            body = record.request
+        elif record.target is not None:
+            self.security.authorize(client, f"{contract.service}@{record.target}")
+            self.limiter.check(client)
+            body = record.request = await self._body(request)
+        else:
+            body = await self._admit(request, record)
         envelope = Envelope(
             request_id=record.request_id,
             client=client,
@@ -122,6 +139,9 @@ class Exchange:
 
         async def forward() -> Outcome:
             record.sent = time.time()
+            if record.target is not None:
+                headers = self._reply_headers[(contract.service, contract.version)]
+                return await self.crossing.call(contract, envelope, record.target, headers)
             return await self._forward(contract, envelope)
 
         target = (contract.service, contract.version, body)
@@ -175,14 +195,13 @@ class Exchange:
         record.request = await self._body(request)
         return record.request
 
-    @staticmethod
-    async def _answer(record: ExchangeRecord, outcome: Awaitable[Outcome]) -> web.Response:
+    async def _answer(self, record: ExchangeRecord, outcome: Awaitable[Outcome]) -> web.Response:
         """Await the exchange and note on its record how it ended, error or not."""
         try:
             done = await outcome
         except LgspError as exc:
             record.status, record.code = exc.status, exc.code
-            record.response = orjson.dumps(exc.problem(record.request_id))
+            record.response = orjson.dumps(exc.problem(record.request_id, self.settings.province))
             raise
         except asyncio.CancelledError:
             record.status = 499  # the client went away; nginx's convention
@@ -209,7 +228,7 @@ class Exchange:
             # and strictness guarantee the shape, so no re-encoding.
             reply.decode(contract, envelope.request_id)
         except (DomainError, ResponseInvalid) as refused:
-            return _problem(refused, envelope.request_id, headers)
+            return _problem(refused, envelope.request_id, headers, self.settings.province)
         return Outcome(200, reply.body, headers)
 
     async def _once(
@@ -330,8 +349,12 @@ def _validate(model: type[M], body: bytes) -> M:
         ) from None
 
 
-def _problem(error: LgspError, request_id: str, headers: tuple[tuple[str, str], ...]) -> Outcome:
-    return Outcome(error.status, orjson.dumps(error.problem(request_id)), headers, error.code)
+def _problem(
+    error: LgspError, request_id: str, headers: tuple[tuple[str, str], ...], raised_by: str
+) -> Outcome:
+    return Outcome(
+        error.status, orjson.dumps(error.problem(request_id, raised_by)), headers, error.code
+    )
 
 
 def _respond(outcome: Outcome, request_id: str) -> web.Response:

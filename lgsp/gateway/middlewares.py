@@ -23,6 +23,8 @@ from lgsp.trust.operators import AdminAuth
 log = structlog.get_logger("lgsp.gateway")
 
 REQUEST_ID = web.RequestKey("request_id", str)
+PROVINCE = web.AppKey("lgsp.province", str)
+"""The gateway's province: named in every problem it raises (``raised_by``)."""
 OPERATOR = web.RequestKey("operator", str)
 """The operator's id on the admin API and the dashboard."""
 OPERATOR_PATHS = ("/v1/admin/", "/dashboard")
@@ -44,14 +46,15 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             request_id,
         )
     request[REQUEST_ID] = request_id
+    province = request.app.get(PROVINCE)
     try:
         response = await handler(request)
     except LgspError as exc:
-        return problem_response(exc, request_id)
+        return problem_response(exc, request_id, province)
     except web.HTTPRequestEntityTooLarge as exc:
-        return problem_response(RequestTooLarge(exc.text or ""), request_id)
+        return problem_response(RequestTooLarge(exc.text or ""), request_id, province)
     except web.HTTPNotFound:
-        return problem_response(UnknownService(f"no route {request.path}"), request_id)
+        return problem_response(UnknownService(f"no route {request.path}"), request_id, province)
     except web.HTTPMethodNotAllowed as exc:
         return problem_response(
             MethodNotAllowed(
@@ -59,12 +62,13 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
                 allowed=sorted(exc.allowed_methods),
             ),
             request_id,
+            province,
         )
     except Exception:
         # Nothing may reach a client as a bare 500 page: log it (with the
         # request id, for the operator) and answer a problem.
         log.exception("gateway.unhandled_error", request_id=request_id, path=request.path)
-        return problem_response(LgspError("unexpected error in the gateway"), request_id)
+        return problem_response(LgspError("unexpected error in the gateway"), request_id, province)
     response.headers["X-Request-Id"] = request_id
     return response
 

@@ -30,11 +30,15 @@ def json_response(
     )
 
 
-def problem_response(error: LgspError, request_id: str) -> web.Response:
-    """The problem document of a bus error, with its status and headers."""
+def problem_response(
+    error: LgspError, request_id: str, raised_by: str | None = None
+) -> web.Response:
+    """The problem document of a bus error, with its status and headers;
+    ``raised_by`` names this LGSP's province when the error does not name
+    another node."""
     response = web.Response(
         status=error.status,
-        body=orjson.dumps(error.problem(request_id)),
+        body=orjson.dumps(error.problem(request_id, raised_by)),
         content_type=PROBLEM_JSON,
         headers=error.headers,
     )
