@@ -73,6 +73,8 @@ DOSSIER_SYNC_V1 = ServiceContract(
     "syncing the same status again changes nothing.",
     request=YeuCauDongBoHoSo,
     response=KetQuaDongBo,
+    subject="chuHoSo.soDinhDanh",
+    purpose="maTTHC",
     errors=(ErrorSpec(422, "dvcqg.dossier.rejected", "The portal refused the dossier's data"),),
     examples=(
         Example(

@@ -254,6 +254,8 @@ PARCEL_SEARCH_V1 = ServiceContract(
     "map sheet and parcel number. Someone holding no land gets an empty list, not an error.",
     request=YeuCauTimThuaDat,
     response=DanhSachThuaDat,
+    # The request names no procedure: NDOP hears who asked, not why.
+    subject="soDinhDanh",
     # No domain error: a user holding no land, or a page past the last, is
     # an empty list.
     examples=(

@@ -273,6 +273,8 @@ DOSSIER_SUBMIT_V1 = ServiceContract(
     "onestop.dossier.status-changed (status '2', received).",
     request=YeuCauNopHoSo,
     response=BienNhanHoSo,
+    subject="chuHoSo.soDinhDanh",
+    purpose="maTTHC",
     errors=(
         ErrorSpec(404, "onestop.procedure.unknown", "The one-stop-shop has no such procedure"),
         ErrorSpec(

@@ -177,6 +177,8 @@ CITIZEN_LOOKUP_V1 = ServiceContract(
     "service. Optional name and birth date must agree with the record.",
     request=YeuCauTraCuuCongDan,
     response=CongDan,
+    subject="soDinhDanh",
+    purpose="maDVC",
     errors=(
         ErrorSpec(
             404,
@@ -245,6 +247,8 @@ CITIZEN_VERIFY_V1 = ServiceContract(
     "never the record.",
     request=YeuCauXacThucCongDan,
     response=KetQuaXacThucCongDan,
+    subject="soDinhDanh",
+    purpose="maDVC",
     errors=(ErrorSpec(404, "population.citizen.not_found", "No citizen has this personal id"),),
     examples=(
         Example(

@@ -10,6 +10,8 @@ can read and reuse the contracts without the bus.
 from __future__ import annotations
 
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -74,6 +76,16 @@ class ServiceContract:
     sunset: date | None = None
     """When this version stops being served: calls to it carry a ``Sunset``
     header (RFC 8594)."""
+    subject: str | None = None
+    """The request field, a dotted path such as ``chuHoSo.soDinhDanh``,
+    holding the personal id of the citizen the exchange is about: exchanges
+    of this service are personal data, reported to NDOP (Decree 278/2025).
+    Not part of the fingerprint: it says how the bus treats the exchange,
+    not what travels."""
+    purpose: str | None = None
+    """The request field (a dotted path) naming the public service or
+    procedure the exchange is for (``maDVC``, ``maTTHC``); only with a
+    ``subject``."""
 
     def __post_init__(self) -> None:
         _check_name(self.service)
@@ -81,6 +93,15 @@ class ServiceContract:
             raise ValueError(f"{self.service}: versions are positive integers")
         if self.deprecated and self.sunset and self.sunset < self.deprecated:
             raise ValueError(f"{self.service} v{self.version}: sunset precedes deprecation")
+        if self.purpose is not None and self.subject is None:
+            raise ValueError(f"{self.service} v{self.version}: a purpose needs a subject")
+        # A typo in a path fails at import, not as a silently unreported exchange.
+        for role, path in (("subject", self.subject), ("purpose", self.purpose)):
+            if path is not None and not _has_field(self.request, path.split(".")):
+                raise ValueError(
+                    f"{self.service} v{self.version}: {role} {path!r} is not a text field of "
+                    f"{self.request.__name__}"
+                )
 
     def error(self, code: str) -> ErrorSpec | None:
         return next((e for e in self.errors if e.code == code), None)
@@ -109,6 +130,30 @@ class Catalogue:
 
     services: tuple[ServiceContract, ...] = ()
     topics: tuple[TopicContract, ...] = ()
+
+
+def _has_field(model: type[BaseModel], path: list[str]) -> bool:
+    """True when ``path`` (wire names) leads through nested models of
+    ``model`` to a field holding text (``str``, optional or not)."""
+    fields = {f.alias or name: f for name, f in model.model_fields.items()}
+    found = fields.get(path[0])
+    if found is None:
+        return False
+    # Optional fields are `X | None`, X perhaps Annotated with constraints;
+    # the model or the text is the X.
+    union = isinstance(found.annotation, types.UnionType) or (
+        typing.get_origin(found.annotation) is typing.Union
+    )
+    kinds = [
+        typing.get_args(k)[0] if typing.get_origin(k) is typing.Annotated else k
+        for k in (typing.get_args(found.annotation) if union else (found.annotation,))
+        if k is not type(None)
+    ]
+    if len(path) == 1:
+        return kinds == [str]
+    return any(
+        isinstance(k, type) and issubclass(k, BaseModel) and _has_field(k, path[1:]) for k in kinds
+    )
 
 
 def _check_name(name: str) -> None:
