@@ -69,6 +69,7 @@ class Platform(Protocol):
         data_dir: Path | None = None,
     ) -> contextlib.AbstractAsyncContextManager[PlatformHandle]: ...
 
+
 class Sidecar(Protocol):
     """A companion server of one province that `lgsp up` and the testing kit
     run beside its bus (e.g. the open data portal), installed under the
@@ -159,6 +160,7 @@ async def run(
     stop: asyncio.Event | None = None,
     ssl_context: ssl.SSLContext | None = None,
     data_dir: Path | None = None,
+    sidecar_env: Mapping[str, str] | None = None,
 ) -> None:
     """Serve until ``stop`` is set or the process is told to stop.
 
@@ -169,7 +171,9 @@ async def run(
     once it is connected. An HTTP provider for a service version the registry
     does not know is refused before anything starts
     (:class:`~lgsp.http_provider.UnknownProvider`). Adapters and sidecars
-    keep their state under ``data_dir`` (default: the settings' data_dir).
+    keep their state under ``data_dir`` (default: the settings' data_dir);
+    ``sidecar_env`` is the province's settings the sidecars read (None: the
+    process's environment).
     """
     if data_dir is None and settings is not None:
         data_dir = settings.data_dir
@@ -183,11 +187,13 @@ async def run(
     runner: web.AppRunner | None = None
     gateway_app = create_app(settings, registry, transport) if settings is not None else None
     async with contextlib.AsyncExitStack() as companions, asyncio.TaskGroup() as tasks:
-        gateway_url = _local_url(host, port, ssl_context)
+        gateway_url = local_url(host, port, ssl_context)
         for sidecar in sidecars:
-            await companions.enter_async_context(
-                sidecar(gateway_url=gateway_url, data_dir=data_dir)
-            )
+            if sidecar_env is None:
+                started = sidecar(gateway_url=gateway_url, data_dir=data_dir)
+            else:
+                started = sidecar(gateway_url=gateway_url, data_dir=data_dir, env=sidecar_env)
+            await companions.enter_async_context(started)
         connected = tasks.create_task(connect(transport))
         flusher = tasks.create_task(flush_periodically())
         try:
@@ -245,7 +251,7 @@ async def run(
     log.info("server.stopped")
 
 
-def _local_url(host: str, port: int, ssl_context: ssl.SSLContext | None) -> str:
+def local_url(host: str, port: int, ssl_context: ssl.SSLContext | None) -> str:
     """Where a companion on this machine reaches the gateway."""
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"  # listening everywhere: loopback is one of them

@@ -10,7 +10,7 @@ import os
 import pkgutil
 import shlex
 import ssl
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,18 @@ import structlog
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
 from lgsp.cli.audit import DEFAULT_DATA_DIR
-from lgsp.config import DEMO_SECRETS, Settings
+from lgsp.config import DEMO_PROVINCES, DEMO_SECRETS, Settings
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
-from lgsp.server import Sidecar, UnknownAdapter, load_adapters, load_sidecars, run
+from lgsp.network import Province, province_settings, run_network, vhost_url
+from lgsp.server import (
+    Sidecar,
+    UnknownAdapter,
+    load_adapters,
+    load_platforms,
+    load_sidecars,
+    run,
+)
 from lgsp.transport import create_transport
 from lgsp.trust.clients import ClientStoreError
 from lgsp.trust.tls import tls_context
@@ -154,6 +162,13 @@ adapters_data_dir_option = click.option(
 @tls_cert_option
 @tls_key_option
 @tls_client_ca_option
+@click.option(
+    "--provinces",
+    envvar="LGSP_PROVINCES",
+    help="Run a network of these provinces, comma-separated (env LGSP_PROVINCES; "
+    f"known: {', '.join(DEMO_PROVINCES)}): one gateway each on --port, --port + 1, ...; "
+    "on amqp each in its own virtual host. Default: the configuration's one province.",
+)
 def up(
     host: str,
     port: int,
@@ -164,33 +179,69 @@ def up(
     tls_cert: Path | None,
     tls_key: Path | None,
     tls_client_ca: Path | None,
+    provinces: str | None,
 ) -> None:
-    """The whole bus in one process: gateway and every mock system."""
+    """The whole bus in one process: gateway and every mock system, for one
+    province or a network of them with the national platforms."""
     if kind == "amqp" and not amqp_url:
         raise click.UsageError("--transport amqp needs --amqp-url or LGSP_AMQP_URL")
     settings = _with_data_dir(_settings(config), data_dir, DEFAULT_DATA_DIR)
     settings, ssl_context = _with_tls(settings, tls_cert, tls_key, tls_client_ca)
-    adapters = _adapters(())
+    keys = _province_keys(provinces, settings.province)
+    several = len(keys) > 1
+    if several and port + len(keys) - 1 > 65535:
+        raise click.UsageError(f"--port {port} leaves no room for {len(keys)} gateways")
     registry = Registry.from_entry_points()
+    members = [
+        Province(
+            key=key,
+            settings=province_settings(settings, key, settings.data_dir, several=several),
+            transport=create_transport(
+                kind, amqp_url=vhost_url(amqp_url, key) if amqp_url and several else amqp_url
+            ),
+            port=port + i,
+        )
+        for i, key in enumerate(keys)
+    ]
     companions: list[object] = []
 
-    def banner() -> None:
-        click.echo(_banner(settings, registry, host, port, kind, companions), err=True)
+    def banner(started: Sequence[Province], platforms: Sequence[object]) -> None:
+        if not several:
+            lines = _banner(
+                started[0].settings, registry, host, port, kind, [*platforms, *companions]
+            )
+        else:
+            lines = _network_banner(started, registry, kind, [*platforms, *companions])
+        click.echo(lines, err=True)
 
     _serve(
-        run(
-            transport=create_transport(kind, amqp_url=amqp_url),
+        run_network(
+            provinces=members,
             registry=registry,
-            settings=settings,
-            adapters=adapters,
-            http_providers=settings.http_providers,
+            adapters=_adapters(()),
             sidecars=[_kept(sidecar, companions) for sidecar in load_sidecars().values()],
+            platforms=list(load_platforms().values()),
             host=host,
-            port=port,
-            on_ready=banner,
             ssl_context=ssl_context,
+            data_dir=settings.data_dir,
+            on_ready=banner,
         )
     )
+
+
+def _province_keys(given: str | None, default: str) -> list[str]:
+    if given is None:
+        return [default]
+    keys = [k.strip() for k in given.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in DEMO_PROVINCES]
+    if not keys or unknown:
+        raise click.UsageError(
+            f"unknown province {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(DEMO_PROVINCES)}"
+        )
+    if len(set(keys)) != len(keys):
+        raise click.UsageError("a province is named twice in --provinces")
+    return keys
 
 
 @click.command()
@@ -318,9 +369,18 @@ def _kept(sidecar: Sidecar, handles: list[object]) -> Sidecar:
 
     @contextlib.asynccontextmanager
     async def running(
-        *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
+        *,
+        gateway_url: str,
+        ephemeral: bool = False,
+        data_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> AsyncIterator[object]:
-        async with sidecar(gateway_url=gateway_url, ephemeral=ephemeral, data_dir=data_dir) as h:
+        started = (
+            sidecar(gateway_url=gateway_url, ephemeral=ephemeral, data_dir=data_dir)
+            if env is None
+            else sidecar(gateway_url=gateway_url, ephemeral=ephemeral, data_dir=data_dir, env=env)
+        )
+        async with started as h:
             handles.append(h)
             yield h
 
@@ -374,3 +434,31 @@ def _banner(
     return "\n".join(lines)
 
 
+def _network_banner(
+    provinces: Sequence[Province], registry: Registry, transport: str, companions: Sequence[object]
+) -> str:
+    lines = ["", f"A network of {len(provinces)} LGSPs (transport: {transport})"]
+    for p in provinces:
+        name = DEMO_PROVINCES.get(p.key, p.key)
+        lines.append(f"  {name:<10} {p.url}   dashboard {p.url}/dashboard   clients {p.key}.*")
+    for handle in companions:
+        describe = getattr(handle, "describe", None)
+        if callable(describe):
+            lines.append(f"  {describe()}")
+    first = provinces[0]
+    other = provinces[1]
+    lines += [
+        "",
+        "Demo clients in every province: <province>.onestop, .land, .viewer, .opendata, "
+        ".analyst (secrets as for one province: demo-onestop-secret, ...); operators "
+        "admin / demo-admin-secret.",
+        f"Call another province through NDXP, from {DEMO_PROVINCES.get(first.key, first.key)}:",
+        f"  TOKEN=$(curl -s {first.url}/oauth2/token -d grant_type=client_credentials "
+        f"-d client_id={first.key}.onestop -d client_secret=demo-onestop-secret "
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+        f'  curl -s {first.url}/v1/services/land.parcel.search -H "X-LGSP-Province: '
+        f'{other.key}" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" '
+        '-d \'{"soDinhDanh": "<a citizen of ' + other.key + ">\"}'",
+        "",
+    ]
+    return "\n".join(lines)

@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 from aiohttp import ClientResponse, TCPConnector, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -31,7 +31,8 @@ from lgsp.catalogue.registry import Registry
 from lgsp.config import ClientConfig, Settings
 from lgsp.gateway import EXCHANGE_STATISTICS, create_app
 from lgsp.http_provider import HttpProvider
-from lgsp.server import load_adapters, load_sidecars
+from lgsp.network import with_network
+from lgsp.server import PlatformHandle, load_adapters, load_platforms, load_sidecars
 from lgsp.transport import Transport, create_transport
 from lgsp.trust.tls import tls_context
 from lgsp_contracts.spec import Catalogue
@@ -153,9 +154,7 @@ class Bus:
         ``lgsp.contracts`` entry point, or given as ``catalogues``."""
         # Listed first: its stop hooks run at the end even if it fails to start.
         self._added.append(adapter)
-        await adapter.start(
-            self.provider_transport, self.registry, data_dir=self.settings.data_dir
-        )
+        await adapter.start(self.provider_transport, self.registry, data_dir=self.settings.data_dir)
         for service, version in adapter.services:
             await self.wait_online(service, version)
 
@@ -196,6 +195,9 @@ async def running_bus(
     client: str = TEST_CLIENT,
     gateway_transport: Transport | None = None,
     provider_transport: Transport | None = None,
+    platforms: bool = True,
+    env: Mapping[str, str] | None = None,
+    gateways: dict[str, str] | None = None,
     **overrides: object,
 ) -> AsyncIterator[Bus]:
     """Run a bus until the block exits.
@@ -218,9 +220,16 @@ async def running_bus(
     ``amqp_url``, as separate processes would. ``gateway_transport`` and
     ``provider_transport`` put the bus on transports the caller made (and
     closes); on memory the gateway and the providers share one engine.
+
+    The national platforms (``lgsp.platforms``, the simulated NDXP) run
+    with the bus unless ``platforms=False`` (a network's provinces share
+    those the network started: :func:`~lgsp.testing.network.running_network`,
+    which also gives each province's sidecars their ``env`` and notes each
+    gateway's URL in ``gateways``).
     """
     registry = Registry.from_entry_points(extra=catalogues)
     settings = _settings(settings, overrides, registry)
+    gateways = {} if gateways is None else gateways
     ssl_context = (
         tls_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
         if settings.tls_cert is not None and settings.tls_key is not None
@@ -232,7 +241,14 @@ async def running_bus(
     async with contextlib.AsyncExitStack() as stack:
         # Undone last-in first-out, as `lgsp up` stops: the sidecars, the
         # gateway (draining), the transports, the adapters' stop hooks, then
-        # the HTTP providers' client.
+        # the HTTP providers' client, then the national platforms.
+        handles: dict[str, object] = {}
+        if platforms and sidecars:
+            for name, platform in load_platforms().items():
+                handles[name] = await stack.enter_async_context(
+                    platform(provinces=gateways, ephemeral=True, data_dir=settings.data_dir)
+                )
+            settings = with_network(settings, [h for h in handles.values() if _is_platform(h)])
         stack.push_async_callback(http_providers.close)
         stack.push_async_callback(_stop_all, added)
         if transport == "memory":
@@ -256,14 +272,21 @@ async def running_bus(
             http,
             gateway_transport,
             provider_transport,
+            sidecars=handles,
             client=client,
             _added=added,
         )
+        gateways[settings.province] = bus.url
         if sidecars:
             for name, sidecar in load_sidecars().items():
-                bus.sidecars[name] = await stack.enter_async_context(
+                started = (
                     sidecar(gateway_url=bus.url, ephemeral=True, data_dir=settings.data_dir)
+                    if env is None
+                    else sidecar(
+                        gateway_url=bus.url, ephemeral=True, data_dir=settings.data_dir, env=env
+                    )
                 )
+                bus.sidecars[name] = await stack.enter_async_context(started)
         # The bus's own service, from the gateway's exchange log, as `lgsp up` offers it.
         if await app[EXCHANGE_STATISTICS].serve(gateway_transport, registry):
             await bus.wait_online("lgsp.exchange.statistics", 1)
@@ -320,3 +343,7 @@ async def _cancel_jobs(adapters: list[Adapter]) -> None:
 async def _stop_all(adapters: list[Adapter]) -> None:
     for adapter in adapters:
         await adapter.stop()
+
+
+def _is_platform(handle: object) -> TypeGuard[PlatformHandle]:
+    return callable(getattr(handle, "network", None)) and hasattr(handle, "env")

@@ -240,6 +240,14 @@ class RabbitNode:
                     + self.log_tail()
                 )
 
+    def add_vhost(self, name: str) -> str:
+        """Create a virtual host (if new) that ``guest`` may use fully, and
+        return its AMQP URL: one province's own broker space."""
+        if name not in self.ctl("list_vhosts", "--quiet", "--no-table-headers").split():
+            self.ctl("add_vhost", name)
+        self.ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        return f"{self.url.rstrip('/')}/{name}"
+
     def ctl(self, *args: str, timeout: float = 30.0) -> str:
         try:
             done = subprocess.run(

@@ -34,7 +34,15 @@ PUBLIC = {
         "TransientError",
         "Transport",
     ],
-    lgsp.testing: ["TEST_CLIENT", "Answer", "Bus", "TransportKind", "running_bus"],
+    lgsp.testing: [
+        "TEST_CLIENT",
+        "Answer",
+        "Bus",
+        "Network",
+        "TransportKind",
+        "running_bus",
+        "running_network",
+    ],
 }
 
 
