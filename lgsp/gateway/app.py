@@ -54,7 +54,7 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     # Written off the request path; flushed and closed with the app.
     exchange_log = ExchangeLog(settings)
     # Every finished exchange and event goes to each of these.
-    recorders: list[Recorder] = [ExchangeMetrics(), live, exchange_log]
+    recorders: list[Recorder] = [ExchangeMetrics(settings.province), live, exchange_log]
     # The link to NDXP, for calls to other provinces (and NDOP's reports).
     hub = Hub(settings.network) if settings.network is not None else None
     crossing = Crossing(settings, hub)

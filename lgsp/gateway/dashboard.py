@@ -102,6 +102,15 @@ class Dashboard:
                 }
                 for w in self.stats.windows("clients", now, DEFAULT_WINDOW_S)
             ],
+            # Calls to other provinces through NDXP ("to gialai"), and theirs here.
+            "partners": [
+                {
+                    "direction": w.name.partition(" ")[0],
+                    "partner": w.name.partition(" ")[2],
+                    **_service_row(w),
+                }
+                for w in self.stats.windows("partners", now, DEFAULT_WINDOW_S)
+            ],
             "providers": [
                 {
                     "service": p.service,

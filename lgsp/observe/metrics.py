@@ -39,6 +39,12 @@ LATENCY = Histogram(
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+PARTNER_EXCHANGES = Counter(
+    "lgsp_partner_exchanges_total",
+    "Service calls between this LGSP's province and another through NDXP: 'out' to the "
+    "partner's services, 'in' from the partner's clients",
+    ["province", "partner", "direction", "status"],
+)
 IN_FLIGHT = Gauge("lgsp_requests_in_flight", "Service calls being handled right now")
 EVENTS_PUBLISHED = Counter(
     "lgsp_events_published_total", "Events durably accepted by the transport", ["topic"]
@@ -77,7 +83,9 @@ class ExchangeMetrics:
     the label set stays bounded). Label children are looked up once per
     combination, not on every exchange."""
 
-    def __init__(self) -> None:
+    def __init__(self, province: str = "dongthap") -> None:
+        self.province = province
+        self._partners: dict[tuple[str, str, int], Counter] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._latency: dict[str, Histogram] = {}
         self._errors: dict[tuple[str, str], Counter] = {}
@@ -91,6 +99,9 @@ class ExchangeMetrics:
             requests = REQUESTS.labels(service, record.client, str(status))
             self._requests[(service, record.client, status)] = requests
         requests.inc()
+        partner = record.target or record.origin
+        if partner is not None:
+            self._count_partner(partner, "out" if record.target else "in", status)
         latency = self._latency.get(service)
         if latency is None:
             latency = self._latency[service] = LATENCY.labels(service)
@@ -102,6 +113,15 @@ class ExchangeMetrics:
             if errors is None:
                 errors = self._errors[key] = REQUEST_ERRORS.labels(*key)
             errors.inc()
+
+
+    def _count_partner(self, partner: str, direction: str, status: int) -> None:
+        key = (partner, direction, status)
+        counter = self._partners.get(key)
+        if counter is None:
+            counter = PARTNER_EXCHANGES.labels(self.province, partner, direction, str(status))
+            self._partners[key] = counter
+        counter.inc()
 
 
 async def refresh(transport: Transport) -> None:

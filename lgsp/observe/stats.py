@@ -39,7 +39,7 @@ _R = 1.1
 _LOG_R = math.log(_R)
 _BUCKETS = 190
 
-Group = Literal["services", "topics", "clients"]
+Group = Literal["services", "topics", "clients", "partners"]
 
 
 def _bucket(duration: float) -> int:
@@ -204,6 +204,7 @@ class LiveStats:
             "services": {},
             "topics": {},
             "clients": {},
+            "partners": {},
         }
         self._stamp = [-1] * HISTORY_S
         self._ok = [0] * HISTORY_S
@@ -218,6 +219,10 @@ class LiveStats:
         self._totals[(2 if event else 0) + (0 if success else 1)] += 1
         self._series("topics" if event else "services", record.name).add(record, success, code)
         self._series("clients", record.client).add(record, success, code)
+        if record.target is not None:
+            self._series("partners", f"to {record.target}").add(record, success, code)
+        elif record.origin is not None:
+            self._series("partners", f"from {record.origin}").add(record, success, code)
         second = int(record.answered)
         i = second % HISTORY_S
         if self._stamp[i] < second:

@@ -156,6 +156,19 @@
       (c) => ({ client: c.client }),
     );
     rows(
+      "partners",
+      d.partners,
+      (p) => [
+        [p.direction === "to" ? "→ " + p.partner : "← " + p.partner],
+        [fmt.format(p.calls), "n"],
+        [`${fmt1.format(100 * p.error_rate)} %`, p.error_rate > 0 ? "n bad" : "n"],
+        [ms(p.p50_ms), "n"],
+        [ms(p.p99_ms), "n"],
+      ],
+      "no exchange with another province yet",
+      (p) => ({ partner: p.partner, direction: p.direction }),
+    );
+    rows(
       "providers",
       d.providers,
       (p) => [[p.service], [String(p.version), "n"], [p.instance], [age(p.heartbeat_age_s), "n"]],
