@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
 from lgsp.cli import main
-from lgsp_adapters.ndxp import Faults, Simulator, SimulatorConfig, create_app, running, sidecar
+from lgsp_adapters.ndxp import Faults, Simulator, SimulatorConfig, create_app, platform, running
 from lgsp_adapters.ndxp.native import (
     CongDanNative,
     date_out,
@@ -125,7 +125,7 @@ async def test_token_from_form_or_basic_credentials(
     assert r.status == 200
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 2
-    assert set(body["scope"].split()) == {"dancu", "dvcqg"}
+    assert set(body["scope"].split()) == {"dancu", "dvcqg", "lgsp", "ndop"}
     assert await token(http, sim) != body["access_token"]
 
 
@@ -181,11 +181,14 @@ async def test_expired_tokens_are_refused(http: aiohttp.ClientSession, sim: Simu
 
 
 async def test_clients_reach_only_their_apis(http: aiohttp.ClientSession, sim: Simulator) -> None:
-    province, ministry = await token(http, sim), await token(http, sim, MINISTRY)
+    ministry = await token(http, sim, MINISTRY)
+    for path in ("/dancu/1.0/TraCuuThongTinCongDan", "/dvcqg/1.0/login"):
+        status, body = await post(http, sim, path, ASK, ministry)
+        assert (status, body["error_code"]) == (403, "100"), path
+    # A province's LGSP may forward (to other provinces: tests/unit/test_ndxp_forward.py).
+    province = await token(http, sim)
     status, body = await post(http, sim, "/lgsp/dongthap/land.parcel.lookup", {}, province)
-    assert (status, body["error_code"]) == (403, "100")
-    status, body = await post(http, sim, "/dancu/1.0/TraCuuThongTinCongDan", ASK, ministry)
-    assert (status, body["error_code"]) == (403, "100")
+    assert (status, body["error_code"]) == (400, "500")
 
 
 # -- population database ----------------------------------------------------
@@ -609,27 +612,46 @@ async def test_calls_are_counted(http: aiohttp.ClientSession, sim: Simulator) ->
 # -- running it -------------------------------------------------------------
 
 
-async def test_sidecar_runs_it_on_the_configured_port(
+async def test_the_platform_runs_it_on_the_configured_port(
     http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lgsp.server import load_sidecars
+    from lgsp.server import load_platforms, load_sidecars
 
-    assert sidecar in load_sidecars().values()
+    assert load_platforms()["ndxp-sim"] is platform
+    assert "ndxp-sim" not in load_sidecars()  # one platform for every province
     monkeypatch.setenv("LGSP_NDXP_PORT", "0")
-    monkeypatch.delenv("LGSP_URL", raising=False)
-    # It forwards to the gateway it stands beside (`lgsp up --port 18081`)...
-    async with sidecar(gateway_url="http://127.0.0.1:18081") as sim:
-        assert sim.config.lgsp_url == "http://127.0.0.1:18081"
+    provinces: dict[str, str] = {}
+    async with platform(provinces=provinces) as sim:
+        # It forwards to the provinces the runner names, as they start.
+        provinces["dongthap"] = "http://127.0.0.1:18081"
+        assert sim.config.gateways == {"dongthap": "http://127.0.0.1:18081"}
         r = await http.get(f"{sim.url}/healthz")
         assert r.status == 200
-    # ... unless LGSP_URL says otherwise; a test's (ephemeral) one always does.
-    monkeypatch.setenv("LGSP_URL", "http://127.0.0.1:18080")
-    async with sidecar(gateway_url="http://127.0.0.1:18081") as sim:
-        assert sim.config.lgsp_url == "http://127.0.0.1:18080"
     monkeypatch.setenv("LGSP_NDXP_PORT", "8090")
-    async with sidecar(gateway_url="http://127.0.0.1:18082", ephemeral=True) as sim:
-        assert sim.config.lgsp_url == "http://127.0.0.1:18082"
+    async with platform(provinces=provinces, ephemeral=True) as sim:
         assert not sim.url.endswith(":8090")
+
+
+async def test_the_platform_points_this_process_s_connector_at_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lgsp_adapters.ndxp import connector
+
+    saved = connector.connector().settings
+    try:
+        monkeypatch.setenv("LGSP_NDXP_PORT", "0")
+        monkeypatch.delenv("LGSP_NDXP_URL", raising=False)
+        async with platform(provinces={}) as sim:
+            assert connector.connector().settings.url == sim.url
+        # Another NDXP named in the environment is left alone, unless ephemeral.
+        monkeypatch.setenv("LGSP_NDXP_URL", "http://127.0.0.1:9")
+        connector.configure(url="http://127.0.0.1:9")
+        async with platform(provinces={}) as sim:
+            assert connector.connector().settings.url == "http://127.0.0.1:9"
+        async with platform(provinces={}, ephemeral=True) as sim:
+            assert connector.connector().settings.url == sim.url
+    finally:
+        connector.configure(saved)
 
 
 def test_cli_command() -> None:

@@ -5,7 +5,8 @@ the connector that is its client on the bus.
 The simulator is a remote platform of its own (an aiohttp server speaking
 NDXP's native formats, with faults on demand): OAuth2 tokens, the national
 population database, the national public service portal, and forwarding of
-national requests into the province's LGSP. Tests run it with::
+calls between provinces (and from ministries) into a province's LGSP. Tests
+run it with::
 
     async with running(SimulatorConfig(port=0, token_ttl_s=2)) as sim:
         connector.configure(url=sim.url)
@@ -17,7 +18,7 @@ The connector (:mod:`lgsp_adapters.ndxp.connector`, adapter ``ndxp``) serves
 """
 
 from lgsp_adapters.ndxp.faults import Faults
-from lgsp_adapters.ndxp.server import create_app, running, sidecar
+from lgsp_adapters.ndxp.server import create_app, platform, running
 from lgsp_adapters.ndxp.simulator import (
     SIMULATOR,
     NdxpClient,
@@ -34,6 +35,6 @@ __all__ = [
     "Simulator",
     "SimulatorConfig",
     "create_app",
+    "platform",
     "running",
-    "sidecar",
 ]

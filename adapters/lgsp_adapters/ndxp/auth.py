@@ -1,6 +1,7 @@
 """Access to the simulated NDXP: OAuth2 client credentials at ``POST /token``
 (the WSO2 API Manager convention the platform follows) and bearer tokens on
-every other call."""
+every other call, the routes of applications mounted in it (NDOP) included:
+the simulator's state is found through ``request.config_dict``."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def _credentials(request: web.Request, form: dict[str, str]) -> tuple[str, str] 
 
 async def token(request: web.Request) -> web.Response:
     """``POST /token``: an access token for a client's credentials."""
-    sim = request.app[SIMULATOR]
+    sim = request.config_dict[SIMULATOR]
     form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
     if form.get("grant_type") != "client_credentials":
         return web.json_response(
@@ -68,8 +69,9 @@ async def token(request: web.Request) -> web.Response:
 
 def authenticate(request: web.Request, api: str) -> str:
     """The client a bearer token belongs to, if it may use ``api``; else the
-    native 401/403 answer is raised."""
-    sim = request.app[SIMULATOR]
+    native 401/403 answer is raised. Works in a sub-application mounted
+    in the simulator's (its state is the parent's)."""
+    sim = request.config_dict[SIMULATOR]
     header = request.headers.get("Authorization", "")
     holder = sim.tokens.holder(header[7:].strip()) if header.lower().startswith("bearer ") else None
     if holder is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 
 import click
@@ -13,6 +14,9 @@ from pydantic import ValidationError
 from lgsp_adapters.ndxp.faults import MAX_DELAY_MS, MAX_FAIL_NEXT, MAX_OUTAGE_S, Faults
 from lgsp_adapters.ndxp.server import DEFAULT_PORT, running
 from lgsp_adapters.ndxp.simulator import SimulatorConfig
+from lgsp_adapters.provinces import DEFAULT as DEFAULT_PROVINCE
+
+PROVINCE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 
 _delay = click.IntRange(0, MAX_DELAY_MS)
 _rate = click.FloatRange(0.0, 1.0)
@@ -31,7 +35,14 @@ _rate = click.FloatRange(0.0, 1.0)
     "--lgsp-url",
     default=SimulatorConfig.lgsp_url,
     envvar="LGSP_URL",
-    help="The province's LGSP gateway, where national requests are forwarded (env LGSP_URL).",
+    help="Đồng Tháp's LGSP gateway, where calls for dongthap are forwarded (env LGSP_URL).",
+)
+@click.option(
+    "--province",
+    "provinces",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Another province's LGSP gateway, e.g. gialai=http://127.0.0.1:8081 (repeatable).",
 )
 @click.option(
     "--token-ttl",
@@ -68,6 +79,7 @@ def command(
     host: str,
     port: int,
     lgsp_url: str,
+    provinces: tuple[str, ...],
     token_ttl: float,
     latency_ms: int,
     jitter_ms: int,
@@ -82,7 +94,7 @@ def command(
 ) -> None:
     """The simulated national exchange platform (NDXP): OAuth2 tokens, the
     national population database, the public service portal, forwarding into
-    the province's LGSP, and fault injection (PUT /admin/faults)."""
+    the provinces' LGSPs, and fault injection (PUT /admin/faults)."""
     try:
         faults = Faults.model_validate(
             {
@@ -98,10 +110,17 @@ def command(
         )
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from exc
+    gateways = {DEFAULT_PROVINCE: lgsp_url.rstrip("/")}
+    for given in provinces:
+        name, sep, url = given.partition("=")
+        if not sep or not PROVINCE.match(name) or not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{given!r} is not NAME=URL", param_hint="--province")
+        gateways[name] = url.rstrip("/")
     config = SimulatorConfig(
         host=host,
         port=port,
-        lgsp_url=lgsp_url.rstrip("/"),
+        lgsp_url=gateways[DEFAULT_PROVINCE],
+        provinces=gateways,
         token_ttl_s=token_ttl,
         faults=faults,
         seed=seed,
@@ -117,12 +136,13 @@ async def _serve(config: SimulatorConfig) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with running(config) as sim:
+        forwarding = ", ".join(f"{p} {url}" for p, url in config.gateways.items())
         clients = ", ".join(f"{c} / {config.clients[c].secret}" for c in config.clients)
         click.echo(
-            f"\nSimulated NDXP on {sim.url} (forwarding to {config.lgsp_url})\n"
+            f"\nSimulated NDXP on {sim.url} (forwarding to {forwarding})\n"
             f"  demo clients: {clients}\n"
             f"  faults: {sim.url}/admin/faults   calls: {sim.url}/admin/calls   "
-            f"synced dossiers: {sim.url}/dvcqg/hoso\n",
+            f"exchanges: {sim.url}/admin/exchanges   synced dossiers: {sim.url}/dvcqg/hoso\n",
             err=True,
         )
         await stop.wait()

@@ -1,7 +1,9 @@
 """The national public service portal (Cổng Dịch vụ công quốc gia) behind the
 simulated NDXP, speaking its adapter's protocol: a session login, then
 ``{session, madonvi, service, data, isUpdating}`` calls answered with
-``error_code`` "00"; plus read-back routes showing what the province synced.
+``error_code`` "00"; plus read-back routes showing what the provinces synced.
+Each province's LGSP has its account, syncing under its agency code
+(``madonvi``): a dossier belongs to the agency that first synced it.
 """
 
 from __future__ import annotations
@@ -69,9 +71,12 @@ async def integration(request: web.Request) -> web.Response:
 
 
 async def dossiers(request: web.Request) -> web.Response:
-    """``GET /dvcqg/hoso``: every dossier the portal holds, in short."""
+    """``GET /dvcqg/hoso[?madonvi=]``: every dossier the portal holds (of one
+    agency, i.e. one province, if given), in short."""
     sim = request.app[SIMULATOR]
-    return respond(native.answer(native.OK, data=[d.summary() for d in sim.dossiers]))
+    agency = request.query.get("madonvi")
+    held = [d.summary() for d in sim.dossiers if agency is None or d.madonvi == agency]
+    return respond(native.answer(native.OK, data=held))
 
 
 async def dossier(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """The simulated NDXP as an HTTP server: its routes, the middlewares that
 guard them and inject faults, and ways to run it (:func:`running` for tests
-and ``lgsp ndxp-sim``; :func:`sidecar` for ``lgsp up``).
+and ``lgsp ndxp-sim``; :func:`platform`, the national platform every
+province of ``lgsp up`` or a test's network shares).
 
 Routes (native formats, see :mod:`~lgsp_adapters.ndxp.native`):
 
@@ -12,11 +13,12 @@ Routes (native formats, see :mod:`~lgsp_adapters.ndxp.native`):
 | ``POST /dancu/1.0/ThongKeDanSo`` | population database: residents by commune, age, gender |
 | ``POST /dvcqg/1.0/login`` | public service portal: session login |
 | ``POST /dvcqg/1.0/integration`` | portal: ``DongBoHoSoMC``, ``CapNhatTienDoHoSoMC`` |
-| ``POST /lgsp/{province}/{service}`` | forwarding into the province's LGSP |
+| ``POST /lgsp/{province}/{service}`` | forwarding into a province's LGSP |
 | ``GET /dvcqg/hoso``, ``GET /dvcqg/hoso/{MaHoSo}`` | read-back of what was synced |
 | ``GET/PUT/DELETE /admin/faults`` | faults in force |
 | ``POST /admin/faults/expire-tokens`` | expire every token and session now |
 | ``GET /admin/calls`` | calls answered, by operation |
+| ``GET /admin/exchanges`` | NDXP's exchange log: the calls it forwarded |
 | ``GET /healthz`` | liveness |
 """
 
@@ -28,7 +30,7 @@ import ipaddress
 import math
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -37,7 +39,7 @@ from aiohttp import web
 
 from lgsp_adapters.ndxp import admin, auth, forward, native, population, portal
 from lgsp_adapters.ndxp.faults import Faults
-from lgsp_adapters.ndxp.forward import LGSP_CLIENT, LgspClient
+from lgsp_adapters.ndxp.forward import LGSP_CLIENTS, LgspClients
 from lgsp_adapters.ndxp.native import refusal, respond
 from lgsp_adapters.ndxp.simulator import SIMULATOR, Simulator, SimulatorConfig
 
@@ -97,12 +99,12 @@ def create_app(config: SimulatorConfig | None = None) -> web.Application:
     app = web.Application(middlewares=[track, guard, _faults])
     app[SIMULATOR] = sim
     app[BUSY] = busy
-    app[LGSP_CLIENT] = LgspClient(config)
+    app[LGSP_CLIENTS] = LgspClients(config)
 
-    async def close_client(app: web.Application) -> None:
-        await app[LGSP_CLIENT].close()
+    async def close_clients(app: web.Application) -> None:
+        await app[LGSP_CLIENTS].close()
 
-    app.on_cleanup.append(close_client)
+    app.on_cleanup.append(close_clients)
     add = app.router
     add.add_post(native.TOKEN_PATH, auth.token, name="token")
     add.add_post(native.LOOKUP_PATH, population.lookup, name="TraCuuThongTinCongDan")
@@ -118,6 +120,7 @@ def create_app(config: SimulatorConfig | None = None) -> web.Application:
     add.add_delete("/admin/faults", admin.delete_faults)
     add.add_post("/admin/faults/expire-tokens", admin.expire_tokens)
     add.add_get("/admin/calls", admin.calls)
+    add.add_get("/admin/exchanges", forward.exchanges)
     add.add_get("/healthz", _healthz)
     return app
 
@@ -266,33 +269,35 @@ async def running(config: SimulatorConfig | None = None) -> AsyncIterator[Simula
         sim.on_faults(listener.follow)
         if config.faults.outage == "refuse":
             await listener.follow(config.faults)
-        log.info("ndxp.listening", url=sim.url, lgsp_url=config.lgsp_url)
+        log.info("ndxp.listening", url=sim.url, provinces=sorted(config.gateways))
         yield sim
     finally:
         await listener.close()
         await runner.cleanup()
 
 
-def sidecar(
-    *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
+def platform(
+    *, provinces: Mapping[str, str], ephemeral: bool = False, data_dir: Path | None = None
 ) -> contextlib.AbstractAsyncContextManager[Simulator]:
-    """The simulated NDXP beside the bus in ``lgsp up`` and the testing kit
-    (entry point group ``lgsp.sidecars``): on 127.0.0.1, port
-    ``LGSP_NDXP_PORT`` (default 8090), forwarding national requests to the
-    gateway (``LGSP_URL`` when set, else where the bus says it is). It
-    yields the :class:`Simulator`.
+    """The simulated NDXP as the national platform of ``lgsp up`` and the
+    testing kit (entry point group ``lgsp.platforms``): on 127.0.0.1, port
+    ``LGSP_NDXP_PORT`` (default 8090; an ``ephemeral`` one, a test's, takes
+    any free port), linking ``provinces`` (each province's gateway URL, read
+    at each call: the runner fills it as they start). It yields the
+    :class:`Simulator`, whose ``env`` and ``network(province)`` tell the
+    provinces how to reach it.
 
-    The NDXP connector of this process is pointed at it, afresh (no token,
-    the circuit closed), unless ``LGSP_NDXP_URL`` names another NDXP: so a
-    bus and the simulator it started always find each other, on whatever
-    port. An ``ephemeral`` one (a test's bus) takes any free port, forwards
-    to that bus and is always followed. It keeps nothing on disk
-    (``data_dir`` is unused)."""
+    This process's NDXP connector (the module-level one; each province's
+    copy reads ``LGSP_NDXP_URL`` from its settings) is pointed at it, afresh
+    (no token, the circuit closed), unless ``LGSP_NDXP_URL`` names another
+    NDXP: so a bus and the simulator it started always find each other, on
+    whatever port; an ephemeral one is always followed. It keeps nothing on
+    disk (``data_dir`` is unused)."""
     env = os.environ
     return _beside_the_bus(
         SimulatorConfig(
             port=0 if ephemeral else int(env.get("LGSP_NDXP_PORT", DEFAULT_PORT)),
-            lgsp_url=gateway_url if ephemeral else env.get("LGSP_URL", gateway_url),
+            provinces=provinces,
         ),
         follow=ephemeral or "LGSP_NDXP_URL" not in env,
     )

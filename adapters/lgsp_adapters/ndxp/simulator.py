@@ -1,15 +1,18 @@
-"""The simulated NDXP's configuration and state: its clients, the faults in
-force, the tokens it issued, what the national portal holds, and how many
-calls it answered (tests assert on those)."""
+"""The simulated NDXP's configuration and state: its clients (each province's
+LGSP, and a ministry), the provinces it links and where their gateways are,
+the faults in force, the tokens it issued, what the national portal holds,
+how many calls it answered and the exchanges it forwarded (tests assert on
+those)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -18,17 +21,28 @@ from aiohttp import web
 from lgsp_adapters.ndxp.dossiers import DossierStore
 from lgsp_adapters.ndxp.faults import Faults
 from lgsp_adapters.ndxp.tokens import TokenStore
+from lgsp_adapters.provinces import DEFAULT as DEFAULT_PROVINCE
+from lgsp_adapters.provinces import PROVINCES
+
+LGSP_SECRET: Final = "demo-lgsp-ndxp-secret"
+"""Every demo province's LGSP signs in to NDXP with this secret."""
+LGSP_APIS: Final = frozenset({"dancu", "dvcqg", "lgsp", "ndop"})
 
 
 @dataclass(frozen=True)
 class NdxpClient:
     """A system allowed to call NDXP, and the APIs it is subscribed to
     (``dancu``: population database, ``dvcqg``: public service portal,
-    ``lgsp``: forwarding into a province's LGSP)."""
+    ``lgsp``: forwarding into a province's LGSP, ``ndop``: reporting
+    exchanges to NDOP)."""
 
     secret: str
     apis: frozenset[str]
     description: str = ""
+    province: str | None = None
+    """The province whose LGSP this client is: the origin NDXP names in what
+    it forwards for it, and the province its statistics are of. None: a
+    national system (a ministry)."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +56,15 @@ class PortalAccount:
 
 DEMO_CLIENTS: Final[Mapping[str, NdxpClient]] = MappingProxyType(
     {
-        "dongthap.lgsp": NdxpClient(
-            "demo-lgsp-ndxp-secret",
-            frozenset({"dancu", "dvcqg"}),
-            "Đồng Tháp's LGSP, reaching the national databases",
-        ),
+        **{
+            f"{key}.lgsp": NdxpClient(
+                LGSP_SECRET,
+                LGSP_APIS,
+                f"{province.name}'s LGSP, reaching the national databases and other provinces",
+                province=key,
+            )
+            for key, province in PROVINCES.items()
+        },
         "bnnmt.datdai": NdxpClient(
             "demo-bnnmt-secret",
             frozenset({"lgsp"}),
@@ -55,8 +73,12 @@ DEMO_CLIENTS: Final[Mapping[str, NdxpClient]] = MappingProxyType(
     }
 )
 DEMO_PORTAL_ACCOUNTS: Final[Mapping[str, PortalAccount]] = MappingProxyType(
-    {"dongthap.lgsp": PortalAccount("demo-dvcqg-password", "000.00.00.H20")}
+    {
+        f"{key}.lgsp": PortalAccount("demo-dvcqg-password", province.madonvi)
+        for key, province in PROVINCES.items()
+    }
 )
+"""Each province's account at the portal, syncing under its agency code."""
 LOCAL_NETWORKS: Final = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 """Where calls may come from by default: this machine and private networks
 (containers); others get 101 IP_DISALLOWED, as NDXP only answers the
@@ -71,9 +93,12 @@ class SimulatorConfig:
     port: int = 8090
     """0: any free port (tests)."""
     lgsp_url: str = "http://127.0.0.1:8080"
-    """The province's LGSP gateway, where national requests are forwarded."""
-    province: str = "dongthap"
-    """The province's name in forwarding paths (``/lgsp/{province}/{service}``)."""
+    """The one province's LGSP gateway when ``provinces`` is not given."""
+    provinces: Mapping[str, str] | None = None
+    """Each province of the network (its name in forwarding paths,
+    ``/lgsp/{province}/{service}``) and its LGSP gateway's URL. A network's
+    runner fills it as the provinces start, so it is read at each call.
+    None: one province, ``dongthap`` at ``lgsp_url``."""
     lgsp_client_id: str = "ndxp.national"
     lgsp_client_secret: str = "demo-ndxp-secret"
     token_ttl_s: float = 3600.0
@@ -94,6 +119,63 @@ class SimulatorConfig:
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be positive")
 
+    @property
+    def gateways(self) -> Mapping[str, str]:
+        """Each province NDXP links now, and its gateway's URL."""
+        return {DEFAULT_PROVINCE: self.lgsp_url} if self.provinces is None else self.provinces
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A call NDXP forwarded, as its own exchange log keeps it."""
+
+    request_id: str
+    origin: str | None
+    """The calling province (from its LGSP's credentials); None: a ministry."""
+    origin_client: str | None
+    """The client of the calling LGSP that made the call, as that LGSP says."""
+    caller: str
+    """NDXP's client that sent it (``gialai.lgsp``, ``bnnmt.datdai``)."""
+    target: str
+    service: str
+    status: int
+    """The target's answer, or NDXP's 502 (unreachable) / 504 (no answer in time)."""
+    duration_ms: float
+    at: str
+    """When NDXP received it (ISO 8601, UTC)."""
+
+    def as_dict(self) -> dict[str, str | int | float | None]:
+        return asdict(self)
+
+
+MAX_EXCHANGES: Final = 10_000
+
+
+class ExchangeLog:
+    """NDXP's record of the calls it forwarded: the newest ``size``, in memory."""
+
+    def __init__(self, size: int = MAX_EXCHANGES) -> None:
+        self._kept: deque[Exchange] = deque(maxlen=size)
+
+    def __iter__(self) -> Iterator[Exchange]:
+        return iter(list(self._kept))
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def add(self, exchange: Exchange) -> None:
+        self._kept.append(exchange)
+
+    def find(self, *, request_id: str | None = None, limit: int = 100) -> list[Exchange]:
+        """The newest ``limit`` exchanges (of one request id if given), oldest first."""
+        found = [e for e in self._kept if request_id is None or e.request_id == request_id]
+        return found[-limit:] if limit > 0 else []
+
+
+def now_iso() -> str:
+    """Now in UTC, ISO 8601 with its offset."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
 
 FaultsListener = Callable[[Faults], Awaitable[None]]
 
@@ -113,6 +195,8 @@ class Simulator:
         """Calls answered, by operation (route name, or the portal's service)."""
         self.unauthorized = 0
         """Calls refused for a missing, forged or expired token."""
+        self.exchanges = ExchangeLog()
+        """The calls NDXP forwarded between provinces (and from ministries)."""
         self._counted = asyncio.Event()
         self.random = random.Random(config.seed)
         self._faults = config.faults
@@ -124,6 +208,27 @@ class Simulator:
     def describe(self) -> str:
         """Its line in ``lgsp up``'s banner."""
         return f"NDXP (sim)  {self.url}   faults {self.url}/admin/faults"
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """What every province's adapters and sidecars are told of it."""
+        return {"LGSP_NDXP_URL": self.url}
+
+    def network(self, province: str) -> dict[str, str] | None:
+        """How ``province``'s gateway reaches other provinces through NDXP
+        and reports to NDOP (the fields of ``lgsp.config.NetworkConfig``),
+        as its LGSP's client here; None when NDXP has no client for it."""
+        client_id = f"{province}.lgsp"
+        client = self.config.clients.get(client_id)
+        if client is None or client.province != province:
+            return None
+        return {
+            "hub_url": f"{self.url}/lgsp",
+            "token_url": f"{self.url}/token",
+            "trace_url": f"{self.url}/ndop/v1/traces",
+            "client_id": client_id,
+            "client_secret": client.secret,
+        }
 
     @property
     def faults(self) -> Faults:
