@@ -13,7 +13,8 @@ address, agency code) → 503 with a long ``Retry-After``; the circuit open →
 :class:`CircuitOpen`, a 503; no answer before the deadline → 504.
 
 Its :class:`Settings` say where NDXP is, who the connector is there and how
-patient it is (:meth:`Settings.from_env` reads them from the environment).
+patient it is (:meth:`Settings.from_env` reads them from a province's
+settings or the environment).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import asyncio
 import base64
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote
@@ -44,6 +45,7 @@ from tenacity import (
 from lgsp import ServiceTimeout, ServiceUnavailable
 from lgsp_adapters.ndxp import native
 from lgsp_adapters.ndxp.breaker import BreakerOpen, CircuitBreaker
+from lgsp_adapters.provinces import province_of
 from lgsp_contracts.spec import Contract
 
 # The connector's logger, whichever of its modules logs: one name for operators.
@@ -101,20 +103,26 @@ class Settings:
     """Monotonic clock of token expiry and of the breaker (tests move it)."""
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """``LGSP_NDXP_URL`` (default ``http://127.0.0.1:8090`` or the port in
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """From a province's settings (default: the process's environment):
+        ``LGSP_NDXP_URL`` (default ``http://127.0.0.1:8090`` or the port in
         ``LGSP_NDXP_PORT``), ``LGSP_NDXP_CLIENT_ID``/``LGSP_NDXP_CLIENT_SECRET``
         and the portal account ``LGSP_DVCQG_USERNAME``/``LGSP_DVCQG_PASSWORD``/
-        ``LGSP_DVCQG_MADONVI``; the defaults for the rest."""
-        env = os.environ
+        ``LGSP_DVCQG_MADONVI``; the defaults for the rest. Who the connector is
+        defaults to the province of ``LGSP_PROVINCE`` (Đồng Tháp without it):
+        its LGSP's client ``<province>.lgsp``, that portal account, and the
+        province's agency code."""
+        env = os.environ if env is None else env
+        province = province_of(env)
         default_url = f"http://127.0.0.1:{env.get('LGSP_NDXP_PORT', '8090')}"
+        own = f"{province.key}.lgsp"
         return cls(
             url=env.get("LGSP_NDXP_URL", default_url).rstrip("/"),
-            client_id=env.get("LGSP_NDXP_CLIENT_ID", cls.client_id),
+            client_id=env.get("LGSP_NDXP_CLIENT_ID", own),
             client_secret=env.get("LGSP_NDXP_CLIENT_SECRET", cls.client_secret),
-            portal_username=env.get("LGSP_DVCQG_USERNAME", cls.portal_username),
+            portal_username=env.get("LGSP_DVCQG_USERNAME", own),
             portal_password=env.get("LGSP_DVCQG_PASSWORD", cls.portal_password),
-            madonvi=env.get("LGSP_DVCQG_MADONVI", cls.madonvi),
+            madonvi=env.get("LGSP_DVCQG_MADONVI", province.madonvi),
         )
 
 

@@ -9,11 +9,11 @@ province reaches through NDXP (adapter ``ndxp``, entry point group
   first sync) and ``CapNhatTienDoHoSoMC`` (each status).
 
 It converts between the bus's contracts and NDXP's native formats
-(:mod:`~lgsp_adapters.ndxp.native`) and calls NDXP through one client per
-process (:mod:`~lgsp_adapters.ndxp.client`), which caches and renews its
-access token, bounds every wait by the caller's deadline, retries what is
-safe to retry, and has a circuit breaker answer 503 at once while NDXP is
-down.
+(:mod:`~lgsp_adapters.ndxp.native`) and calls NDXP through one client
+(:mod:`~lgsp_adapters.ndxp.client`) per province it serves, which caches and
+renews its access token, bounds every wait by the caller's deadline, retries
+what is safe to retry, and has a circuit breaker answer 503 at once while
+NDXP is down.
 
 Native answers become bus answers: RECORD_NOT_FOUND → the declared 404 (no
 such citizen; for statistics, no such commune), the
@@ -23,8 +23,13 @@ portal's data errors → the declared 422, NDXP down or the circuit open →
 Settings come from the environment at first use (``LGSP_NDXP_URL``, default
 ``http://127.0.0.1:8090`` or the port in ``LGSP_NDXP_PORT``;
 ``LGSP_NDXP_CLIENT_ID``/``LGSP_NDXP_CLIENT_SECRET``; the portal account
-``LGSP_DVCQG_USERNAME``/``LGSP_DVCQG_PASSWORD``/``LGSP_DVCQG_MADONVI``), or
-from :func:`configure`.
+``LGSP_DVCQG_USERNAME``/``LGSP_DVCQG_PASSWORD``/``LGSP_DVCQG_MADONVI``;
+who the connector is defaults to ``LGSP_PROVINCE``'s LGSP), or from
+:func:`configure`. A copy of the adapter made for one province of a network
+(``adapter.copy(env=...)``) has a connector of its own, made from that
+province's settings: :func:`connector` gives the one of the copy whose code
+runs, or of the copy it is given. The process's metrics are the module-level
+adapter's connector's.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -134,31 +140,70 @@ Resp = TypeVar("Resp", bound=Contract)
 
 _http = Http()
 _current: Connector | None = None
+"""The module-level adapter's connector (``lgsp up`` of one province, tests)."""
+_copies: weakref.WeakKeyDictionary[Adapter, Connector] = weakref.WeakKeyDictionary()
+"""Each copy's connector, made at its first use; gone with the copy."""
+_sessions: weakref.WeakKeyDictionary[Adapter, Http] = weakref.WeakKeyDictionary()
+"""Each copy's HTTP session: one copy stopping closes its own only."""
 
 
-def connector() -> Connector:
-    """The process's connector, made from the environment at first use."""
+def _owner(copy: Adapter | None) -> Adapter:
+    owner = adapter.running() if copy is None else copy
+    if owner.template is not adapter:
+        raise ValueError(f"{owner.name} is not a copy of the NDXP connector's adapter")
+    return owner
+
+
+def connector(copy: Adapter | None = None) -> Connector:
+    """The connector of the adapter whose code runs now (or of ``copy``, a
+    copy of :data:`adapter`), made from its settings at first use: for the
+    module-level adapter the process's environment, for a copy its
+    province's."""
     global _current
+    owner = _owner(copy)
+    if owner is not adapter:
+        found = _copies.get(owner)
+        if found is None:
+            found = _copies[owner] = Connector(Settings.from_env(owner.env), _session(owner))
+        return found
     if _current is None:
         _current = Connector(Settings.from_env(), _http)
         BREAKER_STATE.set_function(lambda: float(current_breaker_state()))
     return _current
 
 
+def _session(owner: Adapter) -> Http:
+    http = _sessions.get(owner)
+    if http is None:
+        http = _sessions[owner] = Http()
+    return http
+
+
+def _made(owner: Adapter) -> Connector | None:
+    return _current if owner is adapter else _copies.get(owner)
+
+
 def current_breaker_state() -> int:
     return int(_current.breaker.state) if _current is not None else 0
 
 
-def configure(settings: Settings | None = None, /, **changes: Any) -> Settings:
-    """Change the connector's settings: to ``settings`` when given, else the
-    current ones (first those of the environment) with ``changes`` (fields of
-    :class:`Settings`), e.g. to point it at a simulator on another port or to
-    make retries fast in tests. Starts afresh: no token, no portal session,
-    the circuit closed."""
+def configure(
+    settings: Settings | None = None, /, copy: Adapter | None = None, **changes: Any
+) -> Settings:
+    """Change a connector's settings (the module-level adapter's, or that of
+    ``copy``): to ``settings`` when given, else the current ones (first those
+    of its environment) with ``changes`` (fields of :class:`Settings`), e.g.
+    to point it at a simulator on another port or to make retries fast in
+    tests. Starts afresh: no token, no portal session, the circuit closed."""
     global _current
+    owner = adapter if copy is None else _owner(copy)
     if settings is None:
-        settings = _current.settings if _current is not None else Settings.from_env()
+        made = _made(owner)
+        settings = made.settings if made is not None else Settings.from_env(owner.env)
     settings = dataclasses.replace(settings, **changes)
+    if owner is not adapter:
+        _copies[owner] = Connector(settings, _session(owner))
+        return settings
     _current = Connector(settings, _http)
     BREAKER_STATE.set_function(lambda: float(current_breaker_state()))
     TOKEN_EXPIRY.set(0)
@@ -166,8 +211,12 @@ def configure(settings: Settings | None = None, /, **changes: Any) -> Settings:
 
 
 async def aclose() -> None:
-    """Close the connector's HTTP session (when the loop it runs in stops)."""
-    await _http.close()
+    """Close the HTTP session of the adapter (or copy) that stops (when the
+    loop it runs in stops)."""
+    owner = adapter.running()
+    http = _http if owner is adapter else _sessions.get(owner)
+    if http is not None:
+        await http.close()
 
 
 adapter.on_stop(aclose)
@@ -176,8 +225,9 @@ adapter.on_stop(aclose)
 @adapter.status
 def status() -> dict[str, str | int | bool]:
     """What the operators' dashboard shows of the connector: its circuit to
-    NDXP and its access token (the same as its metrics, for one glance)."""
-    current = _current
+    NDXP and its access token (the same as its metrics, for one glance),
+    of the adapter or copy whose status is read."""
+    current = _made(adapter.running())
     if current is None:
         return {"healthy": True, "breaker": "closed", "token": "none yet", "tokens_obtained": 0}
     state = current.breaker.state
