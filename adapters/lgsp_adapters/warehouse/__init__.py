@@ -10,6 +10,12 @@ for other engines (:mod:`.export`), and serves named aggregate datasets
 
 Subscribing to one more topic is one line in :data:`TOPICS` (its payload a
 dossier step) or a handler like :func:`on_dossier_event`.
+
+Each copy of the adapter (one per province of a network,
+``adapter.copy(env=...)``) runs a warehouse of its own, with its own
+settings, data folder and state; :func:`current`, :func:`ready`,
+:func:`caught_up`, :func:`refresh` and :func:`is_ready` work on the copy
+whose code runs (the module-level adapter elsewhere), or on the copy given.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, TypeVar
 
 import structlog
@@ -50,36 +58,68 @@ ENRICH_JOB: Final = "warehouse.enrich"
 PULL_JOB: Final = "warehouse.pull"
 EXPORT_JOB: Final = "warehouse.export"
 
-_current: Warehouse | None = None
-"""This process's running warehouse (None when stopped)."""
-_forced = False
-_exported_at = 0.0
-_busy = False
-"""Whether a pull (and the Parquet rewrite after it) is under way."""
-
 T = TypeVar("T")
 
 
-def current() -> Warehouse:
-    """The running warehouse, or 503 while there is none."""
-    if _current is None:
+@dataclass
+class _State:
+    """One copy's warehouse and what its jobs share."""
+
+    warehouse: Warehouse | None = None
+    """The running warehouse (None when stopped)."""
+    forced: bool = False
+    """A pull of every source was asked for (:func:`refresh`)."""
+    exported_at: float = 0.0
+    busy: bool = False
+    """Whether a pull (and the Parquet rewrite after it) is under way."""
+
+
+_states: weakref.WeakKeyDictionary[Adapter, _State] = weakref.WeakKeyDictionary()
+
+
+def _owner(copy: Adapter | None) -> Adapter:
+    owner = adapter.running() if copy is None else copy
+    if owner.template is not adapter:
+        raise ValueError(f"{owner.name} is not a copy of the warehouse's adapter")
+    return owner
+
+
+def _state(copy: Adapter | None = None) -> _State:
+    """The state of the adapter whose code runs now, or of ``copy``."""
+    owner = _owner(copy)
+    state = _states.get(owner)
+    if state is None:
+        state = _states[owner] = _State()
+    return state
+
+
+def current(copy: Adapter | None = None) -> Warehouse:
+    """The running warehouse (of ``copy``, if given), or 503 while there is none."""
+    wh = _state(copy).warehouse
+    if wh is None:
         raise ServiceUnavailable("the warehouse is not running")
-    return _current
+    return wh
 
 
-def is_ready(wh: Warehouse | None = None) -> bool:
-    """Whether every source has loaded once."""
-    wh = wh or _current
+def _loaded_once(wh: Warehouse | None) -> bool:
     return wh is not None and all(
         wh.loads.get(s) is not None and wh.loads[s].loaded_at is not None for s in SOURCES
     )
 
 
-async def ready() -> None:
-    """Wait until the running warehouse has loaded every source once
-    (bound it with ``asyncio.timeout``)."""
-    while not is_ready():
-        wh = _current
+def is_ready(copy: Adapter | None = None) -> bool:
+    """Whether every source of the running warehouse (of ``copy``, if
+    given) has loaded once."""
+    return _loaded_once(_state(copy).warehouse)
+
+
+async def ready(copy: Adapter | None = None) -> None:
+    """Wait until the running warehouse (of ``copy``, if given: one
+    province's) has loaded every source once (bound it with
+    ``asyncio.timeout``)."""
+    state = _state(copy)
+    while not _loaded_once(state.warehouse):
+        wh = state.warehouse
         # Polled as well: a bus may stop and another start its warehouse.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(0.2):
@@ -92,11 +132,13 @@ async def ready() -> None:
                     await wh.progressed.wait()
 
 
-async def caught_up() -> None:
-    """Wait until every event in the inbox is in DuckDB and its dossiers
-    were asked about (the benchmark's and tests' 'queryable')."""
+async def caught_up(copy: Adapter | None = None) -> None:
+    """Wait until every event in the inbox (of ``copy``'s warehouse, if
+    given) is in DuckDB and its dossiers were asked about (the benchmark's
+    and tests' 'queryable')."""
+    owner = _owner(copy)
     while True:
-        wh = current()
+        wh = current(owner)
         last = await asyncio.get_running_loop().run_in_executor(wh._inbox_thread, wh.inbox.last_seq)
         if wh.watermark >= last and not wh.pending:
             return
@@ -106,11 +148,12 @@ async def caught_up() -> None:
                 await wh.progressed.wait()
 
 
-def refresh() -> None:
-    """Pull every source now, rather than at its next time."""
-    global _forced
-    _forced = True
-    adapter.wake(PULL_JOB)
+def refresh(copy: Adapter | None = None) -> None:
+    """Pull every source (of ``copy``'s warehouse, if given) now, rather
+    than at its next time."""
+    owner = _owner(copy)
+    _state(owner).forced = True
+    owner.wake(PULL_JOB)
 
 
 # -- lifecycle and jobs ---------------------------------------------------------------
@@ -118,22 +161,23 @@ def refresh() -> None:
 
 @adapter.on_start
 async def open_warehouse(ctx: Context) -> None:
-    global _current
-    settings = Settings.from_env()
-    data_dir = adapter.data_dir
-    _current = await asyncio.to_thread(Warehouse.open, data_dir, settings)
+    owner = ctx.adapter
+    settings = Settings.from_env(owner.env)
+    data_dir = owner.data_dir
+    wh = await asyncio.to_thread(Warehouse.open, data_dir, settings)
+    _state(owner).warehouse = wh
     log.info(
         "warehouse.opened",
         path=str(data_dir) if data_dir else ":memory:",
-        watermark=_current.watermark,
+        watermark=wh.watermark,
         personal_ids=list(settings.personal_ids),
     )
 
 
 @adapter.on_stop
 async def close_warehouse() -> None:
-    global _current
-    wh, _current = _current, None
+    state = _state()
+    wh, state.warehouse = state.warehouse, None
     if wh is not None:
         await wh.close()
 
@@ -141,50 +185,55 @@ async def close_warehouse() -> None:
 @adapter.every(0.2, name=LOAD_JOB)
 async def load_events(ctx: Context) -> None:
     """Move accepted events into DuckDB (woken by each one: within ms)."""
-    if _current is not None and await _current.load_events(ctx):
-        adapter.wake(ENRICH_JOB)
+    wh = _state(ctx.adapter).warehouse
+    if wh is not None and await wh.load_events(ctx):
+        ctx.adapter.wake(ENRICH_JOB)
 
 
 @adapter.every(1.0, name=ENRICH_JOB)
 async def enrich_dossiers(ctx: Context) -> None:
     """Ask the one-stop-shop about dossiers new events named."""
-    if _current is not None and _current.pending:
-        await _current.enrich(ctx)
+    wh = _state(ctx.adapter).warehouse
+    if wh is not None and wh.pending:
+        await wh.enrich(ctx)
 
 
 @adapter.every(1.0, name=PULL_JOB)
 async def pull_sources(ctx: Context) -> None:
     """Pull the sources that are due (each at its period, sooner while it
     has never loaded); rewrite the Parquet copy after a pull that loaded."""
-    global _forced
-    wh = _current
+    state = _state(ctx.adapter)
+    wh = state.warehouse
     if wh is None:
         return
-    forced, _forced = _forced, False
-    global _busy
-    _busy = True
+    forced, state.forced = state.forced, False
+    state.busy = True
     try:
         loaded = await wh.pull(ctx, forced=forced)
         if loaded:
             wh.progressed.set()
-            await _export(wh)
+            await _export(state, wh)
     finally:
-        _busy = False
+        state.busy = False
 
 
 @adapter.every(5.0, name=EXPORT_JOB)
 async def export_now_and_then(ctx: Context) -> None:
-    wh = _current
+    state = _state(ctx.adapter)
+    wh = state.warehouse
     # Not before the first pull: the copy after it is the first worth making.
-    if wh is not None and _exported_at and time.monotonic() - _exported_at >= wh.settings.export_s:
-        await _export(wh)
+    if (
+        wh is not None
+        and state.exported_at
+        and time.monotonic() - state.exported_at >= wh.settings.export_s
+    ):
+        await _export(state, wh)
 
 
-async def _export(wh: Warehouse) -> None:
-    global _exported_at
+async def _export(state: _State, wh: Warehouse) -> None:
     if wh.export_dir is None:
         return
-    _exported_at = time.monotonic()
+    state.exported_at = time.monotonic()
     started = time.perf_counter()
     rows = await _read(wh, export.export, wh.export_dir)
     log.info(
@@ -202,7 +251,7 @@ async def _land(topic: str, payload: Contract, ctx: Context) -> None:
     # The loader is not woken per event: on its schedule it moves every
     # event landed meanwhile in one DuckDB transaction (~1.5 ms however
     # many), which a wake per event turned into one transaction per event.
-    await current().accept(topic, payload, ctx.event_id)
+    await current(ctx.adapter).accept(topic, payload, ctx.event_id)
 
 
 TOPICS: Final = tuple(sorted(DOSSIER_TOPICS))
@@ -248,6 +297,7 @@ def _loaded(service: str) -> Warehouse:
 
 
 async def _dataset(service: str, fn: Callable[..., T], request: Contract) -> T:
+    # Called from a handler: the warehouse is that of the copy serving it.
     return await _read(_loaded(service), fn, request)
 
 
@@ -287,11 +337,13 @@ async def sql_query(request: YeuCauTruyVan, ctx: Context) -> KetQuaTruyVan:
 
 @adapter.status
 def status() -> dict[str, str | int | float | bool]:
-    """Per source, when it last loaded (or its error); whether all did."""
-    wh = _current
+    """Per source, when it last loaded (or its error); whether all did (of
+    the adapter or copy whose status is read)."""
+    state = _state()
+    wh = state.warehouse
     if wh is None:
         return {"ready": False, "healthy": False}
-    shown: dict[str, str | int | float | bool] = {"ready": is_ready(wh)}
+    shown: dict[str, str | int | float | bool] = {"ready": _loaded_once(wh)}
     for source in SOURCES:
         load = wh.loads.get(source)
         if load is None or (load.loaded_at is None and load.error is None):
@@ -303,7 +355,7 @@ def status() -> dict[str, str | int | float | bool]:
             assert load.loaded_at is not None
             shown[source] = f"{load.loaded_at.isoformat(timespec='seconds')}, {load.rows} rows"
     shown["events"] = wh.watermark
-    shown["busy"] = _busy
+    shown["busy"] = state.busy
     shown["healthy"] = shown["ready"]
     return shown
 

@@ -1,8 +1,9 @@
-"""The warehouse's settings, from the environment."""
+"""The warehouse's settings, from a province's settings or the environment."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,13 +30,15 @@ class Settings:
     wait for a Parquet rewrite or an analyst's query to leave them a core."""
 
     @classmethod
-    def from_env(cls) -> Settings:
-        ids = os.environ.get("LGSP_WAREHOUSE_PERSONAL_IDS", "")
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """From ``env`` (an adapter's settings; default: the process's environment)."""
+        env = os.environ if env is None else env
+        ids = env.get("LGSP_WAREHOUSE_PERSONAL_IDS", "")
         return cls(
-            pull_s=float(os.environ.get("LGSP_WAREHOUSE_PULL_S", DEFAULT_PULL_S)),
+            pull_s=float(env.get("LGSP_WAREHOUSE_PULL_S", DEFAULT_PULL_S)),
             personal_ids=tuple(p.strip() for p in ids.split(",") if p.strip()),
-            export_s=float(os.environ.get("LGSP_WAREHOUSE_EXPORT_S", DEFAULT_EXPORT_S)),
-            threads=max(1, int(os.environ.get("LGSP_WAREHOUSE_THREADS", "1"))),
+            export_s=float(env.get("LGSP_WAREHOUSE_EXPORT_S", DEFAULT_EXPORT_S)),
+            threads=max(1, int(env.get("LGSP_WAREHOUSE_THREADS", "1"))),
         )
 
     def keeps_personal_ids(self, source: str) -> bool:
