@@ -1,10 +1,13 @@
-"""The demo province's synthetic people and land, deterministic from a seed.
+"""The synthetic people and land of the network's provinces, deterministic
+from a seed.
 
 Citizens come in households (a couple, their children) living at real
-communes of Đồng Tháp; their personal ids agree with their birth province,
-century, gender and birth year; households hold land parcels with unique
+communes of their province (Đồng Tháp by default); their personal ids agree
+with their birth province, century, gender and birth year, and are unique
+across the provinces' datasets built from one seed (each province numbers
+in its own block of serials); households hold land parcels with unique
 (commune, sheet, parcel) numbers. The records the contracts' examples show
-are pinned in as they are, so every example is real.
+are pinned in Đồng Tháp's dataset as they are, so every example is real.
 
 Records are kept column-wise in ``array`` columns of small integers and
 turned into contract models only when looked up: about 50 bytes per citizen
@@ -13,28 +16,37 @@ by certificate), and generation linear in the number of citizens, so a
 million citizens stay feasible. Lookups are binary searches over sorted
 keys.
 
-The data is as of 1 July 2025 (nobody is born after it). ``demo()`` builds
-the dataset once per process from the environment:
-``LGSP_DATASET_CITIZENS`` (default 10000), ``LGSP_DATASET_SEED`` and
-``LGSP_DATASET_SCHEME`` (``2025`` or ``legacy``).
+The data is as of 1 July 2025 (nobody is born after it). A dataset is built
+once per process and config (:class:`DatasetConfig`) and shared: ``demo()``
+is the one the environment asks for (``LGSP_DATASET_CITIZENS``, default
+10000, ``LGSP_DATASET_SEED``, ``LGSP_DATASET_SCHEME``, ``2025`` or
+``legacy``, and ``LGSP_PROVINCE``), ``for_env(env)`` the one an adapter's
+settings ask for (one province of a network), ``of(config)`` any;
+``national(provinces)`` looks citizens up across provinces, as the national
+population database does.
 
 One module per concern: :mod:`~lgsp_adapters.dataset.config` (what a
 dataset is built from), :mod:`~lgsp_adapters.dataset.columns` (the stored
 layout and its keys), :mod:`~lgsp_adapters.dataset.store` (``Dataset``: the
 indexes and the records made from rows), :mod:`~lgsp_adapters.dataset.households`
-(the household records) and :mod:`~lgsp_adapters.dataset.generate` (the
-generator and ``build``). The per-process holder behind ``demo()`` is here.
+(the household records), :mod:`~lgsp_adapters.dataset.generate` (the
+generator and ``build``) and :mod:`~lgsp_adapters.dataset.national` (the
+register across provinces). The per-process holder is here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import threading
+from collections.abc import Iterable, Mapping
 
 from lgsp_adapters.dataset.columns import USE_CODES, address_detail
 from lgsp_adapters.dataset.config import DatasetConfig
 from lgsp_adapters.dataset.generate import AS_OF, build
 from lgsp_adapters.dataset.households import CHU_HO, HoGiaDinh, QuanHeVoiChuHo, ThanhVienHo
+from lgsp_adapters.dataset.national import NationalRegister
 from lgsp_adapters.dataset.store import Dataset
 
 __all__ = [
@@ -44,42 +56,103 @@ __all__ = [
     "Dataset",
     "DatasetConfig",
     "HoGiaDinh",
+    "NationalRegister",
     "QuanHeVoiChuHo",
     "ThanhVienHo",
     "address_detail",
     "ademo",
+    "afor_env",
+    "aof",
     "build",
     "demo",
+    "for_env",
+    "national",
+    "of",
+    "sample_owner",
 ]
 
 
 # The holder is the package's one piece of state and reads ``build`` and
 # ``DatasetConfig`` from this namespace, so patching them here reaches it.
-class _Demo:
-    """The process's shared dataset, built once on first use."""
+class _Holder:
+    """The process's datasets, each built once on first use."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._dataset: Dataset | None = None
+        self._datasets: dict[DatasetConfig, Dataset] = {}
+        self._demo: DatasetConfig | None = None
 
-    def get(self) -> Dataset:
-        dataset = self._dataset
+    def of(self, config: DatasetConfig) -> Dataset:
+        dataset = self._datasets.get(config)
         if dataset is None:
             with self._lock:
-                if self._dataset is None:
-                    self._dataset = build(DatasetConfig.from_env())
-                dataset = self._dataset
+                dataset = self._datasets.get(config)
+                if dataset is None:
+                    dataset = self._datasets[config] = build(config)
         return dataset
 
-    async def aget(self) -> Dataset:
+    async def aof(self, config: DatasetConfig) -> Dataset:
         # Building takes a while: off the event loop.
-        if self._dataset is not None:
-            return self._dataset
-        return await asyncio.to_thread(self.get)
+        dataset = self._datasets.get(config)
+        if dataset is not None:
+            return dataset
+        return await asyncio.to_thread(self.of, config)
+
+    def demo_config(self) -> DatasetConfig:
+        # Read once: the demo dataset stays what the environment first said.
+        if self._demo is None:
+            self._demo = DatasetConfig.from_env()
+        return self._demo
+
+    def demo(self) -> Dataset:
+        return self.of(self.demo_config())
+
+    async def ademo(self) -> Dataset:
+        return await self.aof(self.demo_config())
+
+    def for_env(self, env: Mapping[str, str]) -> Dataset:
+        return self.of(DatasetConfig.from_env(env))
+
+    async def afor_env(self, env: Mapping[str, str]) -> Dataset:
+        return await self.aof(DatasetConfig.from_env(env))
 
 
-_demo = _Demo()
-demo = _demo.get
-"""The shared demo dataset (built on first call, from the environment)."""
-ademo = _demo.aget
+_holder = _Holder()
+of = _holder.of
+"""The dataset of this config, built on first call and shared."""
+aof = _holder.aof
+"""``of()`` for coroutines: the first build runs in a worker thread."""
+demo = _holder.demo
+"""The shared demo dataset (built on first call, from the environment as it
+was then)."""
+ademo = _holder.ademo
 """``demo()`` for coroutines: the first build runs in a worker thread."""
+for_env = _holder.for_env
+"""The shared dataset these settings ask for (an adapter's ``env``: its
+province, ``LGSP_DATASET_*``)."""
+afor_env = _holder.afor_env
+"""``for_env()`` for coroutines: the first build runs in a worker thread."""
+
+
+async def national(
+    provinces: Iterable[str], env: Mapping[str, str] = os.environ
+) -> NationalRegister:
+    """The national population register over these provinces' datasets
+    (the shared ones, built as ``env`` asks but for the province)."""
+    base = DatasetConfig.from_env(env)
+    return NationalRegister(
+        {key: await aof(dataclasses.replace(base, province=key)) for key in provinces}
+    )
+
+
+def sample_owner(province: str, birth_province_2004: int, *, min_parcels: int = 2) -> str | None:
+    """The personal id of the first citizen, in id order, whose birth was
+    registered under this 2004 province code and who holds at least
+    ``min_parcels`` parcels in the province (in its shared dataset, built as
+    the environment asks): a realistic case to show. None if nobody does."""
+    data = of(dataclasses.replace(DatasetConfig.from_env(), province=province))
+    prefix = f"{birth_province_2004:03d}"
+    return next(
+        (so_dinh_danh for so_dinh_danh, held in data.land_users(prefix) if held >= min_parcels),
+        None,
+    )

@@ -90,12 +90,14 @@ _HAMLET, _STREET, _QUARTER = 0, 1, 2
 
 
 def address_detail(commune: Commune, packed: int) -> str:
-    """The details line of an address packed by the generator."""
+    """The details line of an address packed by the generator, in the
+    words of the commune's province."""
+    words = names.vocabulary(commune.birth_province)
     kind, rest = divmod(packed, 1_000_000)
     a, b = divmod(rest, 1000)
     if kind == _STREET:
-        return f"Số {b} đường {names.STREETS[a]}"
+        return f"Số {b} đường {words.streets[a]}"
     if kind == _QUARTER:
         # Đồng Tháp's wards are divided in "khóm", Tiền Giang's in "khu phố".
-        return f"{'Khóm' if commune.birth_province == 87 else 'Khu phố'} {a}"
-    return f"Ấp {names.HAMLETS[a]}"
+        return f"{words.quarters.get(commune.birth_province, names.QUARTER)} {a}"
+    return f"{words.hamlet} {words.hamlets[a]}"

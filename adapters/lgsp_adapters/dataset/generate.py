@@ -16,7 +16,7 @@ from typing import Final
 import orjson
 import structlog
 
-from lgsp_adapters import names
+from lgsp_adapters import names, provinces
 from lgsp_adapters.dataset.columns import (
     _HAMLET,
     _NO_USE,
@@ -61,6 +61,11 @@ _FIRST_ISSUE: Final = dt.date(2005, 1, 1).toordinal()
 # commune) start above the pinned examples' ones.
 _FIRST_GENERATED_CERTIFICATE: Final = 200_000
 _FIRST_GENERATED_BOOK_ENTRY: Final = 2_000
+# Each province of the network numbers its residents' ids in its own block
+# of the 6-digit serial (the province's index times this), so the datasets
+# of the provinces, built with one seed, never give two people one id; the
+# first province's block starts at 0, as when there was one province.
+SERIALS_PER_PROVINCE: Final = 250_000
 
 
 class _Picker:
@@ -78,40 +83,51 @@ class _Picker:
 class _Builder:
     def __init__(self, config: DatasetConfig) -> None:
         self.config = config
-        self.rng = random.Random(config.seed)
-        self.divisions = Divisions(config.scheme)
+        # Each province draws its own people from the seed (a string seeds
+        # through SHA-512: the same on every run and platform); Đồng Tháp,
+        # the province of one-province mode, from the seed itself.
+        self.rng = random.Random(
+            config.seed
+            if config.province == provinces.DEFAULT
+            else f"{config.seed}/{config.province}"
+        )
+        self.divisions = Divisions(config.scheme, config.province)
+        self.vocabulary = names.VOCABULARIES[config.province]
         self.communes: list[Commune] = list(self.divisions.home)
         self._commune_index = {c.code: i for i, c in enumerate(self.communes)}
         self.c = _Citizens()
         self.p = _Parcels()
+        # The contracts' examples are people and land of Đồng Tháp.
+        pinned = config.province == provinces.DEFAULT
         self.pinned_citizens = {
             c.soDinhDanh: c
             for c in (
                 CongDan.model_validate_json(orjson.dumps(e.response))
-                for e in CITIZEN_LOOKUP_V1.examples
+                for e in (CITIZEN_LOOKUP_V1.examples if pinned else ())
             )
         }
         self.pinned_parcels = {
             _parcel_key(t.maXa, t.soHieuToBanDo, t.soThuTuThua): t
             for t in (
                 ThuaDat.model_validate_json(orjson.dumps(e.response))
-                for e in PARCEL_LOOKUP_V1.examples
+                for e in (PARCEL_LOOKUP_V1.examples if pinned else ())
             )
         }
         self._pinned_ids = {int(k) for k in self.pinned_citizens}
-        r = self.rng
-        self.pick_surname = _Picker(r, [w for _, w in names.SURNAMES])
+        r, v = self.rng, self.vocabulary
+        self.pick_surname = _Picker(r, [w for _, w in v.surnames])
         self.pick_middle = {
             (female, young): _Picker(r, [after if young else before for _, before, after in table])
             for female, table in ((False, names.MALE_MIDDLE), (True, names.FEMALE_MIDDLE))
             for young in (False, True)
         }
-        self.pick_ethnic = _Picker(r, [w for _, w in names.ETHNIC_GROUPS])
-        self.pick_religion = _Picker(r, [w for _, w in names.RELIGIONS])
-        self.pick_birth_province = _Picker(r, [w for _, w in names.BIRTH_PROVINCES])
+        self.pick_ethnic = _Picker(r, [w for _, w in v.ethnic_groups])
+        self.pick_religion = _Picker(r, [w for _, w in v.religions])
+        self.pick_birth_province = _Picker(r, [w for _, w in v.birth_provinces])
         self.pick_children = _Picker(r, [15, 30, 33, 16, 6])
         self.pick_farm = _Picker(r, [w for _, w, _, _ in _FARMING])
         self._serials: dict[int, int] = {}
+        self._first_serial = self.divisions.province.index * SERIALS_PER_PROVINCE
         self._sheets: dict[int, list[int]] = {}
         self._certificates: dict[int, int] = {}
         self._books: dict[int, int] = {}
@@ -141,6 +157,7 @@ class _Builder:
             self.p,
             self.pinned_citizens,
             self.pinned_parcels,
+            home=len(self.divisions.home),
         )
 
     def household(self, room: int) -> None:
@@ -185,7 +202,7 @@ class _Builder:
         birth_province = (
             self.communes[home].birth_province
             if parents is not None
-            else names.BIRTH_PROVINCES[self.pick_birth_province()][0]
+            else self.vocabulary.birth_provinces[self.pick_birth_province()][0]
         )
         young = year >= 2000
         c.ids.append(self.personal_id(birth_province, year, female))
@@ -214,17 +231,21 @@ class _Builder:
     def personal_id(self, birth_province: int, year: int, female: bool) -> int:
         """A fresh id whose digits say birth province, century and gender,
         and birth year (Circular 59/2021/TT-BCA); serials rise by random
-        steps, so ids are unique and not guessable in order."""
+        steps in the province's block, so ids are unique and not guessable
+        in order."""
         century_gender = 2 * ((year - 1900) // 100) + int(female)
         prefix = (birth_province * 10 + century_gender) * 100 + year % 100
-        serial = self._serials.get(prefix, 0)
+        serial = self._serials.get(prefix, self._first_serial)
         while True:
             serial += self.between(1, 40)
             number = prefix * 1_000_000 + serial
             if number not in self._pinned_ids:
                 break
-        if serial > 999_999:
-            raise ValueError(f"too many citizens for personal id prefix {prefix:06d}")
+        if serial >= self._first_serial + SERIALS_PER_PROVINCE:
+            raise ValueError(
+                f"too many citizens for personal id prefix {prefix:06d} "
+                f"in {self.divisions.province.name}"
+            )
         self._serials[prefix] = serial
         return number
 
@@ -238,13 +259,14 @@ class _Builder:
 
     def home_detail(self, commune: Commune) -> int:
         if commune.urban:
-            return (_STREET * 1000 + self.below(len(names.STREETS))) * 1000 + self.between(1, 399)
-        return (_HAMLET * 1000 + self.below(len(names.HAMLETS))) * 1000
+            streets = len(self.vocabulary.streets)
+            return (_STREET * 1000 + self.below(streets)) * 1000 + self.between(1, 399)
+        return (_HAMLET * 1000 + self.below(len(self.vocabulary.hamlets))) * 1000
 
     def field_detail(self, commune: Commune) -> int:
         if commune.urban:
             return (_QUARTER * 1000 + self.between(1, 12)) * 1000
-        return (_HAMLET * 1000 + self.below(len(names.HAMLETS))) * 1000
+        return (_HAMLET * 1000 + self.below(len(self.vocabulary.hamlets))) * 1000
 
     # -- land -------------------------------------------------------------
 
@@ -361,6 +383,7 @@ def build(config: DatasetConfig | None = None) -> Dataset:
         parcels=dataset.parcel_count,
         seed=config.seed,
         scheme=config.scheme,
+        province=config.province,
         seconds=round(time.perf_counter() - started, 3),
     )
     return dataset

@@ -50,9 +50,15 @@ class Dataset:
         parcels: _Parcels,
         pinned_citizens: dict[str, CongDan],
         pinned_parcels: dict[int, ThuaDat],
+        *,
+        home: int,
     ) -> None:
+        """``communes`` are the province's (the first ``home``, by code),
+        then the home towns of people born elsewhere."""
         self.config = config
+        self._words = names.VOCABULARIES[config.province]
         self._communes = tuple(communes)
+        self._home = home
         self._c = citizens
         self._p = parcels
         self._pinned_citizens = pinned_citizens
@@ -99,6 +105,11 @@ class Dataset:
                 self._pinned_by_owner.setdefault(owner.soDinhDanh, []).append(parcel)
             serial = parcel.giayChungNhan.soPhatHanh
             self._pinned_by_certificate.setdefault(serial, []).append(parcel)
+
+    @property
+    def home_communes(self) -> tuple[Commune, ...]:
+        """The province's communes, ordered by code."""
+        return self._communes[: self._home]
 
     @property
     def citizen_count(self) -> int:
@@ -166,6 +177,38 @@ class Dataset:
             self._parcel(item) if isinstance(item, int) else item for _, item in found[offset:end]
         ]
         return len(found), page
+
+    def land_users(self, id_prefix: str = "") -> Iterator[tuple[str, int]]:
+        """The land users whose personal id starts with ``id_prefix`` (all
+        if empty), in id order, each with how many parcels they hold (alone
+        or with others). Two binary searches, then a walk over the index."""
+        if (id_prefix and not id_prefix.isdigit()) or len(id_prefix) > 12:
+            return
+        low = int(id_prefix.ljust(12, "0"))
+        high = int(id_prefix.ljust(12, "9"))
+        keys = self._owner_keys
+        at, end = bisect.bisect_left(keys, low), bisect.bisect_right(keys, high)
+        pinned = sorted(
+            (owner, len(held))
+            for owner, held in self._pinned_by_owner.items()
+            if owner.startswith(id_prefix)
+        )
+        # The pinned owners are few: merged in as the walk passes them.
+        p = 0
+        while at < end:
+            key = keys[at]
+            run_end = bisect.bisect_right(keys, key, at, end)
+            so_dinh_danh = f"{key:012d}"
+            while p < len(pinned) and pinned[p][0] < so_dinh_danh:
+                yield pinned[p]
+                p += 1
+            held = run_end - at
+            if p < len(pinned) and pinned[p][0] == so_dinh_danh:
+                held += pinned[p][1]
+                p += 1
+            yield so_dinh_danh, held
+            at = run_end
+        yield from pinned[p:]
 
     def parcel_page(
         self,
@@ -315,8 +358,8 @@ class Dataset:
             hoVaTen=self._name(row),
             ngaySinh=dt.date.fromordinal(c.born[row]),
             gioiTinh="Nữ" if _female(c.ids[row]) else "Nam",
-            danToc=names.ETHNIC_GROUPS[c.ethnic[row]][0],
-            tonGiao=names.RELIGIONS[c.religion[row]][0],
+            danToc=self._words.ethnic_groups[c.ethnic[row]][0],
+            tonGiao=self._words.religions[c.religion[row]][0],
             quocTich="Việt Nam",
             queQuan=self._address(c.origin[row], None),
             noiThuongTru=self._address(c.home[row], c.home_detail[row]),
@@ -368,7 +411,8 @@ class Dataset:
         middle = names.FEMALE_MIDDLE if female else names.MALE_MIDDLE
         given = names.FEMALE_GIVEN if female else names.MALE_GIVEN
         return (
-            f"{names.SURNAMES[c.surname[row]][0]} {middle[c.middle[row]][0]} {given[c.given[row]]}"
+            f"{self._words.surnames[c.surname[row]][0]} {middle[c.middle[row]][0]} "
+            f"{given[c.given[row]]}"
         )
 
     def _person(self, row: int) -> CaNhan:
