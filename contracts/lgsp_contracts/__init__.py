@@ -5,10 +5,10 @@ Each domain module declares its ``SERVICES`` and ``TOPICS``; the catalogue
 collects them.
 """
 
-from lgsp_contracts import dvcqg, exchange, land, onestop, population, warehouse
+from lgsp_contracts import dvcqg, exchange, land, ndop, onestop, population, warehouse
 from lgsp_contracts.spec import Catalogue
 
-_DOMAINS = (population, land, onestop, dvcqg, warehouse, exchange)
+_DOMAINS = (population, land, onestop, dvcqg, warehouse, exchange, ndop)
 
 CATALOGUE = Catalogue(
     services=tuple(s for d in _DOMAINS for s in d.SERVICES),
