@@ -5,6 +5,10 @@ the DCAT endpoints, and the page; and the sidecar that runs it beside the bus.
 The request handling copies ckan/views/api.py: GET only for side-effect-free
 actions (URL parameters), POST with a JSON body or a form, the
 ``{help, success, result}`` envelope, and CKAN's error statuses and bodies.
+
+Each province of a network runs its own portal (its own port, gateway
+client, data folder, and its name on the page and in the catalogue),
+configured from the province's settings (``LGSP_PROVINCE``).
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, FOAF, RDF
 
 from lgsp_adapters.gateway_client import GatewayClient
 from lgsp_adapters.opendata import dcat
@@ -28,6 +34,7 @@ from lgsp_adapters.opendata.actions import ACTIONS, Call, Portal
 from lgsp_adapters.opendata.catalog import Catalog
 from lgsp_adapters.opendata.errors import ActionError, BadRequest
 from lgsp_adapters.opendata.publish import Outcome, Publisher
+from lgsp_adapters.provinces import DEFAULT, PROVINCES, Province, province_of
 
 log = structlog.get_logger("lgsp_adapters.opendata.server")
 
@@ -35,6 +42,9 @@ DEFAULT_PORT = 8095
 DEMO_TOKEN = "demo-opendata-api-token"
 STATIC = Path(__file__).parent / "static"
 PORTAL = web.AppKey("opendata.portal", Portal)
+PROVINCE = web.AppKey("opendata.province", Province)
+PAGES = web.AppKey("opendata.pages", dict[str, str])
+"""The page's HTML files as this province's portal serves them."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,8 @@ class PortalConfig:
     gateway_url: str
     port: int = DEFAULT_PORT
     host: str = "127.0.0.1"
+    province: str = DEFAULT
+    """The province whose portal this is (a key of ``provinces.PROVINCES``)."""
     client_id: str = "dongthap.opendata"
     client_secret: str = "demo-opendata-secret"
     api_token: str = DEMO_TOKEN
@@ -56,12 +68,27 @@ class PortalConfig:
     data_dir: Path | None = None
 
     @classmethod
-    def from_env(cls, gateway_url: str, *, ephemeral: bool, data_dir: Path | None) -> PortalConfig:
-        env = os.environ
+    def from_env(
+        cls,
+        gateway_url: str,
+        *,
+        ephemeral: bool,
+        data_dir: Path | None,
+        env: Mapping[str, str] | None = None,
+    ) -> PortalConfig:
+        """From a province's settings (default: the process's environment):
+        its province (``LGSP_PROVINCE``), port ``LGSP_OPENDATA_PORT`` (8095)
+        plus the province's index (any free port when ``ephemeral``), client
+        ``LGSP_OPENDATA_CLIENT_ID`` (``<province>.opendata``), ...; its state
+        in ``data_dir/opendata``."""
+        env = os.environ if env is None else env
+        province = province_of(env)
+        base = int(env.get("LGSP_OPENDATA_PORT", DEFAULT_PORT))
         return cls(
             gateway_url=gateway_url,
-            port=0 if ephemeral else int(env.get("LGSP_OPENDATA_PORT", DEFAULT_PORT)),
-            client_id=env.get("LGSP_OPENDATA_CLIENT_ID", cls.client_id),
+            port=0 if ephemeral else base + province.index,
+            province=province.key,
+            client_id=env.get("LGSP_OPENDATA_CLIENT_ID", f"{province.key}.opendata"),
             client_secret=env.get("LGSP_OPENDATA_CLIENT_SECRET", cls.client_secret),
             api_token=env.get("LGSP_OPENDATA_API_TOKEN", DEMO_TOKEN),
             publish_every_s=float(env.get("LGSP_OPENDATA_PUBLISH_S", 600)),
@@ -188,8 +215,27 @@ async def download(request: web.Request) -> web.Response:
     )
 
 
-def _dcat(portal: Portal, names: list[str] | None, suffix: str) -> web.Response:
-    body, media_type = dcat.serialise(dcat.graph(portal.catalog, names), suffix)
+def _province_catalogue(g: Graph, site: str, province: Province) -> None:
+    """Name the catalogue and its publisher for a province other than the
+    one :mod:`.dcat` describes (Đồng Tháp)."""
+    root = URIRef(f"{site}/catalog")
+    g.remove((root, DCTERMS.title, None))
+    g.remove((root, DCTERMS.publisher, None))
+    g.add((root, DCTERMS.title, Literal(f"Cổng dữ liệu mở {province.full_name}", lang="vi")))
+    g.add((root, DCTERMS.title, Literal(f"{province.name} province open data portal", lang="en")))
+    publisher = URIRef(f"{site}/organization/so-khoa-hoc-va-cong-nghe-{province.key}")
+    g.add((root, DCTERMS.publisher, publisher))
+    g.add((publisher, RDF.type, FOAF.Agent))
+    name = f"Sở Khoa học và Công nghệ {province.full_name}"
+    g.add((publisher, FOAF.name, Literal(name, lang="vi")))
+
+
+def _dcat(request: web.Request, names: list[str] | None, suffix: str) -> web.Response:
+    portal, province = request.app[PORTAL], request.app[PROVINCE]
+    g = dcat.graph(portal.catalog, names)
+    if province.key != DEFAULT:
+        _province_catalogue(g, portal.catalog.site_url, province)
+    body, media_type = dcat.serialise(g, suffix)
     return web.Response(body=body, headers={"Content-Type": f"{media_type}; charset=utf-8"})
 
 
@@ -197,7 +243,7 @@ async def catalog_metadata(request: web.Request) -> web.Response:
     suffix = request.match_info["suffix"]
     if suffix not in dcat.SERIALISATIONS:
         raise web.HTTPNotFound()
-    return _dcat(request.app[PORTAL], None, suffix)
+    return _dcat(request, None, suffix)
 
 
 async def dataset_page(request: web.Request) -> web.StreamResponse:
@@ -209,23 +255,40 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
         package = portal.catalog.package(stem)
         if package is None:
             raise web.HTTPNotFound(text="Dataset not found")
-        return _dcat(portal, [package["name"]], suffix)
+        return _dcat(request, [package["name"]], suffix)
     if portal.catalog.package(name) is None:
         raise web.HTTPNotFound(text="Dataset not found")
-    return web.FileResponse(STATIC / "dataset.html")
+    return _page(request, "dataset.html")
 
 
 async def search_page(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC / "index.html")
+    return _page(request, "index.html")
+
+
+def _page(request: web.Request, name: str) -> web.Response:
+    return web.Response(text=request.app[PAGES][name], content_type="text/html")
+
+
+def _pages(province: Province) -> dict[str, str]:
+    # The page names Đồng Tháp, whose portal it was written for.
+    own = PROVINCES[DEFAULT].name
+    return {
+        name: (STATIC / name).read_text(encoding="utf-8").replace(own, province.name)
+        for name in ("index.html", "dataset.html")
+    }
 
 
 async def home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/dataset")
 
 
-def create_app(portal: Portal) -> web.Application:
+def create_app(portal: Portal, province: Province | None = None) -> web.Application:
+    """The portal's application, for ``province`` (default Đồng Tháp)."""
+    province = province or PROVINCES[DEFAULT]
     app = web.Application(client_max_size=1 << 20)
     app[PORTAL] = portal
+    app[PROVINCE] = province
+    app[PAGES] = _pages(province)
     for prefix in ("/api/action", "/api/3/action"):
         app.router.add_route("GET", prefix + "/{name}", action)
         app.router.add_route("POST", prefix + "/{name}", action)
@@ -253,7 +316,9 @@ async def running(config: PortalConfig, *, scheduled: bool = True) -> AsyncItera
         config.gateway_url, config.client_id, config.client_secret, timeout_s=config.timeout_s
     )
     publisher = Publisher(client, catalog, min_count=config.min_count)
-    app = create_app(Portal(catalog, publisher, config.api_token))
+    province = PROVINCES[config.province]
+    site_title = f"Cổng dữ liệu mở {province.full_name}"
+    app = create_app(Portal(catalog, publisher, config.api_token, site_title), province)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -272,6 +337,7 @@ async def running(config: PortalConfig, *, scheduled: bool = True) -> AsyncItera
         handle = OpenDataPortal(url, config, catalog, publisher)
         log.info(
             "opendata.started",
+            province=province.key,
             url=url,
             gateway=config.gateway_url,
             api_token=config.api_token if config.api_token == DEMO_TOKEN else "(configured)",
@@ -306,17 +372,24 @@ async def _publish_periodically(portal: OpenDataPortal) -> None:
 
 
 def sidecar(
-    *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
+    *,
+    gateway_url: str,
+    ephemeral: bool = False,
+    data_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> contextlib.AbstractAsyncContextManager[OpenDataPortal]:
-    """The open data portal beside the bus in ``lgsp up`` and the testing kit
-    (entry point group ``lgsp.sidecars``): on 127.0.0.1, port
-    ``LGSP_OPENDATA_PORT`` (default 8095; an ``ephemeral`` one takes any free
-    port), publishing from the gateway (``LGSP_URL`` when set and not
-    ephemeral) as ``LGSP_OPENDATA_CLIENT_ID``. Its last publication is kept
-    in ``data_dir/opendata`` (in memory without one). It yields the
-    :class:`OpenDataPortal`."""
-    url = gateway_url if ephemeral else os.environ.get("LGSP_URL", gateway_url)
-    config = PortalConfig.from_env(url, ephemeral=ephemeral, data_dir=data_dir)
+    """The open data portal beside a province's bus in ``lgsp up`` and the
+    testing kit (entry point group ``lgsp.sidecars``), configured from the
+    province's settings ``env`` (None: the process's environment): on
+    127.0.0.1, port ``LGSP_OPENDATA_PORT`` (default 8095) plus the province's
+    index (an ``ephemeral`` one takes any free port), publishing from the
+    gateway (``LGSP_URL`` when set and not ephemeral) as
+    ``LGSP_OPENDATA_CLIENT_ID`` (``<province>.opendata``). Its last
+    publication is kept in ``data_dir/opendata`` (in memory without one). It
+    yields the :class:`OpenDataPortal`."""
+    env = os.environ if env is None else env
+    url = gateway_url if ephemeral else env.get("LGSP_URL", gateway_url)
+    config = PortalConfig.from_env(url, ephemeral=ephemeral, data_dir=data_dir, env=env)
     # A test's bus makes no exchange the test did not ask for: there, the
     # portal publishes only when told (OpenDataPortal.publish, lgsp_publish).
     return running(config, scheduled=not ephemeral)
