@@ -1,5 +1,7 @@
 """Mock of the provincial land database (Cơ sở dữ liệu đất đai, Department of
-Agriculture and Environment), on the demo dataset."""
+Agriculture and Environment), on the dataset of the adapter's province (its
+``env``: Đồng Tháp's demo dataset in one-province mode, each province's own
+for the copies a network makes)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import asyncio
 import structlog
 
 from lgsp import Adapter, Context, DomainError
-from lgsp_adapters import dataset
+from lgsp_adapters import dataset, provinces
 from lgsp_contracts.land import (
     DanhSachThuaDat,
     GiayChungNhanQuyenSuDungDat,
@@ -22,16 +24,13 @@ from lgsp_contracts.land import (
 
 log = structlog.get_logger("lgsp_adapters.land")
 
-adapter = Adapter(
-    "land",
-    agency="Sở Nông nghiệp và Môi trường tỉnh Đồng Tháp — Cơ sở dữ liệu đất đai (mock)",
-)
+adapter = Adapter("land", agency=provinces.agency_for("land", provinces.DEFAULT))
 
 
 @adapter.service("land.parcel.lookup", version=1)
 async def parcel_lookup(request: YeuCauTraCuuThuaDat, ctx: Context) -> ThuaDat:
     """``land.parcel.lookup`` v1."""
-    data = await dataset.ademo()
+    data = await dataset.afor_env(ctx.adapter.env)
     parcel = data.parcel(request.maXa, request.soHieuToBanDo, request.soThuTuThua)
     log.debug(
         "parcel.lookup",
@@ -50,7 +49,7 @@ async def parcel_lookup(request: YeuCauTraCuuThuaDat, ctx: Context) -> ThuaDat:
 @adapter.service("land.parcel.search", version=1)
 async def parcel_search(request: YeuCauTimThuaDat, ctx: Context) -> DanhSachThuaDat:
     """``land.parcel.search`` v1."""
-    data = await dataset.ademo()
+    data = await dataset.afor_env(ctx.adapter.env)
     size = request.soBanGhiMoiTrang
     total, page = data.parcels_of(request.soDinhDanh, offset=(request.trang - 1) * size, limit=size)
     # Who asked and how much came back; the land user's id stays out of logs.
@@ -76,7 +75,7 @@ async def certificate_lookup(
     request: YeuCauTraCuuGiayChungNhan, ctx: Context
 ) -> GiayChungNhanQuyenSuDungDat:
     """``land.certificate.lookup`` v1."""
-    data = await dataset.ademo()
+    data = await dataset.afor_env(ctx.adapter.env)
     certificate = data.certificate(request.soPhatHanh)
     log.debug(
         "certificate.lookup",
@@ -94,7 +93,7 @@ async def certificate_lookup(
 async def parcel_snapshot(request: YeuCauSaoChepThuaDat, ctx: Context) -> TrangThuaDat:
     """``land.parcel.snapshot`` v1: a page of parcels in key order, after
     ``sauKhoa``; ``khoaTiepTheo`` is the page's last key while more follow."""
-    data = await dataset.ademo()
+    data = await dataset.afor_env(ctx.adapter.env)
     after = None
     if request.sauKhoa is not None:
         ma_xa, sheet, number = request.sauKhoa.split("/")

@@ -5,11 +5,18 @@ and announces every step on ``onestop.dossier.status-changed``.
 
 It starts with the demo dossiers of the contracts (``DEMO_DOSSIERS``), so the
 status and update-status examples are real on a fresh one-stop-shop.
+
+One one-stop-shop per province: each copy of the adapter made for a province
+of a network (``Adapter.copy``) keeps its own :class:`DossierBook`
+(:func:`book`), numbering dossiers with its province's agency code; the demo
+dossiers are Đồng Tháp's. The module-level adapter, in one-province mode,
+keeps the module's :data:`dossiers`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -18,6 +25,7 @@ import orjson
 import structlog
 
 from lgsp import Adapter, Context, DomainError
+from lgsp_adapters import provinces
 from lgsp_adapters.workdays import VN_TZ, add_working_days
 from lgsp_contracts.fields import CaNhan, ThamChieuThuaDat
 from lgsp_contracts.onestop import (
@@ -48,12 +56,14 @@ log = structlog.get_logger("lgsp_adapters.onestop")
 
 adapter = Adapter("onestop", agency=OWNER)
 
-AGENCY_CODE: Final = "000.00.00.H20"
-"""The receiving agency in dossier numbers (QCVN 102:2016 form): Đồng Tháp
-People's Committee, as the province's own one-stop system (OpenCPS) names it,
-with its departments numbering dossiers like ``000.00.14.H20-200703-0002``.
-That is the pre-2025 province's code; whether the merged province kept it
-is not verified, so for the post-2025 Đồng Tháp it is illustrative."""
+AGENCY_CODE: Final = provinces.PROVINCES[provinces.DEFAULT].agency_code
+"""The receiving agency in dossier numbers (QCVN 102:2016 form) in
+one-province mode: Đồng Tháp People's Committee, ``000.00.00.H20``, as the
+province's own one-stop system (OpenCPS) names it, with its departments
+numbering dossiers like ``000.00.14.H20-200703-0002``. That is the pre-2025
+province's code; whether the merged province kept it is not verified, so
+for the post-2025 Đồng Tháp it is illustrative. Other provinces number with
+their own (:attr:`~lgsp_adapters.provinces.Province.agency_code`)."""
 
 PROCEDURES: Final[dict[str, ThuTuc]] = {t.ma_tthc: t for t in THU_TUC}
 UNKNOWN_PROCEDURE: Final = "onestop.procedure.unknown"
@@ -135,7 +145,14 @@ class DossierBook:
     receipt and parcel) is one dossier: the second submission gets the first
     one's receipt."""
 
-    def __init__(self, seeds: Iterable[Mapping[str, Any]] = DEMO_DOSSIERS) -> None:
+    def __init__(
+        self,
+        seeds: Iterable[Mapping[str, Any]] = DEMO_DOSSIERS,
+        *,
+        agency_code: str = AGENCY_CODE,
+    ) -> None:
+        self.agency_code = agency_code
+        """The receiving agency's code, the prefix of the dossier numbers."""
         self._seeds = tuple(seeds)
         self._dossiers: dict[str, Dossier] = {}
         self._receipts: dict[Receipt, str] = {}
@@ -253,7 +270,7 @@ class DossierBook:
         if rank > 9999:
             raise DomainError(REJECTED, "the agency has numbered 9999 dossiers on that day")
         self._numbered[day] = rank
-        return f"{AGENCY_CODE}-{day:%y%m%d}-{rank:04d}"
+        return f"{self.agency_code}-{day:%y%m%d}-{rank:04d}"
 
     def _seed(self, seed: Mapping[str, Any]) -> None:
         """Take a demo dossier in as if it had been received and moved along
@@ -277,7 +294,25 @@ class DossierBook:
 
 
 dossiers = DossierBook()
-"""This process's one-stop-shop."""
+"""The one-stop-shop of the module-level adapter (one-province mode)."""
+_books: weakref.WeakKeyDictionary[Adapter, DossierBook] = weakref.WeakKeyDictionary()
+
+
+def book(of: Adapter | None = None) -> DossierBook:
+    """The dossiers of one copy of the adapter (by default the one whose
+    code runs now): :data:`dossiers` for the module-level adapter, else a
+    book of the copy's own, made on first use, numbered with its
+    province's agency code and holding the demo dossiers if it is Đồng
+    Tháp's."""
+    copy = adapter.running() if of is None else of
+    if copy is adapter:
+        return dossiers
+    own = _books.get(copy)
+    if own is None:
+        province = provinces.province_of(copy.env)
+        seeds = DEMO_DOSSIERS if province.key == provinces.DEFAULT else ()
+        own = _books[copy] = DossierBook(seeds, agency_code=province.agency_code)
+    return own
 
 
 def _now() -> dt.datetime:
@@ -320,7 +355,7 @@ async def dossier_submit(request: YeuCauNopHoSo, ctx: Context) -> BienNhanHoSo:
     if procedure.can_thua_dat and request.thuaDat is None:
         raise DomainError(REJECTED, f"procedure {procedure.ma_tthc} needs the parcel (thuaDat)")
 
-    dossier = dossiers.receive(request, procedure, received)
+    dossier = book(ctx.adapter).receive(request, procedure, received)
     await _announce(dossier, ctx)
     log.info(
         "dossier.received",
@@ -343,7 +378,7 @@ async def dossier_submit(request: YeuCauNopHoSo, ctx: Context) -> BienNhanHoSo:
 @adapter.service("onestop.dossier.status", version=1)
 async def dossier_status(request: YeuCauTraCuuHoSo, ctx: Context) -> HoSo:
     """``onestop.dossier.status`` v1."""
-    dossier = dossiers.get(request.maHoSo)
+    dossier = book(ctx.adapter).get(request.maHoSo)
     log.info(
         "dossier.status",
         request_id=ctx.request_id,
@@ -361,7 +396,7 @@ async def dossier_update_status(request: YeuCauCapNhatTrangThai, ctx: Context) -
     """``onestop.dossier.update-status`` v1."""
     fields = {"request_id": ctx.request_id, "client": ctx.client, "ma_ho_so": request.maHoSo}
     try:
-        dossier = dossiers.advance(
+        dossier = book(ctx.adapter).advance(
             request.maHoSo,
             request.trangThai,
             at=request.thoiDiem,
@@ -408,7 +443,7 @@ async def procedure_list(request: YeuCauDanhSachThuTuc, ctx: Context) -> DanhSac
 async def dossier_list(request: YeuCauDanhSachHoSo, ctx: Context) -> DanhSachHoSo:
     """``onestop.dossier.list`` v1: a page of the dossiers changed since a
     time; ``khoaTiepTheo`` is the page's last number while more follow."""
-    page, more = dossiers.changed(
+    page, more = book(ctx.adapter).changed(
         since=request.capNhatTu, after=request.sauMaHoSo, limit=request.soBanGhi
     )
     log.info(

@@ -1,15 +1,25 @@
 """The provinces of the demo network: the names and codes agree with the
-official list (``vietnam-provinces``) and with the bus's configuration, and
-each mock system knows what it stands for in each province."""
+official list (``vietnam-provinces``) and with the bus's configuration,
+each mock system knows what it stands for in each province, and each
+province's land database and one-stop-shop are its own."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
 import pytest
 from vietnam_provinces import Province as OfficialProvince
 from vietnam_provinces import ProvinceCode
 
+from lgsp import Envelope, Registry, Reply
 from lgsp.config import DEMO_PROVINCES
-from lgsp_adapters import dvcqg, land, onestop, warehouse
+from lgsp.transport.memory import MemoryTransport
+from lgsp_adapters import dataset, dvcqg, land, onestop, warehouse
 from lgsp_adapters.ndxp import connector
 from lgsp_adapters.provinces import (
     ADAPTERS,
@@ -18,6 +28,9 @@ from lgsp_adapters.provinces import (
     province,
     province_of,
 )
+from lgsp_contracts import CATALOGUE
+from lgsp_contracts.land import PARCEL_LOOKUP_V1
+from lgsp_contracts.onestop import DEMO_DOSSIERS
 
 
 def test_the_keys_and_names_are_the_bus_configurations() -> None:
@@ -96,3 +109,95 @@ def test_elsewhere_the_agency_names_the_province() -> None:
         agency_for("population", "gialai")
     with pytest.raises(ValueError, match="'hanoi'"):
         agency_for("land", "hanoi")
+
+
+# -- the provinces' land databases and one-stop-shops -------------------------
+
+REGISTRY = Registry([CATALOGUE])
+SMALL = {"LGSP_DATASET_CITIZENS": "400"}
+
+
+async def _call(bus: MemoryTransport, service: str, body: dict[str, Any]) -> Reply:
+    return await bus.request(
+        Envelope(
+            request_id=uuid.uuid4().hex,
+            client="test.caller",
+            service=service,
+            version=1,
+            deadline=time.time() + 5,
+            body=orjson.dumps(body),
+        )
+    )
+
+
+@contextlib.asynccontextmanager
+async def _province(key: str) -> AsyncIterator[MemoryTransport]:
+    """One province's land database and one-stop-shop (copies of the
+    module-level adapters, as a network runs them) on a bus of its own."""
+    env = {**SMALL, "LGSP_PROVINCE": key}
+    bus = MemoryTransport()
+    await bus.start()
+    for module in (land, onestop):
+        await module.adapter.copy(env=env).start(bus, REGISTRY)
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+async def test_a_provinces_land_database_serves_its_own_land() -> None:
+    gialai = dataset.for_env({**SMALL, "LGSP_PROVINCE": "gialai"})
+    parcel = next(iter(gialai.parcels()))
+    example = PARCEL_LOOKUP_V1.examples[0].request
+    async with _province("gialai") as bus:
+        reply = await _call(
+            bus,
+            "land.parcel.lookup",
+            {
+                "maXa": parcel.maXa,
+                "soHieuToBanDo": parcel.soHieuToBanDo,
+                "soThuTuThua": parcel.soThuTuThua,
+            },
+        )
+        assert reply.status == 200
+        assert orjson.loads(reply.body) == orjson.loads(parcel.model_dump_json())
+        # Đồng Tháp's example parcel is not Gia Lai's.
+        reply = await _call(bus, "land.parcel.lookup", example)
+        assert reply.status == 404
+        owner = parcel.chuSuDung[0].soDinhDanh
+        reply = await _call(bus, "land.parcel.search", {"soDinhDanh": owner})
+        assert orjson.loads(reply.body)["tongSoBanGhi"] == gialai.parcels_of(owner)[0]
+
+
+async def test_each_one_stop_shop_numbers_its_own_dossiers() -> None:
+    before = len(onestop.dossiers)
+    submission = {
+        "maTTHC": "1.004873",
+        "chuHoSo": {"soDinhDanh": "064090250011", "hoVaTen": "Nguyễn Văn An"},
+        "ngayTiepNhan": "2025-06-06T09:30:00+07:00",
+    }
+    async with _province("gialai") as gialai, _province("dongthap") as dongthap:
+        reply = await _call(gialai, "onestop.dossier.submit", submission)
+        assert reply.status == 200
+        assert orjson.loads(reply.body)["maHoSo"] == "000.00.00.H21-250606-0001"
+        listed = orjson.loads((await _call(gialai, "onestop.dossier.list", {})).body)
+        # Gia Lai's one-stop-shop holds its own dossier only: the demo
+        # dossiers are Đồng Tháp's.
+        assert [d["maHoSo"] for d in listed["danhSach"]] == ["000.00.00.H21-250606-0001"]
+        listed = orjson.loads((await _call(dongthap, "onestop.dossier.list", {})).body)
+        assert sorted(d["maHoSo"] for d in listed["danhSach"]) == sorted(
+            d["maHoSo"] for d in DEMO_DOSSIERS
+        )
+        reply = await _call(dongthap, "onestop.dossier.submit", submission)
+        assert orjson.loads(reply.body)["maHoSo"] == "000.00.00.H20-250606-0001"
+    # The module-level one-stop-shop (one-province mode) saw none of it.
+    assert len(onestop.dossiers) == before
+
+
+def test_a_copys_book_is_its_own_and_the_module_adapter_keeps_the_modules() -> None:
+    copy = onestop.adapter.copy(env={"LGSP_PROVINCE": "phutho"})
+    assert onestop.book(onestop.adapter) is onestop.dossiers
+    assert onestop.book() is onestop.dossiers  # no copy runs here
+    assert onestop.book(copy) is onestop.book(copy) is not onestop.dossiers
+    assert onestop.book(copy).agency_code == "000.00.00.H44"
+    assert len(onestop.book(copy)) == 0
