@@ -32,10 +32,12 @@ HUNG, HUNG_BORN = "087090001234", dt.date(1990, 5, 17)
 HONG, HONG_BORN = "087192004321", dt.date(1992, 11, 3)
 UNKNOWN = "087090009999"
 CLIENTS = {
-    "dongthap.lgsp": NdxpClient("dongthap-secret", frozenset({"ndop", "dancu"}), "Đồng Tháp"),
-    "gialai.lgsp": NdxpClient("gialai-secret", frozenset({"ndop"}), "Gia Lai"),
+    "dongthap.lgsp": NdxpClient(
+        "dongthap-secret", frozenset({"ndop", "dancu"}), province="dongthap"
+    ),
+    "gialai.lgsp": NdxpClient("gialai-secret", frozenset({"ndop"}), province="gialai"),
     "bnnmt.datdai": NdxpClient("bnnmt-secret", frozenset({"lgsp"}), "a ministry"),
-    "bnnmt.giamsat": NdxpClient("giamsat-secret", frozenset({"ndop"}), "not an LGSP"),
+    "bnnmt.giamsat": NdxpClient("giamsat-secret", frozenset({"ndop"}), "a ministry's monitor"),
 }
 ONESTOP = "UBND tỉnh Đồng Tháp — một cửa điện tử"
 PEER = "X-Test-Peer"

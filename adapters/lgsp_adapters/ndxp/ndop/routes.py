@@ -29,8 +29,6 @@ log = structlog.get_logger("lgsp_adapters.ndxp.ndop")
 MAX_BODY: Final = 4 << 20
 """A batch's body at most: a full batch of reports with long agency names
 fits, whatever the platform's own limit."""
-LGSP_SUFFIX: Final = ".lgsp"
-"""NDXP's client of a province's LGSP is ``<province>.lgsp``."""
 _PROVINCE: Final = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 # A '+' of an offset left unescaped in a query string arrives as a space.
 _SPACED_OFFSET: Final = re.compile(r" (\d{2}:?\d{2})$")
@@ -65,14 +63,17 @@ async def traces(request: web.Request) -> web.Response:
         unreadable = any(e["type"] == "json_invalid" or not e["loc"] for e in problems)
         log.info("ndop.traces.invalid", client=holder, errors=len(problems))
         return error(400 if unreadable else 422, native.DATA_TYPE_INVALID, _detail(exc))
-    province = holder.removesuffix(LGSP_SUFFIX) if holder.endswith(LGSP_SUFFIX) else None
+    # The province whose LGSP the token holder is, from its registration at
+    # NDXP: None for a national system, which reports for no province.
+    province = request.app[SIMULATOR].config.clients[holder].province
     others = sorted({t.reporter for t in batch.traces} - {province})
     if others:
         log.warning("ndop.traces.not_own", client=holder, reporters=others)
+        own = "no province's LGSP" if province is None else f"the LGSP of {province}"
         raise refusal(
             403,
             native.AGENCY_ID_INCORRECT,
-            f"{holder} reports for its own province only, not for {', '.join(others)}",
+            f"{holder} is {own}: it cannot report for {', '.join(others)}",
         )
     accepted = await request.app[NDOP].store.add(batch.traces)
     duplicates = len(batch.traces) - accepted
