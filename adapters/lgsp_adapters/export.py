@@ -1,9 +1,10 @@
-"""``lgsp dataset``: the demo province's synthetic data as files, so testers
-can pick their cases (a citizen with land, a mortgaged parcel, a dossier
-waiting for documents...), and its size.
+"""``lgsp dataset``: a province's synthetic data as files, so testers can
+pick their cases (a citizen with land, a mortgaged parcel, a dossier waiting
+for documents...), and its size.
 
 ``lgsp dataset export --out DIR`` writes, from the same configuration as the
-bus (``LGSP_DATASET_*``, overridden by the options):
+bus (``LGSP_DATASET_*`` and ``LGSP_PROVINCE``, overridden by the options;
+Đồng Tháp by default):
 
 | file | one record per |
 |---|---|
@@ -13,6 +14,9 @@ bus (``LGSP_DATASET_*``, overridden by the options):
 | ``certificates`` | certificate: numbers, date, land users, parcel references |
 | ``procedures`` | administrative procedure the one-stop-shop accepts |
 | ``dossiers`` | demo dossier the one-stop-shop starts with (``onestop.dossier.status``) |
+
+The contracts' demo dossiers, citizens and parcels are Đồng Tháp's: another
+province's one-stop-shop starts empty.
 
 ``.json`` files hold a JSON array, one record per line; ``.csv`` files have a
 header row, nested objects as dotted columns (``noiThuongTru.maXa``) and
@@ -35,6 +39,7 @@ import click
 import orjson
 from pydantic import BaseModel, Field
 
+from lgsp_adapters import provinces
 from lgsp_adapters.dataset import Dataset, DatasetConfig, HoGiaDinh, build
 from lgsp_adapters.onestop import DossierBook
 from lgsp_contracts.fields import CaNhan, ThamChieuThuaDat
@@ -102,9 +107,16 @@ def _procedures(_: Dataset) -> Iterator[ThuTucHanhChinh]:
         )
 
 
-def _dossiers(_: Dataset) -> Iterator[HoSo]:
-    # A fresh one-stop-shop holds exactly the demo dossiers.
-    for dossier in DossierBook():
+def _fresh_book(province: str) -> DossierBook:
+    """A fresh one-stop-shop of the province: the demo dossiers are Đồng
+    Tháp's, the others start empty."""
+    if province == provinces.DEFAULT:
+        return DossierBook()
+    return DossierBook((), agency_code=provinces.province(province).agency_code)
+
+
+def _dossiers(data: Dataset) -> Iterator[HoSo]:
+    for dossier in _fresh_book(data.config.province):
         yield dossier.snapshot()
 
 
@@ -201,7 +213,9 @@ def _cell(values: dict[str, Any], column: tuple[str, ...]) -> str:
     return orjson.dumps(value).decode()
 
 
-def _config(citizens: int | None, seed: int | None, scheme: str | None) -> DatasetConfig:
+def _config(
+    citizens: int | None, seed: int | None, scheme: str | None, province: str | None
+) -> DatasetConfig:
     try:
         base = DatasetConfig.from_env()
     except ValueError as exc:
@@ -210,6 +224,7 @@ def _config(citizens: int | None, seed: int | None, scheme: str | None) -> Datas
         seed=base.seed if seed is None else seed,
         citizens=base.citizens if citizens is None else citizens,
         scheme="legacy" if (scheme or base.scheme) == "legacy" else "2025",
+        province=province or base.province,
     )
 
 
@@ -220,6 +235,10 @@ def _build(config: DatasetConfig) -> tuple[Dataset, float]:
     except RuntimeError as exc:  # e.g. the legacy list is not installed
         raise click.ClickException(str(exc)) from exc
     return data, time.perf_counter() - started
+
+
+def _name(config: DatasetConfig) -> str:
+    return provinces.province(config.province).name
 
 
 def _size(n: int) -> str:
@@ -235,6 +254,11 @@ citizens_option = click.option(
 seed_option = click.option(
     "--seed", type=int, help="Generator seed [default: LGSP_DATASET_SEED or 20250701]."
 )
+province_option = click.option(
+    "--province",
+    type=click.Choice(list(provinces.PROVINCES)),
+    help="The province whose data it is [default: LGSP_PROVINCE or dongthap].",
+)
 scheme_option = click.option(
     "--scheme",
     type=click.Choice(["2025", "legacy"]),
@@ -245,8 +269,8 @@ scheme_option = click.option(
 
 @click.group("dataset")
 def command() -> None:
-    """The demo province's synthetic data (the same the bus serves with the
-    same LGSP_DATASET_* settings)."""
+    """A province's synthetic data (the same the bus serves with the same
+    LGSP_DATASET_* and LGSP_PROVINCE settings)."""
 
 
 @command.command("export")
@@ -259,6 +283,7 @@ def command() -> None:
 @citizens_option
 @seed_option
 @scheme_option
+@province_option
 @click.option(
     "--format",
     "fmt",
@@ -268,16 +293,21 @@ def command() -> None:
     help="File format(s).",
 )
 def export_command(
-    out: Path, citizens: int | None, seed: int | None, scheme: str | None, fmt: Format
+    out: Path,
+    citizens: int | None,
+    seed: int | None,
+    scheme: str | None,
+    province: str | None,
+    fmt: Format,
 ) -> None:
     """Write citizens, households, parcels, certificates, procedures and the
     demo dossiers as CSV and/or JSON (UTF-8)."""
-    config = _config(citizens, seed, scheme)
+    config = _config(citizens, seed, scheme, province)
     data, seconds = _build(config)
     written = export(data, out, fmt)
     click.echo(
-        f"Dataset seed {config.seed}, {data.citizen_count} citizens, scheme {config.scheme} "
-        f"(built in {seconds:.2f} s), written to {out}:"
+        f"Dataset of {_name(config)}, seed {config.seed}, {data.citizen_count} citizens, "
+        f"scheme {config.scheme} (built in {seconds:.2f} s), written to {out}:"
     )
     for w in written:
         click.echo(f"  {w.path.name:<18} {w.rows:>9} records  {_size(w.path.stat().st_size):>9}")
@@ -287,9 +317,12 @@ def export_command(
 @citizens_option
 @seed_option
 @scheme_option
-def stats_command(citizens: int | None, seed: int | None, scheme: str | None) -> None:
+@province_option
+def stats_command(
+    citizens: int | None, seed: int | None, scheme: str | None, province: str | None
+) -> None:
     """Build the dataset and count what it holds."""
-    config = _config(citizens, seed, scheme)
+    config = _config(citizens, seed, scheme, province)
     data, seconds = _build(config)
     counts = {
         "citizens": data.citizen_count,
@@ -297,8 +330,11 @@ def stats_command(citizens: int | None, seed: int | None, scheme: str | None) ->
         "parcels": data.parcel_count,
         "certificates": data.certificate_count,
         "procedures": len(THU_TUC),
-        "dossiers": len(DossierBook()),
+        "dossiers": len(_fresh_book(config.province)),
     }
-    click.echo(f"Dataset seed {config.seed}, scheme {config.scheme}, built in {seconds:.2f} s:")
+    click.echo(
+        f"Dataset of {_name(config)}, seed {config.seed}, scheme {config.scheme}, "
+        f"built in {seconds:.2f} s:"
+    )
     for name, n in counts.items():
         click.echo(f"  {name:<13} {n:>9}")

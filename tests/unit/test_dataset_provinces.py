@@ -11,10 +11,14 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
+import orjson
 import pytest
+from click.testing import CliRunner, Result
 from vietnam_provinces import ProvinceCode, Ward
 
+from lgsp.cli import main
 from lgsp_adapters import dataset, names
 from lgsp_adapters.dataset import AS_OF, Dataset, DatasetConfig, build
 from lgsp_adapters.divisions import SUCCESSOR_2025, Divisions, birth_province_2004
@@ -237,3 +241,30 @@ def test_the_legacy_scheme_holds_the_former_provinces(monkeypatch: pytest.Monkey
     for c in data.citizens():
         if c.soDinhDanhCha is None:
             assert int(c.queQuan.maTinh) == int(c.soDinhDanh[:3])
+
+
+# -- lgsp dataset --province ------------------------------------------------------
+
+
+def _lgsp(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner(env=env).invoke(main, ["--log-level", "warning", *args])
+
+
+def test_the_export_is_of_the_province_asked_for(tmp_path: Path) -> None:
+    small = ["--citizens", "150", "--seed", "7", "--format", "json"]
+    result = _lgsp("dataset", "export", "--out", str(tmp_path), "--province", "gialai", *small)
+    assert result.exit_code == 0, result.output
+    assert "Dataset of Gia Lai, seed 7, 150 citizens" in result.output
+    citizens = orjson.loads((tmp_path / "citizens.json").read_bytes())
+    assert len(citizens) == 150
+    assert {c["noiThuongTru"]["tenTinh"] for c in citizens} == {"Gia Lai"}
+    assert orjson.loads((tmp_path / "dossiers.json").read_bytes()) == []
+    # LGSP_PROVINCE is the default, as for the bus.
+    env: dict[str, str | None] = {"LGSP_PROVINCE": "phutho"}
+    result = _lgsp("dataset", "stats", "--citizens", "150", env=env)
+    assert result.exit_code == 0, result.output
+    assert "Dataset of Phú Thọ" in result.output
+    assert _lgsp("dataset", "stats", "--province", "hanoi").exit_code == 2
+    bad = _lgsp("dataset", "stats", env={"LGSP_PROVINCE": "hanoi"})
+    assert bad.exit_code == 2
+    assert "LGSP_PROVINCE" in bad.output
