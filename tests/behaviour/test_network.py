@@ -1,0 +1,313 @@
+"""A network of provinces on either transport (each province its own bus;
+on RabbitMQ its own virtual host), NDXP between them: the cross-province
+case of the README, refusals naming the side that refused, forged origins,
+and outages that stay where they are and end by themselves."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from lgsp.config import ClientConfig, Settings, demo_clients
+from lgsp.testing import Network, TransportKind, running_network
+from lgsp.testing.rabbitmq import RabbitNode
+from lgsp_adapters.dataset import sample_owner
+from lgsp_adapters.ndxp import Faults, Simulator
+from lgsp_adapters.provinces import PROVINCES
+from tests.support.waiting import eventually
+
+PROVINCES_HERE = ("dongthap", "gialai")
+BROKER = "dongthap.broker"
+"""A Đồng Tháp client granted more of Gia Lai than Gia Lai grants Đồng Tháp."""
+SECRET = "broker-secret-for-tests"
+
+
+@pytest.fixture(scope="module")
+async def network(
+    transport_kind: TransportKind, request: pytest.FixtureRequest
+) -> AsyncIterator[Network]:
+    urls = None
+    if transport_kind == "amqp":
+        node: RabbitNode = request.getfixturevalue("lgsp_rabbitmq_node")
+        urls = {p: node.add_vhost(f"net-{p}") for p in PROVINCES_HERE}
+    broker = ClientConfig(
+        id=BROKER, secret=SECRET, grants=("land.*@*", "onestop.procedure.list@gialai")
+    )
+    dongthap = Settings(clients=(*demo_clients("dongthap"), broker))
+    async with running_network(
+        PROVINCES_HERE, transport_kind, amqp_urls=urls, settings={"dongthap": dongthap}
+    ) as running:
+        yield running
+
+
+def ndxp(network: Network) -> Simulator:
+    return network.platform("ndxp-sim", Simulator)
+
+
+async def exchanges_of(network: Network, province: str, request_id: str) -> list[dict[str, Any]]:
+    """The records of one request in a province's exchange log."""
+    bus = network[province]
+    r = await bus.http.get(
+        "/v1/admin/exchanges", auth=aiohttp.BasicAuth("admin", "demo-admin-secret")
+    )
+    assert r.status == 200
+    return [e for e in (await r.json())["exchanges"] if e["request_id"] == request_id]
+
+
+async def test_a_gialai_citizen_files_a_land_dossier_in_dongthap(network: Network) -> None:
+    citizen = sample_owner("gialai", 64)
+    dongthap = network["dongthap"]
+    onestop = "dongthap.onestop"
+    # Đồng Tháp knows the citizen nationally (the population database, via NDXP).
+    found = await dongthap.call(
+        "population.citizen.lookup",
+        {"maYeuCau": "DT-1", "maDVC": "1.013831", "maCanBo": "cb01", "soDinhDanh": citizen},
+        client=onestop,
+    )
+    assert found.status == 200, found.json
+    record = found.json
+    assert record["noiThuongTru"]["maTinh"] == f"{PROVINCES['gialai'].code:02d}"
+    verified = await dongthap.call(
+        "population.citizen.verify",
+        {
+            "maYeuCau": "DT-2",
+            "maDVC": "1.013831",
+            "maCanBo": "cb01",
+            "soDinhDanh": citizen,
+            "hoVaTen": record["hoVaTen"],
+            "ngaySinh": record["ngaySinh"],
+        },
+        client=onestop,
+    )
+    assert verified.status == 200
+    assert verified.json["khop"] is True
+    # ...and asks Gia Lai's land database for their parcels there, through NDXP.
+    request_id = f"dt-to-gl-{time.monotonic_ns()}"
+    parcels = await dongthap.call(
+        "land.parcel.search",
+        {"soDinhDanh": citizen},
+        client=onestop,
+        headers={"X-LGSP-Province": "gialai", "X-Request-Id": request_id},
+    )
+    assert parcels.status == 200, parcels.json
+    assert parcels.headers["X-Request-Id"] == request_id
+    assert parcels.json["tongSoBanGhi"] >= 1
+    gialai_communes = {c for c in _communes("gialai")}
+    assert {p["maXa"] for p in parcels.json["danhSach"]} <= gialai_communes
+    # The same question asked in Đồng Tháp's own land database finds nothing.
+    here = await dongthap.call("land.parcel.search", {"soDinhDanh": citizen}, client=onestop)
+    assert here.status == 200
+    assert here.json["tongSoBanGhi"] == 0
+    # One request id end to end, one record in each of the three logs.
+    ours = await exchanges_of(network, "dongthap", request_id)
+    theirs = await exchanges_of(network, "gialai", request_id)
+    assert [(e["client"], e["name"], e["status"]) for e in ours] == [
+        (onestop, "land.parcel.search", 200)
+    ]
+    assert [(e["client"], e["name"], e["status"]) for e in theirs] == [
+        ("ndxp.national", "land.parcel.search", 200)
+    ]
+    hops = ndxp(network).exchanges.find(request_id=request_id)
+    assert [(h.origin, h.origin_client, h.target, h.status) for h in hops] == [
+        ("dongthap", onestop, "gialai", 200)
+    ]
+    # Then the dossier is filed in Đồng Tháp, numbered with its agency code.
+    receipt = await dongthap.call(
+        "onestop.dossier.submit",
+        {
+            "maTTHC": "1.013831",
+            "chuHoSo": {"soDinhDanh": citizen, "hoVaTen": record["hoVaTen"]},
+            "thuaDat": {"maXa": "29869", "soHieuToBanDo": 12, "soThuTuThua": 345},
+        },
+        client=onestop,
+    )
+    assert receipt.status == 200
+    assert receipt.json["maHoSo"].startswith(PROVINCES["dongthap"].agency_code + "-")
+
+
+def _communes(province: str) -> set[str]:
+    from lgsp_adapters.divisions import Divisions
+
+    return {c.code for c in Divisions(province=province).home}
+
+
+async def test_each_side_decides_and_names_itself(network: Network) -> None:
+    dongthap = network["dongthap"]
+    body = {"soDinhDanh": sample_owner("gialai", 64)}
+    # Đồng Tháp's viewer is granted no other province's service.
+    refused = await dongthap.call(
+        "land.parcel.search", body, client="dongthap.viewer", headers={"X-LGSP-Province": "gialai"}
+    )
+    assert (refused.status, refused.json["code"], refused.json["raised_by"]) == (
+        403,
+        "auth.forbidden",
+        "dongthap",
+    )
+    # Đồng Tháp lets its broker ask Gia Lai's one-stop-shop; Gia Lai grants
+    # Đồng Tháp only its land lookups.
+    theirs = await dongthap.call(
+        "onestop.procedure.list", {}, client=BROKER, headers={"X-LGSP-Province": "gialai"}
+    )
+    assert (theirs.status, theirs.json["code"], theirs.json["raised_by"]) == (
+        403,
+        "auth.forbidden",
+        "gialai",
+    )
+    # A request outside the contract never leaves the province.
+    invalid = await dongthap.call(
+        "land.parcel.search",
+        {"soDinhDanh": "12"},
+        client=BROKER,
+        headers={"X-LGSP-Province": "gialai"},
+    )
+    assert (invalid.status, invalid.json["raised_by"]) == (422, "dongthap")
+
+
+async def test_bad_addresses(network: Network) -> None:
+    dongthap = network["dongthap"]
+    body = {"soDinhDanh": sample_owner("gialai", 64)}
+    calls = ndxp(network).calls["forward"]
+    nowhere = await dongthap.call(
+        "land.parcel.search", body, client=BROKER, headers={"X-LGSP-Province": "hanoi"}
+    )
+    assert (nowhere.status, nowhere.json["code"], nowhere.json["raised_by"]) == (
+        404,
+        "service.unknown",
+        "ndxp",
+    )
+    loop = await dongthap.call(
+        "land.parcel.search", body, client=BROKER, headers={"X-LGSP-Province": "dongthap"}
+    )
+    assert (loop.status, loop.json["code"], loop.json["raised_by"]) == (
+        400,
+        "network.loop",
+        "dongthap",
+    )
+    malformed = await dongthap.call(
+        "land.parcel.search", body, client=BROKER, headers={"X-LGSP-Province": "Gia Lai"}
+    )
+    assert malformed.status == 400
+    # Only the unknown province reached NDXP.
+    assert ndxp(network).calls["forward"] == calls + 1
+
+
+async def test_the_origin_is_never_the_callers_to_say(network: Network) -> None:
+    dongthap, gialai = network["dongthap"], network["gialai"]
+    citizen = {"soDinhDanh": sample_owner("gialai", 64)}
+    # A client of Đồng Tháp cannot claim to be calling from elsewhere...
+    forged = await dongthap.call(
+        "land.parcel.search", citizen, client=BROKER, headers={"X-LGSP-Origin": "phutho"}
+    )
+    assert (forged.status, forged.json["code"]) == (403, "auth.forbidden")
+    # ...nor can a client of Gia Lai's own LGSP...
+    forged = await gialai.call(
+        "land.parcel.search",
+        citizen,
+        client="gialai.onestop",
+        headers={"X-LGSP-Origin": "dongthap"},
+    )
+    assert (forged.status, forged.json["raised_by"]) == (403, "gialai")
+    # ...and an LGSP that sends NDXP an origin of its choosing is overruled:
+    # NDXP names the origin from the credentials it authenticated.
+    sim = ndxp(network)
+    async with aiohttp.ClientSession() as http:
+        token = await _ndxp_token(http, sim, "dongthap.lgsp", "demo-lgsp-ndxp-secret")
+        request_id = f"forged-{time.monotonic_ns()}"
+        async with http.post(
+            f"{sim.url}/lgsp/gialai/land.parcel.search",
+            json=citizen,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-LGSP-Origin": "phutho",
+                "X-Request-Id": request_id,
+            },
+        ) as r:
+            assert r.status == 200
+    assert [h.origin for h in sim.exchanges.find(request_id=request_id)] == ["dongthap"]
+
+
+async def _ndxp_token(http: aiohttp.ClientSession, sim: Simulator, client: str, secret: str) -> str:
+    async with http.post(
+        f"{sim.url}/token",
+        data={"grant_type": "client_credentials", "client_id": client, "client_secret": secret},
+    ) as r:
+        assert r.status == 200
+        token: str = (await r.json())["access_token"]
+        return token
+
+
+async def test_outages_stay_where_they_are_and_end_by_themselves(network: Network) -> None:
+    dongthap = network["dongthap"]
+    sim = ndxp(network)
+    citizen = {"soDinhDanh": sample_owner("gialai", 64)}
+    across = {"X-LGSP-Province": "gialai", "X-LGSP-Timeout-Ms": "1500"}
+
+    async def local() -> int:
+        answer = await dongthap.call(
+            "land.parcel.lookup",
+            {"maXa": "29869", "soHieuToBanDo": 12, "soThuTuThua": 345},
+            client="dongthap.viewer",
+        )
+        return answer.status
+
+    # Gia Lai unreachable (its gateway gone from where NDXP reaches it).
+    gialai_url = network.gateways["gialai"]
+    network.gateways["gialai"] = "http://127.0.0.1:9"  # discard: nothing listens
+    try:
+        started = time.monotonic()
+        down = await dongthap.call("land.parcel.search", citizen, client=BROKER, headers=across)
+        assert (down.status, down.json["code"]) == (503, "service.unavailable")
+        assert "Retry-After" in down.headers
+        assert time.monotonic() - started < 1.5
+        assert await local() == 200
+    finally:
+        network.gateways["gialai"] = gialai_url
+    # Gia Lai slower than the deadline: 504 once it has passed, not later.
+    await sim.set_faults(Faults(latency_ms=3000))
+    try:
+        started = time.monotonic()
+        slow = await dongthap.call("land.parcel.search", citizen, client=BROKER, headers=across)
+        assert (slow.status, slow.json["code"]) == (504, "service.timeout")
+        assert 1.4 < time.monotonic() - started < 2.5
+        assert await local() == 200
+        # NDXP down altogether.
+        await sim.set_faults(Faults(outage="refuse"))
+        down = await dongthap.call("land.parcel.search", citizen, client=BROKER, headers=across)
+        assert down.status == 503
+        assert await local() == 200
+    finally:
+        await sim.set_faults(Faults())
+
+    async def resumed() -> bool:
+        answer = await dongthap.call("land.parcel.search", citizen, client=BROKER, headers=across)
+        return answer.status == 200
+
+    await eventually(resumed, "calls across resume once NDXP and Gia Lai are back")
+
+
+async def test_metrics_and_dashboard_count_exchanges_by_partner(network: Network) -> None:
+    dongthap, gialai = network["dongthap"], network["gialai"]
+    citizen = {"soDinhDanh": sample_owner("gialai", 64)}
+    answer = await dongthap.call(
+        "land.parcel.search", citizen, client=BROKER, headers={"X-LGSP-Province": "gialai"}
+    )
+    assert answer.status == 200
+    scrape = await (await dongthap.http.get("/metrics")).text()
+    # One registry per process: each series names its province.
+    assert (
+        'lgsp_partner_exchanges_total{direction="out",partner="gialai",province="dongthap",'
+        'status="200"}'
+    ) in scrape
+    assert (
+        'lgsp_partner_exchanges_total{direction="in",partner="dongthap",province="gialai",'
+        'status="200"}'
+    ) in scrape
+    admin = aiohttp.BasicAuth("admin", "demo-admin-secret")
+    ours = await (await dongthap.http.get("/v1/admin/dashboard", auth=admin)).json()
+    theirs = await (await gialai.http.get("/v1/admin/dashboard", auth=admin)).json()
+    assert {(p["direction"], p["partner"]) for p in ours["partners"]} >= {("to", "gialai")}
+    assert {(p["direction"], p["partner"]) for p in theirs["partners"]} >= {("from", "dongthap")}
