@@ -1,14 +1,20 @@
 """The national population database (Cơ sở dữ liệu quốc gia về dân cư, Ministry
-of Public Security) behind the simulated NDXP, on the demo dataset:
-``TraCuuThongTinCongDan`` (lookup), ``XacThucThongTinCongDan``
-(verification, which answers whether the data match, never the record) and
-``ThongKeDanSo`` (residents by commune, age group and gender: counts only)."""
+of Public Security) behind the simulated NDXP, on the demo datasets of the
+provinces NDXP links (the national register: a citizen is found whichever
+of them they live in): ``TraCuuThongTinCongDan`` (lookup),
+``XacThucThongTinCongDan`` (verification, which answers whether the data
+match, never the record) and ``ThongKeDanSo`` (residents by commune, age
+group and gender: counts only, of the calling LGSP's own province). NDOP's
+citizens' tracker checks its proof against the same register
+(:func:`birth_date_lookup`)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import unicodedata
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import structlog
 from aiohttp import web
@@ -30,11 +36,36 @@ from lgsp_adapters.ndxp.native import (
     refusal,
     respond,
 )
+from lgsp_adapters.ndxp.simulator import SIMULATOR, Simulator
 from lgsp_contracts.population import CongDan
 
 log = structlog.get_logger("lgsp_adapters.ndxp.population")
 
 API = "dancu"
+
+
+class Citizens(Protocol):
+    """Where citizens are looked up: one province's dataset or the national
+    register over several."""
+
+    def citizen(self, so_dinh_danh: str) -> CongDan | None: ...
+
+
+async def register(sim: Simulator) -> dataset.NationalRegister:
+    """The national register over the provinces NDXP links now (its one
+    province, Đồng Tháp, unless told of a network)."""
+    return await dataset.national(sim.config.gateways)
+
+
+def birth_date_lookup(sim: Simulator) -> Callable[[str], Awaitable[dt.date | None]]:
+    """The birth date the national register holds for a personal id (None:
+    nobody has it): what NDOP's tracker checks its proof against."""
+
+    async def birth_date(so_dinh_danh: str) -> dt.date | None:
+        citizen = (await register(sim)).citizen(so_dinh_danh)
+        return None if citizen is None else citizen.ngaySinh
+
+    return birth_date
 
 
 def same_name(a: str, b: str) -> bool:
@@ -47,7 +78,7 @@ def same_name(a: str, b: str) -> bool:
 
 
 def lookup_citizen(
-    data: dataset.Dataset,
+    data: Citizens,
     so_dinh_danh: str,
     ho_va_ten: str | None = None,
     ngay_sinh: dt.date | None = None,
@@ -66,7 +97,7 @@ def lookup_citizen(
 
 
 def verify_citizen(
-    data: dataset.Dataset, so_dinh_danh: str, ho_va_ten: str, ngay_sinh: dt.date
+    data: Citizens, so_dinh_danh: str, ho_va_ten: str, ngay_sinh: dt.date
 ) -> list[TruongXacThuc] | None:
     """The fields that do not match the record of this personal id (empty:
     all match), or None when nobody has it."""
@@ -100,7 +131,8 @@ async def lookup(request: web.Request) -> web.Response:
     """``POST /dancu/1.0/TraCuuThongTinCongDan``."""
     caller = authenticate(request, API)
     body, born = await _request(request)
-    citizen = lookup_citizen(await dataset.ademo(), body.SoDinhDanh, body.HoVaTen, born)
+    found = await register(request.app[SIMULATOR])
+    citizen = lookup_citizen(found, body.SoDinhDanh, body.HoVaTen, born)
     log.info("dancu.lookup", found=citizen is not None, **_accountability(caller, body))
     if citizen is None:
         return respond(native.answer(native.RECORD_NOT_FOUND, "no citizen matches"))
@@ -114,7 +146,8 @@ async def verify(request: web.Request) -> web.Response:
     body, born = await _request(request)
     if body.HoVaTen is None or born is None:
         raise refusal(400, native.DATA_TYPE_INVALID, "HoVaTen and NgayThangNamSinh are required")
-    wrong = verify_citizen(await dataset.ademo(), body.SoDinhDanh, body.HoVaTen, born)
+    found = await register(request.app[SIMULATOR])
+    wrong = verify_citizen(found, body.SoDinhDanh, body.HoVaTen, born)
     log.info(
         "dancu.verify",
         found=wrong is not None,
@@ -152,16 +185,26 @@ async def commune_statistics(
 
 
 async def statistics(request: web.Request) -> web.Response:
-    """``POST /dancu/1.0/ThongKeDanSo``."""
+    """``POST /dancu/1.0/ThongKeDanSo``: of the communes of the calling
+    LGSP's province."""
+    sim = request.app[SIMULATOR]
     caller = authenticate(request, API)
+    province = sim.config.clients[caller].province
     try:
         body = YeuCauThongKe.model_validate_json(await request.read())
         day = native.date_in(body.NgayThongKe)
     except (ValidationError, ValueError) as exc:
         detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise refusal(400, native.DATA_TYPE_INVALID, detail) from None
-    data = await dataset.ademo()
-    known = body.MaPhuongXa is None or data.commune(body.MaPhuongXa) is not None
+    national = await register(sim)
+    if province is None or province not in national.provinces:
+        raise refusal(
+            403, native.AGENCY_ID_INCORRECT, f"{caller} is the LGSP of no province of this NDXP"
+        )
+    data = national.dataset(province)
+    # One of the province's own communes (its dataset also knows others:
+    # where its residents were born).
+    known = body.MaPhuongXa is None or national.province_of_commune(body.MaPhuongXa) == province
     log.info(
         "dancu.statistics",
         ma_phuong_xa=body.MaPhuongXa,

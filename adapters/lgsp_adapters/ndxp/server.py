@@ -20,6 +20,7 @@ Routes (native formats, see :mod:`~lgsp_adapters.ndxp.native`):
 | ``GET /admin/calls`` | calls answered, by operation |
 | ``GET /admin/exchanges`` | NDXP's exchange log: the calls it forwarded |
 | ``GET /healthz`` | liveness |
+| ``/ndop/...`` | NDOP, the national data orchestration platform (:mod:`~lgsp_adapters.ndxp.ndop`) |
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from lgsp_adapters.ndxp import admin, auth, forward, native, population, portal
+from lgsp_adapters.ndxp import admin, auth, forward, native, ndop, population, portal
 from lgsp_adapters.ndxp.faults import Faults
 from lgsp_adapters.ndxp.forward import LGSP_CLIENTS, LgspClients
 from lgsp_adapters.ndxp.native import refusal, respond
@@ -122,6 +123,12 @@ def create_app(config: SimulatorConfig | None = None) -> web.Application:
     add.add_get("/admin/calls", admin.calls)
     add.add_get("/admin/exchanges", forward.exchanges)
     add.add_get("/healthz", _healthz)
+    # NDOP beside NDXP, checking the tracker's proof against NDXP's register.
+    ndop_dir = None if config.data_dir is None else config.data_dir / "ndop"
+    app.add_subapp(
+        "/ndop",
+        ndop.create_app(population.birth_date_lookup(sim), simulator=sim, data_dir=ndop_dir),
+    )
     return app
 
 
@@ -291,13 +298,14 @@ def platform(
     copy reads ``LGSP_NDXP_URL`` from its settings) is pointed at it, afresh
     (no token, the circuit closed), unless ``LGSP_NDXP_URL`` names another
     NDXP: so a bus and the simulator it started always find each other, on
-    whatever port; an ephemeral one is always followed. It keeps nothing on
-    disk (``data_dir`` is unused)."""
+    whatever port; an ephemeral one is always followed. NDOP keeps its
+    reports in ``data_dir/ndop`` (in memory without a ``data_dir``)."""
     env = os.environ
     return _beside_the_bus(
         SimulatorConfig(
             port=0 if ephemeral else int(env.get("LGSP_NDXP_PORT", DEFAULT_PORT)),
             provinces=provinces,
+            data_dir=data_dir,
         ),
         follow=ephemeral or "LGSP_NDXP_URL" not in env,
     )

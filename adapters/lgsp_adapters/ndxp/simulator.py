@@ -13,6 +13,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
@@ -114,6 +115,9 @@ class SimulatorConfig:
     allowed_networks: tuple[str, ...] = LOCAL_NETWORKS
     admin_from_anywhere: bool = False
     """The admin and read-back routes answer only this machine unless set."""
+    data_dir: Path | None = None
+    """The platform's folder: NDOP keeps its reports in ``data_dir/ndop``
+    (None: in memory)."""
 
     def __post_init__(self) -> None:
         if self.token_ttl_s <= 0:
