@@ -657,8 +657,20 @@ async def test_the_platform_points_this_process_s_connector_at_it(
 def test_cli_command() -> None:
     result = CliRunner().invoke(main, ["ndxp-sim", "--help"])
     assert result.exit_code == 0, result.output
-    for flag in ("--port", "--lgsp-url", "--token-ttl", "--latency-ms", "--error-rate", "--outage"):
+    for flag in (
+        "--port",
+        "--lgsp-url",
+        "--province",
+        "--token-ttl",
+        "--latency-ms",
+        "--error-rate",
+        "--outage",
+    ):
         assert flag in result.output
+    for bad in ("gialai", "Gia Lai=http://127.0.0.1:8081", "gialai=127.0.0.1:8081"):
+        result = CliRunner().invoke(main, ["ndxp-sim", "--province", bad])
+        assert result.exit_code == 2, bad
+        assert "NAME=URL" in result.output
     result = CliRunner().invoke(main, ["ndxp-sim", "--error-rate", "2"])
     assert result.exit_code == 2
     result = CliRunner().invoke(main, ["ndxp-sim", "--outage", "refuse", "--outage-s", "3000"])
