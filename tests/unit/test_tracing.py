@@ -2,20 +2,23 @@
 with what, that an outage of NDOP loses none of them (memory or SQLite
 outbox, across a restart), and that the request path never waits for NDOP.
 
-NDOP's endpoint is a small aiohttp server on 127.0.0.1 standing in for the
-simulator's: it keeps each report once by ``trace_id``, as NDOP does, and
-can refuse connections, fail, or stall on request. The contracts' ``subject``
-and ``purpose`` paths are checked here too."""
+NDOP is the simulated one (``lgsp_adapters.ndxp.ndop``, mounted on a
+platform holding the NDXP simulator, as NDXP mounts it, on 127.0.0.1): it
+keeps each report once by ``trace_id`` and refuses what it cannot read, so
+these tests also hold the reporter to what NDOP takes. In front of it, the
+test can refuse connections, fail or stall. The contracts' ``subject`` and
+``purpose`` paths are checked here too."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +33,12 @@ from lgsp.config import NetworkConfig, Settings, demo_clients, demo_partners
 from lgsp.hub import Hub
 from lgsp.observe.record import ExchangeRecord
 from lgsp.observe.tracing import OUTBOX_FILE, TraceReporter
+from lgsp_adapters.ndxp import NdxpClient, Simulator, SimulatorConfig
+from lgsp_adapters.ndxp import auth as ndxp_auth
+from lgsp_adapters.ndxp import ndop as ndop_app
+from lgsp_adapters.ndxp.ndop import NDOP
+from lgsp_adapters.ndxp.ndop import Ndop as NdopState
+from lgsp_adapters.ndxp.simulator import SIMULATOR
 from lgsp_contracts.onestop import DOSSIER_SUBMIT_V1
 from lgsp_contracts.population import CITIZEN_LOOKUP_V1
 from lgsp_contracts.spec import Catalogue
@@ -41,28 +50,40 @@ NOW = 1_795_000_000.0
 DESCRIPTIONS = {c.id: c.description for c in demo_clients("dongthap")}
 
 Mode = Literal["ok", "fail", "stall"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROVINCES = ("dongthap", "phutho")
 
 
 class Ndop:
-    """NDOP's trace endpoint and NDXP's token endpoint on one socket, bound
-    at once but listening only from :meth:`listen` on (before: connections
-    refused, as from a platform that is down)."""
+    """The simulated NDOP, its real sub-application mounted on a platform
+    holding the NDXP simulator (whose ``/token`` issues the LGSPs' tokens),
+    as the simulated NDXP mounts it. Its socket is bound at once but listens
+    only from :meth:`listen` on (before: connections refused, as from a
+    platform that is down); in front of the trace route, a middleware makes
+    it fail (500) or stall on request and counts what it answered."""
 
     def __init__(self) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.mode: Mode = "ok"
-        self.traces: dict[str, dict[str, Any]] = {}
-        self.duplicates = 0
         self.posts = 0
-        self.tokens = 0
+        self.answered = 0
+        self.duplicates = 0
         self.release = asyncio.Event()
+        clients = {
+            f"{p}.lgsp": NdxpClient(f"{p}-lgsp-secret", frozenset({"ndop"}), province=p)
+            for p in PROVINCES
+        }
+        self.simulator = Simulator(SimulatorConfig(port=0, clients=clients))
+        self.sub = ndop_app.create_app(_no_population, simulator=self.simulator)
         self._runner: web.AppRunner | None = None
 
     async def listen(self) -> None:
-        app = web.Application()
-        app.add_routes([web.post("/token", self._token), web.post("/traces", self._traces)])
+        app = web.Application(middlewares=[self._front])
+        app[SIMULATOR] = self.simulator
+        app.router.add_post("/token", ndxp_auth.token)
+        app.add_subapp("/ndop", self.sub)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.SockSite(self._runner, self.sock).start()
@@ -73,41 +94,56 @@ class Ndop:
             await self._runner.cleanup()
         self.sock.close()
 
-    def network(self) -> NetworkConfig:
+    def network(self, province: str) -> NetworkConfig:
         return NetworkConfig.model_validate(
             {
-                "hub_url": f"{self.base}/hub",
+                "hub_url": f"{self.base}/lgsp",
                 "token_url": f"{self.base}/token",
-                "trace_url": f"{self.base}/traces",
-                "client_id": "dongthap.lgsp",
-                "client_secret": "not-a-demo-secret",
+                "trace_url": f"{self.base}/ndop/v1/traces",
+                "client_id": f"{province}.lgsp",
+                "client_secret": f"{province}-lgsp-secret",
             }
         )
 
-    async def _token(self, request: web.Request) -> web.Response:
-        self.tokens += 1
-        return web.json_response({"access_token": "t", "expires_in": 3600})
-
-    async def _traces(self, request: web.Request) -> web.Response:
-        assert request.headers["Authorization"] == "Bearer t"
-        batch = await request.json()
+    @web.middleware
+    async def _front(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/ndop/v1/traces":
+            return await handler(request)
         self.posts += 1
-        if self.mode == "fail":
-            return web.json_response({"error": "down for maintenance"}, status=500)
-        if self.mode == "stall":
-            await self.release.wait()
-        accepted = 0
-        for trace in batch["traces"]:
-            if trace["trace_id"] in self.traces:
-                self.duplicates += 1
-            else:
-                self.traces[trace["trace_id"]] = trace
-                accepted += 1
-        duplicates = len(batch["traces"]) - accepted
-        return web.json_response({"accepted": accepted, "duplicates": duplicates})
+        try:
+            if self.mode == "fail":
+                return web.json_response({"error": "down for maintenance"}, status=500)
+            if self.mode == "stall":
+                await self.release.wait()
+            response = await handler(request)
+            if isinstance(response, web.Response) and response.status == 200:
+                assert isinstance(response.body, bytes)
+                self.duplicates += orjson.loads(response.body)["duplicates"]
+            return response
+        finally:
+            self.answered += 1
 
-    def by_request(self) -> dict[str, dict[str, Any]]:
-        return {t["request_id"]: t for t in self.traces.values()}
+    async def kept(self) -> int:
+        """Reports NDOP keeps (each once, by trace id)."""
+        return await self.ndop.store.count()
+
+    async def of(self, request_id: str) -> list[dict[str, Any]]:
+        """NDOP's reports of one request."""
+        return [t.model_dump() for t in await self.ndop.store.request(request_id)]
+
+    async def holds(self, *request_ids: str) -> bool:
+        """True when NDOP keeps one report of each request, and no other."""
+        found = [len(await self.of(r)) for r in request_ids]
+        return found == [1] * len(request_ids) and await self.kept() == len(request_ids)
+
+    @property
+    def ndop(self) -> NdopState:
+        return self.sub[NDOP]
+
+
+async def _no_population(so_dinh_danh: str) -> dt.date | None:
+    """The tracker's proof, unused here: no citizen asks."""
+    return None
 
 
 @pytest.fixture
@@ -135,7 +171,7 @@ class Reporters:
         settings = Settings(
             province=province,
             partners=demo_partners(province),
-            network=self.ndop.network(),
+            network=self.ndop.network(province),
             data_dir=data_dir,
         )
         assert settings.network is not None
@@ -267,10 +303,10 @@ async def test_a_lookup_is_reported_with_who_asked_why_about_whom(
     await ndop.listen()
     reporter = await reporters.start()
     reporter.record(_lookup(1))
-    await eventually(lambda: len(ndop.traces) == 1, "NDOP has the lookup's report")
-    (trace,) = ndop.traces.values()
+    await eventually(lambda: ndop.holds("req-1"), "NDOP has the lookup's report")
+    (trace,) = await ndop.of("req-1")
     assert len(trace.pop("trace_id")) == 32
-    assert datetime.fromisoformat(trace.pop("at")) == datetime.fromtimestamp(NOW + 1, UTC)
+    assert trace.pop("at") == datetime.fromtimestamp(NOW + 1, UTC)
     assert trace == {
         "request_id": "req-1",
         "reporter": "dongthap",
@@ -286,8 +322,8 @@ async def test_a_lookup_is_reported_with_who_asked_why_about_whom(
         "status": 200,
         "duration_ms": 12.5,
     }
-    await eventually(lambda: reporter.status().sent == 1, "the report is counted sent")
-    assert reporter.status().queued == 0
+    await eventually(lambda: reporter.status().queued == 0, "the outbox is empty")
+    assert reporter.status().sent == 1
     assert reporter.status().last_error is None
 
 
@@ -298,8 +334,8 @@ async def test_a_dossier_names_its_applicant_nested_and_its_procedure(
     reporter = await reporters.start()
     # A dossier refused at the counter is an exchange about her too.
     reporter.record(_submit(2, status=422, code="onestop.dossier.rejected"))
-    await eventually(lambda: "req-2" in ndop.by_request(), "NDOP has the dossier's report")
-    trace = ndop.by_request()["req-2"]
+    await eventually(lambda: ndop.holds("req-2"), "NDOP has the dossier's report")
+    (trace,) = await ndop.of("req-2")
     assert trace["subject"] == HONG
     assert trace["purpose"] == "1.004873"
     assert trace["service"] == "onestop.dossier.submit"
@@ -335,8 +371,8 @@ async def test_calls_between_provinces_name_both_sides(ndop: Ndop, reporters: Re
             code="auth.forbidden",
         )
     )
-    await eventually(lambda: len(ndop.traces) == 2, "NDOP has both reports")
-    asked, served = ndop.by_request()["req-3"], ndop.by_request()["req-4"]
+    await eventually(lambda: ndop.holds("req-3", "req-4"), "NDOP has both reports")
+    ((asked,), (served,)) = await ndop.of("req-3"), await ndop.of("req-4")
     assert (asked["role"], asked["origin"], asked["target"]) == ("requester", "dongthap", "gialai")
     assert asked["purpose"] is None  # land.parcel.search names no procedure
     assert (served["role"], served["origin"], served["target"]) == (
@@ -369,8 +405,8 @@ async def test_what_is_not_an_exchange_of_personal_data_is_not_reported(
         reporter.record(record)  # never raises, whatever the body
     # Recorded last, so sent last: once it is at NDOP, the others were decided.
     reporter.record(_lookup(20))
-    await eventually(lambda: "req-20" in ndop.by_request(), "NDOP has the last report")
-    assert set(ndop.by_request()) == {"req-20"}
+    await eventually(lambda: ndop.answered == 1 and ndop.posts == 1, "NDOP answered")
+    assert await ndop.holds("req-20")
 
 
 async def test_nothing_is_reported_without_ndop_s_endpoint(registry: Registry) -> None:
@@ -410,10 +446,9 @@ async def test_nothing_is_lost_while_ndop_is_down(ndop: Ndop, reporters: Reporte
     await ndop.listen()
     await eventually(lambda: ndop.posts >= 2, "NDOP answered 500 twice")
     assert reporter.status().last_error == "NDOP answered 500"
-    assert ndop.traces == {}
+    assert await ndop.kept() == 0
     ndop.mode = "ok"
-    await eventually(lambda: len(ndop.traces) == 3, "every report reaches NDOP")
-    assert set(ndop.by_request()) == {"req-1", "req-2", "req-3"}
+    await eventually(lambda: ndop.holds("req-1", "req-2", "req-3"), "every report reaches NDOP")
     assert ndop.duplicates == 0
     await eventually(lambda: reporter.status().queued == 0, "the outbox is empty")
     assert reporter.status().last_error is None
@@ -433,7 +468,10 @@ async def test_the_request_path_never_waits_for_ndop(ndop: Ndop, reporters: Repo
     assert time.perf_counter() - started < 0.5
     await eventually(lambda: reporter.status().queued == 1201, "everything is queued")
     ndop.release.set()
-    await eventually(lambda: len(ndop.traces) == 1201, "every report reaches NDOP")
+    # Empty only once NDOP has accepted the last batch.
+    await eventually(lambda: reporter.status().queued == 0, "every report reaches NDOP")
+    assert await ndop.kept() == 1201
+    assert ndop.duplicates == 0
     # In batches of at most 500, not one POST per exchange.
     assert ndop.posts <= 1 + 3 + 2
 
@@ -449,8 +487,7 @@ async def test_a_full_memory_outbox_drops_new_reports_and_counts_them(
     assert reporter.status().queued == 2
     assert _count("dropped", "phutho") - dropped_before == 3
     await ndop.listen()
-    await eventually(lambda: len(ndop.traces) == 2, "the two kept reach NDOP")
-    assert set(ndop.by_request()) == {"req-1", "req-2"}
+    await eventually(lambda: ndop.holds("req-1", "req-2"), "the two kept reach NDOP")
 
 
 async def test_an_sqlite_outbox_keeps_unsent_reports_across_a_restart(
@@ -466,8 +503,7 @@ async def test_an_sqlite_outbox_keeps_unsent_reports_across_a_restart(
     await ndop.listen()
     second = await reporters.start(data_dir=tmp_path)
     assert second.status().queued == 2
-    await eventually(lambda: len(ndop.traces) == 2, "the reports of the first run arrive")
-    assert set(ndop.by_request()) == {"req-1", "req-2"}
+    await eventually(lambda: ndop.holds("req-1", "req-2"), "the first run's reports arrive")
     await eventually(lambda: second.status().queued == 0, "the outbox is empty")
 
 
@@ -482,14 +518,14 @@ async def test_closing_while_ndop_stalls_is_bounded_and_a_resent_report_counts_o
     started = time.monotonic()
     await first.close()
     assert time.monotonic() - started < 5
-    # NDOP got it (twice: closing tried once more), but no answer came back
-    # in time: it is still in the outbox.
+    # NDOP had it (closing even tried once more), but no answer came back in
+    # time: it is still in the outbox, and sent again at the next start.
     ndop.release.set()
-    await eventually(lambda: ndop.duplicates == ndop.posts - 1, "NDOP answered the stalled")
-    assert len(ndop.traces) == 1
+    await eventually(lambda: ndop.answered == ndop.posts, "NDOP got to the stalled batches")
     ndop.mode = "ok"
-    resent = ndop.duplicates + 1
+    posts = ndop.posts
     second = await reporters.start(data_dir=tmp_path)
-    await eventually(lambda: ndop.duplicates == resent, "the report is sent again")
-    assert set(ndop.by_request()) == {"req-1"}
     await eventually(lambda: second.status().queued == 0, "the outbox is empty")
+    assert ndop.posts == posts + 1
+    # However often it arrived, NDOP keeps it once.
+    assert await ndop.holds("req-1")

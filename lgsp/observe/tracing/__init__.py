@@ -139,6 +139,8 @@ class TraceReporter:
         # Looked up on the request path: one dict lookup per exchange.
         self._personal = personal_services(registry) if self.url is not None else {}
         self._pending: list[tuple[ExchangeRecord, Personal]] = []
+        self._moving = 0
+        """Exchanges the intake is putting away right now."""
         self._outbox: Outbox | None = None
         self._backlog = Backlog(0, None)
         self._wake = asyncio.Event()
@@ -174,6 +176,7 @@ class TraceReporter:
         if self.url is None or self._tasks is not None:
             return
         self._outbox = await asyncio.to_thread(open_outbox, self.data_dir, self.memory_limit)
+        self._backlog = Backlog(0, None, -1)
         self._note(await asyncio.to_thread(self._outbox.backlog))
         self._stopping.clear()
         # What a previous run left is sent first, without waiting for news.
@@ -219,7 +222,7 @@ class TraceReporter:
             oldest = self._pending[0][0].answered
         return ReporterStatus(
             enabled=self.url is not None,
-            queued=self._backlog.count + len(self._pending),
+            queued=self._backlog.count + self._moving + len(self._pending),
             sent=self._sent,
             dropped=self._dropped,
             send_failures=self._failures,
@@ -251,6 +254,7 @@ class TraceReporter:
             return
         # Agencies are looked up here, on the loop, where the client store lives.
         agencies = [self._agency(record) for record, _ in batch]
+        self._moving = len(batch)
         try:
             kept, built, backlog = await asyncio.to_thread(
                 self._keep, self._outbox, batch, agencies
@@ -262,6 +266,8 @@ class TraceReporter:
             self._drop(len(batch) - room)
             log.error("ndop.outbox_failed", province=self.province, error=str(exc))
             return
+        finally:
+            self._moving = 0
         self._reports["queued"].inc(kept)
         self._drop(built - kept)
         self._note(backlog)
@@ -371,8 +377,11 @@ class TraceReporter:
             self._reports["dropped"].inc(count)
 
     def _note(self, backlog: Backlog) -> None:
-        self._backlog = backlog
-        self._outbox_gauge.set(backlog.count)
+        # The intake's and the sender's news come back from their threads in
+        # any order: the outbox's latest change wins.
+        if backlog.version >= self._backlog.version:
+            self._backlog = backlog
+            self._outbox_gauge.set(backlog.count)
 
 
 def _counts(body: bytes) -> dict[str, int]:

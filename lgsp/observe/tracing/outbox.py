@@ -36,10 +36,12 @@ CREATE TABLE IF NOT EXISTS reports (
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """How many reports wait, and since when (epoch seconds; None: none)."""
+    """How many reports wait, and since when (epoch seconds; None: none),
+    as of the outbox's ``version``-th change (a later one tells newer news)."""
 
     count: int
     oldest: float | None
+    version: int = 0
 
 
 class Outbox(Protocol):
@@ -74,6 +76,7 @@ class MemoryOutbox:
         self.limit = limit
         self._items: deque[tuple[int, float, bytes]] = deque()
         self._seq = 0
+        self._version = 0
         self._lock = threading.Lock()
 
     def add(self, traces: Sequence[bytes]) -> int:
@@ -83,6 +86,7 @@ class MemoryOutbox:
             for trace in kept:
                 self._seq += 1
                 self._items.append((self._seq, now, trace))
+            self._version += 1
             return len(kept)
 
     def peek(self, limit: int) -> list[tuple[int, bytes]]:
@@ -97,10 +101,12 @@ class MemoryOutbox:
                 gone.discard(self._items.popleft()[0])
             if gone:
                 self._items = deque(i for i in self._items if i[0] not in gone)
+            self._version += 1
 
     def backlog(self) -> Backlog:
         with self._lock:
-            return Backlog(len(self._items), self._items[0][1] if self._items else None)
+            oldest = self._items[0][1] if self._items else None
+            return Backlog(len(self._items), oldest, self._version)
 
     def close(self) -> None:
         """Nothing to close: what is left is lost with the process."""
@@ -121,6 +127,7 @@ class SqliteOutbox:
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.executescript(_SCHEMA)
         self._count = int(self._conn.execute("SELECT count(*) FROM reports").fetchone()[0])
+        self._version = 0
 
     def add(self, traces: Sequence[bytes]) -> int:
         now = time.time()
@@ -130,6 +137,7 @@ class SqliteOutbox:
                 "INSERT INTO reports (queued, trace) VALUES (?, ?)", [(now, t) for t in traces]
             )
             self._count += len(traces)
+            self._version += 1
         return len(traces)
 
     def peek(self, limit: int) -> list[tuple[int, bytes]]:
@@ -146,11 +154,12 @@ class SqliteOutbox:
                 "DELETE FROM reports WHERE seq = ?", [(k,) for k in keys]
             ).rowcount
             self._count = max(self._count - max(removed, 0), 0)
+            self._version += 1
 
     def backlog(self) -> Backlog:
         with self._lock:
             row = self._conn.execute("SELECT queued FROM reports ORDER BY seq LIMIT 1").fetchone()
-        return Backlog(self._count, float(row[0]) if row else None)
+            return Backlog(self._count, float(row[0]) if row else None, self._version)
 
     def close(self) -> None:
         with self._lock:
