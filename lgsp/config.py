@@ -271,6 +271,17 @@ def demo_clients(province: str = "dongthap") -> tuple[ClientConfig, ...]:
             "the datasets, read-only SQL, the bus's exchange statistics",
         ),
         ClientConfig(
+            id=f"{province}.portal",
+            secret="demo-portal-secret",
+            grants=("ndop.access.history",),
+            # One try in the citizen's hand, a few a second for the portal:
+            # enough for people, not for walking through personal ids.
+            rate=2,
+            burst=10,
+            description=f"{name} public service portal (cổng dịch vụ công cấp tỉnh): shows "
+            "citizens who used their data, with their birth date as proof",
+        ),
+        ClientConfig(
             id="ndxp.national",
             secret="demo-ndxp-secret",
             grants=("land.parcel.lookup", "land.parcel.search", "land.certificate.lookup"),

@@ -36,7 +36,7 @@ KetQua = Literal["ok", "refused", "failed"]
 
 
 class YeuCauLichSuTruyCap(Contract):
-    """Request of ``population.access.history``: whose history, and the proof."""
+    """Request of ``ndop.access.history``: whose history, and the proof."""
 
     soDinhDanh: SoDinhDanh = Field(
         description="Personal identification number (số định danh cá nhân) of the citizen, "
@@ -79,7 +79,7 @@ class LuotTruyCap(Contract):
 
 
 class LichSuTruyCap(Contract):
-    """Response of ``population.access.history``."""
+    """Response of ``ndop.access.history``."""
 
     soDinhDanh: SoDinhDanhAn = Field(
         description="The citizen's personal id, its middle hidden (087*******34)."
@@ -90,10 +90,10 @@ class LichSuTruyCap(Contract):
     )
 
 
-ACCESS_NOT_FOUND = "population.access.not_found"
+ACCESS_NOT_FOUND = "ndop.access.not_found"
 
 ACCESS_HISTORY_V1 = ServiceContract(
-    service="population.access.history",
+    service="ndop.access.history",
     version=1,
     owner="Bộ Công an — Nền tảng chia sẻ, điều phối dữ liệu (NDOP) (mock)",
     description="The citizens' data tracker: every use of a citizen's personal data that "
@@ -122,7 +122,7 @@ ACCESS_HISTORY_V1 = ServiceContract(
         ),
     ),
 )
-"""``population.access.history`` v1."""
+"""``ndop.access.history`` v1."""
 
 SERVICES = (ACCESS_HISTORY_V1,)
 TOPICS: tuple[TopicContract, ...] = ()

@@ -27,6 +27,7 @@ from lgsp.observe.exchange_statistics import ExchangeStatistics
 from lgsp.observe.metrics import ExchangeMetrics, refresh_periodically
 from lgsp.observe.record import Recorder
 from lgsp.observe.stats import LiveStats
+from lgsp.observe.tracing import TraceReporter
 from lgsp.transport.base import Transport
 from lgsp.trust.access import Security
 from lgsp.trust.clients import ClientStore, watching
@@ -53,10 +54,12 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     live = LiveStats()
     # Written off the request path; flushed and closed with the app.
     exchange_log = ExchangeLog(settings)
-    # Every finished exchange and event goes to each of these.
-    recorders: list[Recorder] = [ExchangeMetrics(settings.province), live, exchange_log]
-    # The link to NDXP, for calls to other provinces (and NDOP's reports).
+    # The link to NDXP, for calls to other provinces and NDOP's reports.
     hub = Hub(settings.network) if settings.network is not None else None
+    # Every exchange of a citizen's data is reported to NDOP, off the request path.
+    tracing = TraceReporter(settings, registry, hub, lambda c: _description(security, c))
+    # Every finished exchange and event goes to each of these.
+    recorders: list[Recorder] = [ExchangeMetrics(settings.province), live, exchange_log, tracing]
     crossing = Crossing(settings, hub)
     exchange = Exchange(settings, registry, transport, security, recorders, crossing)
     discovery = Discovery(registry, transport, security)
@@ -78,6 +81,7 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
             _watching_clients(store),
             exchange_log.lifespan,
             _refreshing_metrics(transport),
+            tracing.lifespan,
         ]
     )
     if hub is not None:
@@ -135,3 +139,8 @@ def _watching_clients(store: ClientStore) -> Callable[[web.Application], AsyncIt
             yield
 
     return lifespan
+
+
+def _description(security: Security, client_id: str) -> str:
+    client = security.client(client_id)
+    return client.description if client is not None else ""

@@ -48,13 +48,15 @@ OPENDATA_MAY = frozenset(
 )
 # "warehouse.*" and the bus's own statistics.
 ANALYST_MAY = OPENDATA_MAY | {"warehouse.sql.query", "lgsp.exchange.statistics"}
-EVERYTHING = ONESTOP_MAY | ANALYST_MAY
+EVERYTHING = ONESTOP_MAY | ANALYST_MAY | {"ndop.access.history"}
 EXPECTED: dict[str, frozenset[str]] = {
     "dongthap.onestop": ONESTOP_MAY,
     "dongthap.land": frozenset({"population.citizen.lookup", "population.citizen.verify"}),
     "dongthap.viewer": frozenset({"land.parcel.lookup"}),
     "dongthap.opendata": OPENDATA_MAY,
     "dongthap.analyst": ANALYST_MAY,
+    # The citizens' data tracker, for the citizens' own portal only.
+    "dongthap.portal": frozenset({"ndop.access.history"}),
     # NDXP forwards the land lookups of ministries and other provinces.
     "ndxp.national": frozenset(
         {"land.parcel.lookup", "land.parcel.search", "land.certificate.lookup"}

@@ -311,3 +311,98 @@ async def test_metrics_and_dashboard_count_exchanges_by_partner(network: Network
     theirs = await (await gialai.http.get("/v1/admin/dashboard", auth=admin)).json()
     assert {(p["direction"], p["partner"]) for p in ours["partners"]} >= {("to", "gialai")}
     assert {(p["direction"], p["partner"]) for p in theirs["partners"]} >= {("from", "dongthap")}
+
+
+async def test_ndop_traces_each_exchange_of_personal_data_and_the_citizen_sees_it(
+    network: Network,
+) -> None:
+    dongthap = network["dongthap"]
+    sim = ndxp(network)
+    # Born in the former Bình Định: no other test here asks about them.
+    citizen = sample_owner("gialai", 52)
+    assert citizen is not None
+    request_id = f"traced-{time.monotonic_ns()}"
+    lookup = await dongthap.call(
+        "population.citizen.lookup",
+        {"maYeuCau": "DT-9", "maDVC": "1.013831", "maCanBo": "cb01", "soDinhDanh": citizen},
+        client="dongthap.onestop",
+        headers={"X-Request-Id": f"{request_id}-lookup"},
+    )
+    assert lookup.status == 200
+    parcels = await dongthap.call(
+        "land.parcel.search",
+        {"soDinhDanh": citizen},
+        client="dongthap.onestop",
+        headers={"X-LGSP-Province": "gialai", "X-Request-Id": request_id},
+    )
+    assert parcels.status == 200
+    async with aiohttp.ClientSession() as http:
+
+        async def reports() -> list[dict[str, Any]]:
+            async with http.get(f"{sim.url}/ndop/v1/traces/{request_id}") as r:
+                return list((await r.json())["reports"]) if r.status == 200 else []
+
+        # Both sides report the crossing call: the requester and the provider.
+        await eventually(
+            lambda: _roles(reports()), "both LGSPs reported the call to NDOP", timeout=15
+        )
+        sides = {(t["reporter"], t["role"]) for t in await reports()}
+        assert sides == {("dongthap", "requester"), ("gialai", "provider")}
+    born = lookup.json["ngaySinh"]
+    history = await dongthap.call(
+        "ndop.access.history", {"soDinhDanh": citizen, "ngaySinh": born}, client="dongthap.portal"
+    )
+    assert history.status == 200, history.json
+    assert history.json["soDinhDanh"] == citizen[:3] + "*" * 7 + citizen[-2:]
+    # Two uses, newest first: the crossing call is one, though both sides
+    # reported it.
+    uses = [(u["maCoQuan"], u["tinh"], u["dichVu"], u["mucDich"]) for u in history.json["truyCap"]]
+    assert uses == [
+        ("dongthap.onestop", "dongthap", "land.parcel.search", None),
+        ("dongthap.onestop", "dongthap", "population.citizen.lookup", "1.013831"),
+    ]
+    assert history.json["truyCap"][0]["coQuan"] == "Đồng Tháp one-stop-shop (một cửa điện tử)"
+    # A wrong proof and an unknown id get one answer: nothing to enumerate by.
+    wrong = await dongthap.call(
+        "ndop.access.history",
+        {"soDinhDanh": citizen, "ngaySinh": "2001-01-01"},
+        client="dongthap.portal",
+    )
+    unknown = await dongthap.call(
+        "ndop.access.history",
+        {"soDinhDanh": "064035999999", "ngaySinh": born},
+        client="dongthap.portal",
+    )
+    assert wrong.status == unknown.status == 404
+    assert _without_id(wrong.json) == _without_id(unknown.json)
+    assert wrong.json["code"] == "ndop.access.not_found"
+    # Another citizen sees only their own.
+    other = "087090001234"
+    theirs = await dongthap.call(
+        "ndop.access.history",
+        {"soDinhDanh": other, "ngaySinh": "1990-05-17"},
+        client="dongthap.portal",
+    )
+    assert theirs.status == 200, theirs.json
+    assert all(u["dichVu"] != "land.parcel.search" for u in theirs.json["truyCap"])
+    # Walking through ids is cut short by the portal's quota.
+    statuses = [
+        (
+            await dongthap.call(
+                "ndop.access.history",
+                {"soDinhDanh": f"06403500{n:04d}", "ngaySinh": born},
+                client="dongthap.portal",
+            )
+        ).status
+        for n in range(30)
+    ]
+    assert 429 in statuses
+    assert set(statuses) <= {404, 429}
+
+
+async def _roles(reports: Any) -> bool:
+    return len({(t["reporter"], t["role"]) for t in await reports}) == 2
+
+
+def _without_id(problem: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in problem.items() if k != "request_id"}

@@ -481,12 +481,17 @@ async def test_every_example_is_real(transport_kind: TransportKind, amqp_url: st
             for version in detail["versions"]:
                 for example in version["examples"]:
                     # The demo client granted it: the analyst holds the
-                    # warehouse's and the bus's own, the one-stop-shop the rest.
-                    analyst = s["service"].startswith(("warehouse.", "lgsp."))
+                    # warehouse's and the bus's own, the citizens' portal the
+                    # data tracker, the one-stop-shop the rest.
+                    client = "dongthap.onestop"
+                    if s["service"].startswith(("warehouse.", "lgsp.")):
+                        client = "dongthap.analyst"
+                    elif s["service"].startswith("ndop."):
+                        client = "dongthap.portal"
                     r = await fresh.send(
                         s["service"],
                         example["request"],
-                        client="dongthap.analyst" if analyst else "dongthap.onestop",
+                        client=client,
                         headers={"X-LGSP-Service-Version": str(version["version"])},
                     )
                     assert r.status == 200, (s["service"], await r.text())

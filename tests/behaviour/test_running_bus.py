@@ -26,7 +26,7 @@ async def test_the_bus_runs_the_installed_systems_and_hands_out_its_sidecars(
         assert bus.settings.max_body_bytes == 2048
         assert TEST_CLIENT in {c.id for c in bus.settings.clients}
         sim = bus.sidecar("ndxp-sim", Simulator)
-        assert sim.config.lgsp_url == bus.url
+        assert sim.config.gateways == {bus.settings.province: bus.url}
         with pytest.raises(TypeError):
             bus.sidecar("ndxp-sim", int)
         # The NDXP connector on the bus talks to this bus's simulator.

@@ -16,6 +16,7 @@ def test_default_is_the_demo_province() -> None:
         "dongthap.viewer",
         "dongthap.opendata",
         "dongthap.analyst",
+        "dongthap.portal",
         "ndxp.national",
     ]
     assert s.demo

@@ -70,6 +70,7 @@ def test_the_catalogue_declares_the_demo_province() -> None:
         ("warehouse.exchanges.daily", 1),
         ("warehouse.sql.query", 1),
         ("lgsp.exchange.statistics", 1),
+        ("ndop.access.history", 1),
     }
     assert "population.citizen.lookup" in {s.service for s in CATALOGUE.services}
     assert {(t.topic, t.version) for t in CATALOGUE.topics} == {

@@ -600,7 +600,7 @@ async def test_the_page_is_served_with_its_assets_and_nothing_else(
 def test_the_contract_of_the_bus_service_answers_as_the_tracker() -> None:
     example = ACCESS_HISTORY_V1.examples[0]
     assert example.response["soDinhDanh"] == mask(example.request["soDinhDanh"])
-    assert ACCESS_HISTORY_V1.error("population.access.not_found") is not None
+    assert ACCESS_HISTORY_V1.error("ndop.access.not_found") is not None
 
 
 def test_a_personal_id_is_masked_as_the_bus_masks_it() -> None:

@@ -5,6 +5,7 @@ province reaches through NDXP (adapter ``ndxp``, entry point group
 - ``population.citizen.lookup`` v1 → ``TraCuuThongTinCongDan``;
 - ``population.citizen.verify`` v1 → ``XacThucThongTinCongDan``;
 - ``population.commune.statistics`` v1 → ``ThongKeDanSo``;
+- ``ndop.access.history`` v1 → NDOP's citizens' data tracker;
 - ``dvcqg.dossier.sync`` v1 → the portal's ``DongBoHoSoMC`` (a dossier's
   first sync) and ``CapNhatTienDoHoSoMC`` (each status).
 
@@ -68,6 +69,7 @@ from lgsp_adapters.ndxp.native import (
     TienDoHoSoMC,
 )
 from lgsp_contracts.dvcqg import KetQuaDongBo, YeuCauDongBoHoSo
+from lgsp_contracts.ndop import ACCESS_NOT_FOUND, LichSuTruyCap, YeuCauLichSuTruyCap
 from lgsp_contracts.onestop import DA_TIEP_NHAN, TRANG_THAI_HO_SO
 from lgsp_contracts.population import (
     CongDan,
@@ -242,7 +244,12 @@ def status() -> dict[str, str | int | bool]:
 # -- the bus's services --------------------------------------------------------
 
 
-_OUTCOMES: Final = {NOT_FOUND: "not_found", COMMUNE_UNKNOWN: "not_found", REJECTED: "rejected"}
+_OUTCOMES: Final = {
+    NOT_FOUND: "not_found",
+    COMMUNE_UNKNOWN: "not_found",
+    ACCESS_NOT_FOUND: "not_found",
+    REJECTED: "rejected",
+}
 _ANSWERED: Final = frozenset({"ok", *_OUTCOMES.values()})
 
 
@@ -401,6 +408,30 @@ async def commune_statistics(request: YeuCauThongKeDanSo, ctx: Context) -> Thong
         )
     except (ValidationError, ValueError) as exc:
         raise RuntimeError("NDXP answered statistics outside its format") from exc
+
+
+@adapter.service("ndop.access.history", version=1)
+@_measured("access_history")
+async def access_history(request: YeuCauLichSuTruyCap, ctx: Context) -> LichSuTruyCap:
+    """``ndop.access.history`` v1: the citizens' data tracker, asked of
+    NDOP (through NDXP, with this LGSP's token). A wrong birth date and an
+    unknown id are one answer there, and one declared 404 here."""
+    body = {"soDinhDanh": request.soDinhDanh, "ngaySinh": request.ngaySinh.isoformat()}
+    ndxp = connector()
+    # A read: safe to retry.
+    status, raw = await ndxp.run(
+        "access_history", ctx.deadline, lambda: ndxp.post_raw(native.TRACKER_PATH, body)
+    )
+    if status == 404:
+        raise DomainError(
+            ACCESS_NOT_FOUND, "no citizen matches this personal id and birth date", status=404
+        )
+    if status != 200:
+        raise RuntimeError(f"NDOP answered {status} to a valid question")
+    try:
+        return LichSuTruyCap.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RuntimeError("NDOP answered a history outside its contract") from exc
 
 
 @adapter.service("dvcqg.dossier.sync", version=1)

@@ -67,6 +67,8 @@ TOKEN_PATH: Final = "/token"
 LOOKUP_PATH: Final = "/dancu/1.0/TraCuuThongTinCongDan"
 VERIFY_PATH: Final = "/dancu/1.0/XacThucThongTinCongDan"
 STATISTICS_PATH: Final = "/dancu/1.0/ThongKeDanSo"
+TRACKER_PATH: Final = "/ndop/v1/tracker"
+"""NDOP's citizens' data tracker (mounted in NDXP)."""
 PORTAL_LOGIN_PATH: Final = "/dvcqg/1.0/login"
 PORTAL_PATH: Final = "/dvcqg/1.0/integration"
 

@@ -66,7 +66,7 @@ def _entry(access: Access) -> LuotTruyCap:
 
 async def history(request: web.Request) -> web.Response:
     """``POST /ndop/v1/tracker`` ``{"soDinhDanh", "ngaySinh"}``: the uses of
-    this citizen's data (the contract ``population.access.history``)."""
+    this citizen's data (the contract ``ndop.access.history``)."""
     ndop = request.app[NDOP]
     if "Authorization" in request.headers:
         caller, client = authenticate(request, API), True
