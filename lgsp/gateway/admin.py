@@ -32,9 +32,14 @@ from lgsp.trust.clients import Client, ClientStore, hash_secret, new_secret, rev
 
 log = structlog.get_logger("lgsp.admin")
 
+# A service or topic, or a prefix ending in '.*'; '@<province>' or '@*' for
+# another province's (docs/protocol.md, "Other provinces").
 Grant = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*(\.\*)?$", max_length=128),
+    StringConstraints(
+        pattern=r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*(\.\*)?(@([a-z][a-z0-9-]{1,31}|\*))?$",
+        max_length=160,
+    ),
 ]
 
 
