@@ -62,12 +62,14 @@ class Fleet:
     logs: Path
     servers: list[Server] = field(default_factory=list)
 
-    def spawn(self, name: str, argv: list[str]) -> Server:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Server:
+        """Start a server; ``env`` is added to this process's environment."""
         log = self.logs / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 argv,
                 cwd=ROOT,
+                env=None if env is None else os.environ | env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -93,6 +95,18 @@ class Fleet:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def free_ports_in_a_row() -> int:
+    """A free port whose next one is free too (a network's second gateway)."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
 
 
 def free_port() -> int:

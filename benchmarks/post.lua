@@ -2,6 +2,8 @@
 -- then print one machine-readable line (prefixed BENCH_RESULT) for run.py.
 --   BENCH_BODY_FILE  file holding the request body (required)
 --   BENCH_TOKEN      bearer token; no Authorization header when empty
+--   BENCH_PATH       the path to POST to (default: the URL's)
+--   BENCH_PROVINCE   X-LGSP-Province, to call another province (none when empty)
 -- No response() hook on purpose: defining one makes wrk parse every response
 -- in Lua, which would slow the load generator itself. Non-2xx/3xx answers
 -- are counted by wrk as errors.status.
@@ -12,6 +14,14 @@ wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
+local path_override = os.getenv("BENCH_PATH")
+if path_override ~= nil and path_override ~= "" then
+  wrk.path = path_override
+end
+local province = os.getenv("BENCH_PROVINCE")
+if province ~= nil and province ~= "" then
+  wrk.headers["X-LGSP-Province"] = province
+end
 local token = os.getenv("BENCH_TOKEN")
 if token ~= nil and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token

@@ -46,6 +46,9 @@ class Target:
 
     base: str
     bearer: str | None = None
+    path: str = PATH
+    province: str | None = None
+    """Another province to call through NDXP (``X-LGSP-Province``)."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,14 @@ def wrk(
         f"--timeout={load.timeout_s:g}s",
         "--latency",
         f"--script={LUA}",
-        target.base + PATH,
+        target.base + target.path,
     ]
-    env = os.environ | {"BENCH_BODY_FILE": str(body_file), "BENCH_TOKEN": target.bearer or ""}
+    env = os.environ | {
+        "BENCH_BODY_FILE": str(body_file),
+        "BENCH_TOKEN": target.bearer or "",
+        "BENCH_PATH": target.path,
+        "BENCH_PROVINCE": target.province or "",
+    }
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
     )
