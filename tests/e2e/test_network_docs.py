@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -85,3 +86,15 @@ def test_every_shell_block_runs_against_a_network(tmp_path: Path) -> None:
     )
     assert '"dichVu":"land.parcel.search"' in out
     assert '{"status":404,"code":"ndop.access.not_found"}' in out
+
+
+def test_the_configuration_shown_is_one_a_gateway_takes() -> None:
+    from lgsp.config import Settings
+
+    blocks = [m[2] for m in BLOCK.finditer(DOC.read_text(encoding="utf-8")) if m[1] == "toml"]
+    assert blocks
+    for text in blocks:
+        settings = Settings.model_validate(tomllib.loads(text))
+        assert settings.province == "gialai"
+        assert settings.network is not None
+        assert [p.province for p in settings.partners] == ["dongthap"]
