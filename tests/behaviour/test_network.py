@@ -406,3 +406,43 @@ async def _roles(reports: Any) -> bool:
 
 def _without_id(problem: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in problem.items() if k != "request_id"}
+
+
+async def test_reports_wait_out_an_ndop_outage_and_never_fail_an_exchange(
+    network: Network,
+) -> None:
+    dongthap = network["dongthap"]
+    sim = ndxp(network)
+    # A citizen of Đồng Tháp's own land database: served here, reported to NDOP.
+    owner = "087090001234"
+    ids = [f"ndop-down-{time.monotonic_ns()}-{n}" for n in range(3)]
+    await sim.set_faults(Faults(outage="unavailable"))
+    try:
+        for request_id in ids:
+            answer = await dongthap.call(
+                "land.parcel.search",
+                {"soDinhDanh": owner},
+                client="dongthap.onestop",
+                headers={"X-Request-Id": request_id},
+            )
+            assert answer.status == 200  # reporting never fails an exchange
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{sim.url}/ndop/v1/traces/{ids[0]}") as r,
+        ):
+            assert r.status == 404  # NDOP has none of them yet: it is down
+    finally:
+        await sim.set_faults(Faults())
+
+    async def all_arrived() -> bool:
+        async with aiohttp.ClientSession() as http:
+            for request_id in ids:
+                async with http.get(f"{sim.url}/ndop/v1/traces/{request_id}") as r:
+                    if r.status != 200:
+                        return False
+                    if [t["reporter"] for t in (await r.json())["reports"]] != ["dongthap"]:
+                        return False
+        return True
+
+    # Retried with backoff (at most a few seconds between tries here).
+    await eventually(all_arrived, "every report reached NDOP once it was back", timeout=45)

@@ -61,6 +61,9 @@ NATIVE: Final = frozenset(
         "dvcqg-login",
         "dvcqg-integration",
         "forward",
+        # NDOP, mounted here: an outage of the platform is one of NDOP too.
+        "ndop-traces",
+        "ndop-tracker",
     }
 )
 INSPECTION_PREFIXES: Final = ("/admin", "/dvcqg/hoso")

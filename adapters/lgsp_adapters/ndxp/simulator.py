@@ -211,7 +211,10 @@ class Simulator:
 
     def describe(self) -> str:
         """Its line in ``lgsp up``'s banner."""
-        return f"NDXP (sim)  {self.url}   faults {self.url}/admin/faults"
+        return (
+            f"NDXP (sim)  {self.url}   faults {self.url}/admin/faults   "
+            f"NDOP's data tracker {self.url}/ndop/tracker"
+        )
 
     @property
     def env(self) -> Mapping[str, str]:
