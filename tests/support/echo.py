@@ -185,6 +185,5 @@ def echo_bus(
         installed=installed,
         catalogues=[TEST_CATALOGUE, *catalogues],
         client="test.all",
-        settings=settings(),
-        **kit,
+        **({"settings": settings()} | kit),
     )
