@@ -162,20 +162,20 @@ async def _when(
 def province_settings(
     base: Settings, key: str, data_dir: Path | None, *, several: bool
 ) -> Settings:
-    """A province's settings from the configuration's: its own province,
-    and when there are several, its own data folder (``<data dir>/<province>``),
-    token key (derived from the configuration's, so no province accepts
-    another's tokens) and, for the demo configuration, its demo clients and
-    partners."""
+    """A province's settings from the configuration's: its own province and,
+    for the demo configuration, its demo clients and partners; when there are
+    several, also its own data folder (``<data dir>/<province>``) and token
+    key (derived from the configuration's, so no province accepts another's
+    tokens)."""
     update: dict[str, object] = {"province": key}
+    if base.clients == DEMO_CLIENTS:
+        update["clients"] = demo_clients(key)
+    if "partners" not in base.model_fields_set:
+        update["partners"] = demo_partners(key)
     if several:
         update["data_dir"] = None if data_dir is None else data_dir / key
         own = hmac.new(base.token_secret.encode(), key.encode(), hashlib.sha256)
         update["token_secret"] = own.hexdigest()
-        if base.clients == DEMO_CLIENTS:
-            update["clients"] = demo_clients(key)
-        if "partners" not in base.model_fields_set:
-            update["partners"] = demo_partners(key)
     # Validated as a configuration file is (the province's key, its grants).
     given = {name: getattr(base, name) for name in base.model_fields_set}
     return Settings.model_validate(given | update)

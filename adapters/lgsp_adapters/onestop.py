@@ -16,6 +16,7 @@ keeps the module's :data:`dossiers`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -293,8 +294,15 @@ class DossierBook:
             raise ValueError(f"demo dossier {wanted.maHoSo} breaks the one-stop-shop's rules")
 
 
-dossiers = DossierBook()
-"""The one-stop-shop of the module-level adapter (one-province mode)."""
+def _book_of(env: Mapping[str, str]) -> DossierBook:
+    province = provinces.province_of(env)
+    seeds = DEMO_DOSSIERS if province.key == provinces.DEFAULT else ()
+    return DossierBook(seeds, agency_code=province.agency_code)
+
+
+dossiers = _book_of(os.environ)
+"""The one-stop-shop of the module-level adapter (one province a process:
+``LGSP_PROVINCE``, Đồng Tháp by default)."""
 _books: weakref.WeakKeyDictionary[Adapter, DossierBook] = weakref.WeakKeyDictionary()
 
 
@@ -309,9 +317,7 @@ def book(of: Adapter | None = None) -> DossierBook:
         return dossiers
     own = _books.get(copy)
     if own is None:
-        province = provinces.province_of(copy.env)
-        seeds = DEMO_DOSSIERS if province.key == provinces.DEFAULT else ()
-        own = _books[copy] = DossierBook(seeds, agency_code=province.agency_code)
+        own = _books[copy] = _book_of(copy.env)
     return own
 
 

@@ -57,8 +57,19 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _settings(config: Path | None) -> Settings:
+    """The configuration, for the province ``LGSP_PROVINCE`` names when set
+    (its demo clients and partners, when the configuration is the demo's)."""
     try:
-        return Settings.load(config, token_secret=os.environ.get("LGSP_TOKEN_SECRET"))
+        settings = Settings.load(config, token_secret=os.environ.get("LGSP_TOKEN_SECRET"))
+        province = os.environ.get("LGSP_PROVINCE")
+        if province:
+            if settings.demo and province not in DEMO_PROVINCES:
+                raise ValueError(
+                    f"LGSP_PROVINCE={province} is not a province of the demo network "
+                    f"({', '.join(DEMO_PROVINCES)})"
+                )
+            settings = province_settings(settings, province, settings.data_dir, several=False)
+        return settings
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"bad configuration: {exc}") from exc
 
