@@ -8,33 +8,17 @@ tests/behaviour/test_network.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 
 import lgsp_adapters.warehouse as warehouse
-from lgsp.testing import Network, TransportKind, running_network
-from lgsp.testing.rabbitmq import RabbitNode
+from lgsp.testing import Network
 from lgsp_adapters.divisions import Divisions
 from lgsp_adapters.ndxp import Simulator, connector
 from lgsp_adapters.opendata.server import OpenDataPortal
 from lgsp_adapters.provinces import PROVINCES
+from tests.behaviour.conftest import PROVINCES as HERE
 from tests.support.waiting import eventually
-
-HERE = ("dongthap", "gialai")
-
-
-@pytest.fixture(scope="module")
-async def network(
-    transport_kind: TransportKind, request: pytest.FixtureRequest
-) -> AsyncIterator[Network]:
-    urls = None
-    if transport_kind == "amqp":
-        node: RabbitNode = request.getfixturevalue("lgsp_rabbitmq_node")
-        urls = {p: node.add_vhost(f"ndxp-{p}") for p in HERE}
-    async with running_network(HERE, transport_kind, amqp_urls=urls) as running:
-        yield running
 
 
 def ndxp(network: Network) -> Simulator:

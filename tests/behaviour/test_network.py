@@ -6,42 +6,16 @@ and outages that stay where they are and end by themselves."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
-from lgsp.config import ClientConfig, Settings, demo_clients
-from lgsp.testing import Network, TransportKind, running_network
-from lgsp.testing.rabbitmq import RabbitNode
+from lgsp.testing import Network
 from lgsp_adapters.dataset import sample_owner
 from lgsp_adapters.ndxp import Faults, Simulator
 from lgsp_adapters.provinces import PROVINCES
+from tests.behaviour.conftest import BROKER
 from tests.support.waiting import eventually
-
-PROVINCES_HERE = ("dongthap", "gialai")
-BROKER = "dongthap.broker"
-"""A Đồng Tháp client granted more of Gia Lai than Gia Lai grants Đồng Tháp."""
-SECRET = "broker-secret-for-tests"
-
-
-@pytest.fixture(scope="module")
-async def network(
-    transport_kind: TransportKind, request: pytest.FixtureRequest
-) -> AsyncIterator[Network]:
-    urls = None
-    if transport_kind == "amqp":
-        node: RabbitNode = request.getfixturevalue("lgsp_rabbitmq_node")
-        urls = {p: node.add_vhost(f"net-{p}") for p in PROVINCES_HERE}
-    broker = ClientConfig(
-        id=BROKER, secret=SECRET, grants=("land.*@*", "onestop.procedure.list@gialai")
-    )
-    dongthap = Settings(clients=(*demo_clients("dongthap"), broker))
-    async with running_network(
-        PROVINCES_HERE, transport_kind, amqp_urls=urls, settings={"dongthap": dongthap}
-    ) as running:
-        yield running
 
 
 def ndxp(network: Network) -> Simulator:

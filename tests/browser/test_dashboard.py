@@ -9,10 +9,7 @@ and waits (bounded) for the page to show it, then keeps screenshots in
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,19 +17,9 @@ import pytest
 
 from lgsp.config import DEMO_ADMINS
 from lgsp.testing import Bus
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, unavailable
 from tests.support.echo import echo_bus, registry
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN = DEMO_ADMINS[0]
 LOOKUP = "land.parcel.lookup"
 OK_CALLS, BAD_CALLS = 200, 7
@@ -54,12 +41,6 @@ async def traffic(bus: Bus, n: int, payload: dict[str, Any], expect: int) -> Non
             assert r.status == expect, await r.text()
 
     await asyncio.gather(*(one() for _ in range(n)))
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"Chromium cannot start: {reason}")
-    pytest.skip(f"Chromium cannot start: {reason}")
 
 
 async def test_the_page_follows_the_traffic_in_a_real_browser(dash_bus: Bus) -> None:

@@ -5,10 +5,8 @@ running through ids ends on the page's "too many attempts" message."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from lgsp_contracts.ndop import KetQua
-from tests.browser.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, unavailable
+from tests.support.browser import ARTIFACTS, chromium_page
 from tests.unit.test_ndop import HONG_BORN, HUNG, HUNG_BORN, UNKNOWN, platform, report
 
 TRIES = 5
@@ -16,10 +14,8 @@ TRIES = 5
 
 
 async def test_a_citizen_sees_who_used_their_data_and_nobody_can_run_through_ids() -> None:
-    try:
-        from playwright.async_api import Error, async_playwright, expect
-    except ImportError as exc:  # pragma: no cover - playwright is a test dependency
-        unavailable(str(exc))
+    from playwright.async_api import expect
+
     async with platform(tracker_rate=f"{TRIES}/minute") as p:
         uses: list[tuple[str, str, int]] = [
             ("2025-07-01T09:00:00+07:00", "r-1", 200),
@@ -31,78 +27,64 @@ async def test_a_citizen_sees_who_used_their_data_and_nobody_can_run_through_ids
             [report(request_id, at=at, status=code) for at, request_id, code in uses],
         )
         assert status == 200
-        async with async_playwright() as pw:
-            try:
-                browser = await pw.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        async with chromium_page() as watched:
+            page = watched.page
+            await page.goto(f"{p.url}/ndop/tracker")
+            await expect(page.locator("h1")).to_contain_text("Ai đã sử dụng dữ liệu của tôi?")
+            await expect(page.locator("h1 .en")).to_have_text("Who has used my data?")
+            message = page.locator("#message")
+            rows = page.locator("#accesses tbody tr")
+
+            async def ask(so_dinh_danh: str, born: str) -> int:
+                """Submit the form; the status NDOP answered."""
+                await page.fill("#soDinhDanh", so_dinh_danh)
+                await page.fill("#ngaySinh", born)
+                async with page.expect_response(lambda r: "/v1/tracker" in r.url) as answer:
+                    await page.click("#ask button")
+                return (await answer.value).status
+
+            # 1. The citizen, with the right birth date: the uses, newest first.
+            assert await ask(HUNG, HUNG_BORN.isoformat()) == 200
+            await expect(rows).to_have_count(3)
+            await expect(page.locator("#who")).to_have_text("087*******34")
+            await expect(message).to_have_attribute("data-kind", "found")
+            newest = rows.first.locator("td")
+            await expect(newest.nth(0).locator("time")).to_have_attribute(
+                "datetime", "2025-07-03T15:45:00+07:00"
+            )
+            await expect(newest.nth(1)).to_contain_text("một cửa điện tử")
+            await expect(newest.nth(1)).to_contain_text("dongthap.onestop")
+            await expect(newest.nth(2)).to_have_text("Đồng Tháp")
+            await expect(newest.nth(3)).to_have_text("land.parcel.lookup")
+            await expect(newest.nth(4)).to_have_text("1.004873")
+            results: list[KetQua] = ["ok", "refused", "ok"]
+            for i, result in enumerate(results):
+                await expect(rows.nth(i).locator("td[data-result]")).to_have_attribute(
+                    "data-result", result
                 )
-            except Error as exc:
-                unavailable(str(exc).splitlines()[0])
-            try:
-                context = await browser.new_context(viewport={"width": 1280, "height": 900})
-                seen: list[str] = []
-                context.on("request", lambda r: seen.append(r.url))
-                page = await context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                await page.goto(f"{p.url}/ndop/tracker")
-                await expect(page.locator("h1")).to_contain_text("Ai đã sử dụng dữ liệu của tôi?")
-                await expect(page.locator("h1 .en")).to_have_text("Who has used my data?")
-                message = page.locator("#message")
-                rows = page.locator("#accesses tbody tr")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=ARTIFACTS / "ndop-tracker.png", full_page=True)
 
-                async def ask(so_dinh_danh: str, born: str) -> int:
-                    """Submit the form; the status NDOP answered."""
-                    await page.fill("#soDinhDanh", so_dinh_danh)
-                    await page.fill("#ngaySinh", born)
-                    async with page.expect_response(lambda r: "/v1/tracker" in r.url) as answer:
-                        await page.click("#ask button")
-                    return (await answer.value).status
+            # 2. A wrong birth date: the table goes, and the message is the
+            # one an unknown id gets, word for word.
+            assert await ask(HUNG, HONG_BORN.isoformat()) == 404
+            await expect(message).to_have_attribute("data-kind", "none")
+            await expect(page.locator("#result")).to_be_hidden()
+            await expect(rows).to_have_count(0)
+            wrong = await message.inner_text()
+            assert "Không có hồ sơ nào khớp" in wrong
+            assert "No record matches this identification number and date of birth" in wrong
+            assert await ask(UNKNOWN, HONG_BORN.isoformat()) == 404
+            await expect(message).to_have_attribute("data-kind", "none")
+            assert await message.inner_text() == wrong
 
-                # 1. The citizen, with the right birth date: the uses, newest first.
-                assert await ask(HUNG, HUNG_BORN.isoformat()) == 200
-                await expect(rows).to_have_count(3)
-                await expect(page.locator("#who")).to_have_text("087*******34")
-                await expect(message).to_have_attribute("data-kind", "found")
-                newest = rows.first.locator("td")
-                await expect(newest.nth(0).locator("time")).to_have_attribute(
-                    "datetime", "2025-07-03T15:45:00+07:00"
-                )
-                await expect(newest.nth(1)).to_contain_text("một cửa điện tử")
-                await expect(newest.nth(1)).to_contain_text("dongthap.onestop")
-                await expect(newest.nth(2)).to_have_text("Đồng Tháp")
-                await expect(newest.nth(3)).to_have_text("land.parcel.lookup")
-                await expect(newest.nth(4)).to_have_text("1.004873")
-                results: list[KetQua] = ["ok", "refused", "ok"]
-                for i, result in enumerate(results):
-                    await expect(rows.nth(i).locator("td[data-result]")).to_have_attribute(
-                        "data-result", result
-                    )
-                ARTIFACTS.mkdir(exist_ok=True)
-                await page.screenshot(path=ARTIFACTS / "ndop-tracker.png", full_page=True)
-
-                # 2. A wrong birth date: the table goes, and the message is the
-                # one an unknown id gets, word for word.
-                assert await ask(HUNG, HONG_BORN.isoformat()) == 404
-                await expect(message).to_have_attribute("data-kind", "none")
-                await expect(page.locator("#result")).to_be_hidden()
-                await expect(rows).to_have_count(0)
-                wrong = await message.inner_text()
-                assert "Không có hồ sơ nào khớp" in wrong
-                assert "No record matches this identification number and date of birth" in wrong
-                assert await ask(UNKNOWN, HONG_BORN.isoformat()) == 404
-                await expect(message).to_have_attribute("data-kind", "none")
-                assert await message.inner_text() == wrong
-
-                # 3. Running through ids: the allowance ends in the 429 message.
-                answered = [await ask(f"0870900{n:05d}", "1990-01-01") for n in range(TRIES)]
-                assert answered == [404] * (TRIES - 3) + [429] * 3
-                await expect(message).to_have_attribute("data-kind", "limited")
-                await expect(message).to_contain_text("quá nhiều lần")
-                await expect(message).to_contain_text("Too many attempts")
-                await page.screenshot(path=ARTIFACTS / "ndop-tracker-limited.png", full_page=True)
-            finally:
-                await browser.close()
-    assert not errors, errors
+            # 3. Running through ids: the allowance ends in the 429 message.
+            answered = [await ask(f"0870900{n:05d}", "1990-01-01") for n in range(TRIES)]
+            assert answered == [404] * (TRIES - 3) + [429] * 3
+            await expect(message).to_have_attribute("data-kind", "limited")
+            await expect(message).to_contain_text("quá nhiều lần")
+            await expect(message).to_contain_text("Too many attempts")
+            await page.screenshot(path=ARTIFACTS / "ndop-tracker-limited.png", full_page=True)
+    assert not watched.errors, watched.errors
     # Nothing but the platform: no CDN, no fonts, no telemetry.
-    assert {urlsplit(u).hostname for u in seen if not u.startswith("data:")} == {"127.0.0.1"}
+    assert watched.hosts() == {"127.0.0.1"}
