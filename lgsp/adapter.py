@@ -22,10 +22,11 @@ import os
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from pydantic import ValidationError
@@ -43,6 +44,7 @@ log = structlog.get_logger("lgsp.adapter")
 DEFAULT_CALL_TIMEOUT = 10.0
 SUBSCRIBER_MAX_BACKOFF = 30.0
 
+T = TypeVar("T")
 Req = TypeVar("Req", bound=Contract)
 Resp = TypeVar("Resp", bound=Contract)
 Payload = TypeVar("Payload", bound=Contract)
@@ -50,6 +52,15 @@ Payload = TypeVar("Payload", bound=Contract)
 ServiceFn = Callable[[Any, "Context"], Awaitable[Contract]]
 EventFn = Callable[[Any, "Context"], Awaitable[None]]
 JobFn = Callable[["Context"], Awaitable[None]]
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class PerCopy(Protocol[T_co]):
+    """What :meth:`Adapter.per_copy` returns: the state of a copy."""
+
+    def __call__(self, copy: Adapter | None = None) -> T_co: ...
+
 
 _RUNNING: contextvars.ContextVar[Adapter | None] = contextvars.ContextVar(
     "lgsp_adapter_running", default=None
@@ -288,6 +299,31 @@ class Adapter:
         how a module-level hook finds the state of the copy it serves."""
         current = _RUNNING.get()
         return current if current is not None and current.template is self.template else self
+
+    def per_copy(self, make: Callable[[Adapter], T]) -> PerCopy[T]:
+        """State this system keeps once per copy of the adapter (this one
+        included): ``make(copy)`` builds a copy's at its first use, and the
+        function returned gives the state of the copy whose code runs now
+        (:meth:`running`), or of the copy it is given. State goes with its
+        copy. A copy of another adapter is refused (``ValueError``)::
+
+            _book = adapter.per_copy(lambda copy: DossierBook(copy.env))
+            ...
+            _book().receive(...)
+        """
+        states: weakref.WeakKeyDictionary[Adapter, T] = weakref.WeakKeyDictionary()
+
+        def of(copy: Adapter | None = None) -> T:
+            owner = self.running() if copy is None else copy
+            if owner.template is not self.template:
+                raise ValueError(f"{owner.name} is not a copy of the adapter {self.name}")
+            try:
+                return states[owner]
+            except KeyError:
+                state = states[owner] = make(owner)
+                return state
+
+        return of
 
     def _read_status(self) -> Mapping[str, Any]:
         assert self._status is not None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -303,7 +302,7 @@ def _book_of(env: Mapping[str, str]) -> DossierBook:
 dossiers = _book_of(os.environ)
 """The one-stop-shop of the module-level adapter (one province a process:
 ``LGSP_PROVINCE``, Đồng Tháp by default)."""
-_books: weakref.WeakKeyDictionary[Adapter, DossierBook] = weakref.WeakKeyDictionary()
+_books = adapter.per_copy(lambda copy: dossiers if copy is adapter else _book_of(copy.env))
 
 
 def book(of: Adapter | None = None) -> DossierBook:
@@ -312,13 +311,7 @@ def book(of: Adapter | None = None) -> DossierBook:
     book of the copy's own, made on first use, numbered with its
     province's agency code and holding the demo dossiers if it is Đồng
     Tháp's."""
-    copy = adapter.running() if of is None else of
-    if copy is adapter:
-        return dossiers
-    own = _books.get(copy)
-    if own is None:
-        own = _books[copy] = _book_of(copy.env)
-    return own
+    return _books(of)
 
 
 def _now() -> dt.datetime:

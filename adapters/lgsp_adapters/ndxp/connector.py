@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -140,20 +139,18 @@ BREAKER_STATE = Gauge(
 Req = TypeVar("Req", bound=Contract)
 Resp = TypeVar("Resp", bound=Contract)
 
+@dataclasses.dataclass
+class _Link:
+    """One copy's way to NDXP: its HTTP session (one copy stopping closes its
+    own only) and its connector, made at first use."""
+
+    http: Http
+    connector: Connector | None = None
+
+
 _http = Http()
-_current: Connector | None = None
-"""The module-level adapter's connector (``lgsp up`` of one province, tests)."""
-_copies: weakref.WeakKeyDictionary[Adapter, Connector] = weakref.WeakKeyDictionary()
-"""Each copy's connector, made at its first use; gone with the copy."""
-_sessions: weakref.WeakKeyDictionary[Adapter, Http] = weakref.WeakKeyDictionary()
-"""Each copy's HTTP session: one copy stopping closes its own only."""
-
-
-def _owner(copy: Adapter | None) -> Adapter:
-    owner = adapter.running() if copy is None else copy
-    if owner.template is not adapter:
-        raise ValueError(f"{owner.name} is not a copy of the NDXP connector's adapter")
-    return owner
+"""The module-level adapter's session (``lgsp up`` of one province, tests)."""
+_link = adapter.per_copy(lambda copy: _Link(_http if copy is adapter else Http()))
 
 
 def connector(copy: Adapter | None = None) -> Connector:
@@ -161,32 +158,17 @@ def connector(copy: Adapter | None = None) -> Connector:
     copy of :data:`adapter`), made from its settings at first use: for the
     module-level adapter the process's environment, for a copy its
     province's."""
-    global _current
-    owner = _owner(copy)
-    if owner is not adapter:
-        found = _copies.get(owner)
-        if found is None:
-            found = _copies[owner] = Connector(Settings.from_env(owner.env), _session(owner))
-        return found
-    if _current is None:
-        _current = Connector(Settings.from_env(), _http)
-        BREAKER_STATE.set_function(lambda: float(current_breaker_state()))
-    return _current
-
-
-def _session(owner: Adapter) -> Http:
-    http = _sessions.get(owner)
-    if http is None:
-        http = _sessions[owner] = Http()
-    return http
-
-
-def _made(owner: Adapter) -> Connector | None:
-    return _current if owner is adapter else _copies.get(owner)
+    owner = adapter.running() if copy is None else copy
+    link = _link(owner)
+    if link.connector is None:
+        configure(copy=owner)
+        assert link.connector is not None
+    return link.connector
 
 
 def current_breaker_state() -> int:
-    return int(_current.breaker.state) if _current is not None else 0
+    made = _link(adapter).connector
+    return int(made.breaker.state) if made is not None else 0
 
 
 def configure(
@@ -197,28 +179,24 @@ def configure(
     of its environment) with ``changes`` (fields of :class:`Settings`), e.g.
     to point it at a simulator on another port or to make retries fast in
     tests. Starts afresh: no token, no portal session, the circuit closed."""
-    global _current
-    owner = adapter if copy is None else _owner(copy)
+    owner = adapter if copy is None else copy
+    link = _link(owner)
     if settings is None:
-        made = _made(owner)
+        made = link.connector
         settings = made.settings if made is not None else Settings.from_env(owner.env)
     settings = dataclasses.replace(settings, **changes)
-    if owner is not adapter:
-        _copies[owner] = Connector(settings, _session(owner))
-        return settings
-    _current = Connector(settings, _http)
-    BREAKER_STATE.set_function(lambda: float(current_breaker_state()))
-    TOKEN_EXPIRY.set(0)
+    link.connector = Connector(settings, link.http)
+    if owner is adapter:
+        # The process-wide gauges follow the module-level adapter's connector.
+        BREAKER_STATE.set_function(lambda: float(current_breaker_state()))
+        TOKEN_EXPIRY.set(0)
     return settings
 
 
 async def aclose() -> None:
     """Close the HTTP session of the adapter (or copy) that stops (when the
     loop it runs in stops)."""
-    owner = adapter.running()
-    http = _http if owner is adapter else _sessions.get(owner)
-    if http is not None:
-        await http.close()
+    await _link().http.close()
 
 
 adapter.on_stop(aclose)
@@ -229,7 +207,7 @@ def status() -> dict[str, str | int | bool]:
     """What the operators' dashboard shows of the connector: its circuit to
     NDXP and its access token (the same as its metrics, for one glance),
     of the adapter or copy whose status is read."""
-    current = _made(adapter.running())
+    current = _link().connector
     if current is None:
         return {"healthy": True, "breaker": "closed", "token": "none yet", "tokens_obtained": 0}
     state = current.breaker.state

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -74,23 +73,8 @@ class _State:
     """Whether a pull (and the Parquet rewrite after it) is under way."""
 
 
-_states: weakref.WeakKeyDictionary[Adapter, _State] = weakref.WeakKeyDictionary()
-
-
-def _owner(copy: Adapter | None) -> Adapter:
-    owner = adapter.running() if copy is None else copy
-    if owner.template is not adapter:
-        raise ValueError(f"{owner.name} is not a copy of the warehouse's adapter")
-    return owner
-
-
-def _state(copy: Adapter | None = None) -> _State:
-    """The state of the adapter whose code runs now, or of ``copy``."""
-    owner = _owner(copy)
-    state = _states.get(owner)
-    if state is None:
-        state = _states[owner] = _State()
-    return state
+_state = adapter.per_copy(lambda _copy: _State())
+"""The state of the adapter whose code runs now, or of the copy given."""
 
 
 def current(copy: Adapter | None = None) -> Warehouse:
@@ -136,9 +120,8 @@ async def caught_up(copy: Adapter | None = None) -> None:
     """Wait until every event in the inbox (of ``copy``'s warehouse, if
     given) is in DuckDB and its dossiers were asked about (the benchmark's
     and tests' 'queryable')."""
-    owner = _owner(copy)
     while True:
-        wh = current(owner)
+        wh = current(copy)
         last = await asyncio.get_running_loop().run_in_executor(wh._inbox_thread, wh.inbox.last_seq)
         if wh.watermark >= last and not wh.pending:
             return
@@ -151,7 +134,7 @@ async def caught_up(copy: Adapter | None = None) -> None:
 def refresh(copy: Adapter | None = None) -> None:
     """Pull every source (of ``copy``'s warehouse, if given) now, rather
     than at its next time."""
-    owner = _owner(copy)
+    owner = adapter.running() if copy is None else copy
     _state(owner).forced = True
     owner.wake(PULL_JOB)
 
