@@ -48,7 +48,7 @@ from lgsp_contracts.spec import Contract, ServiceContract
 log = structlog.get_logger("lgsp.gateway")
 
 _MAX_IDEMPOTENCY_KEY = 255
-_NETWORK_HEADERS = frozenset({"X-LGSP-Province", "X-LGSP-Origin", "X-LGSP-Origin-Client"})
+_ORIGIN_CLIENT = "X-LGSP-Origin-Client"
 M = TypeVar("M", bound=Contract)
 _Forward = Callable[[], Awaitable[Outcome]]
 
@@ -112,7 +112,8 @@ class Exchange:
         client = self._authenticate(request, record)
         contract = self.registry.service(request.match_info["service"], self._version(request))
         record.name, record.version = contract.service, contract.version
-        if any(name in request.headers for name in _NETWORK_HEADERS):
+        headers = request.headers
+        if "X-LGSP-Province" in headers or "X-LGSP-Origin" in headers or _ORIGIN_CLIENT in headers:
             self.crossing.address(request, record)
         if record.origin is not None:
             # Forwarded by NDXP: the origin province's grants here decide.
