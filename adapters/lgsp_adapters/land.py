@@ -6,6 +6,7 @@ for the copies a network makes)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import structlog
 
@@ -27,10 +28,27 @@ log = structlog.get_logger("lgsp_adapters.land")
 adapter = Adapter("land", agency=provinces.agency_for("land", provinces.DEFAULT))
 
 
+@dataclass
+class _Held:
+    data: dataset.Dataset | None = None
+
+
+_held = adapter.per_copy(lambda _copy: _Held())
+
+
+async def _dataset(ctx: Context) -> dataset.Dataset:
+    """The dataset of the copy that serves (its province's), found once:
+    reading the settings on every call would cost the exchange path."""
+    held = _held(ctx.adapter)
+    if held.data is None:
+        held.data = await dataset.afor_env(ctx.adapter.env)
+    return held.data
+
+
 @adapter.service("land.parcel.lookup", version=1)
 async def parcel_lookup(request: YeuCauTraCuuThuaDat, ctx: Context) -> ThuaDat:
     """``land.parcel.lookup`` v1."""
-    data = await dataset.afor_env(ctx.adapter.env)
+    data = await _dataset(ctx)
     parcel = data.parcel(request.maXa, request.soHieuToBanDo, request.soThuTuThua)
     log.debug(
         "parcel.lookup",
@@ -49,7 +67,7 @@ async def parcel_lookup(request: YeuCauTraCuuThuaDat, ctx: Context) -> ThuaDat:
 @adapter.service("land.parcel.search", version=1)
 async def parcel_search(request: YeuCauTimThuaDat, ctx: Context) -> DanhSachThuaDat:
     """``land.parcel.search`` v1."""
-    data = await dataset.afor_env(ctx.adapter.env)
+    data = await _dataset(ctx)
     size = request.soBanGhiMoiTrang
     total, page = data.parcels_of(request.soDinhDanh, offset=(request.trang - 1) * size, limit=size)
     # Who asked and how much came back; the land user's id stays out of logs.
@@ -75,7 +93,7 @@ async def certificate_lookup(
     request: YeuCauTraCuuGiayChungNhan, ctx: Context
 ) -> GiayChungNhanQuyenSuDungDat:
     """``land.certificate.lookup`` v1."""
-    data = await dataset.afor_env(ctx.adapter.env)
+    data = await _dataset(ctx)
     certificate = data.certificate(request.soPhatHanh)
     log.debug(
         "certificate.lookup",
@@ -93,7 +111,7 @@ async def certificate_lookup(
 async def parcel_snapshot(request: YeuCauSaoChepThuaDat, ctx: Context) -> TrangThuaDat:
     """``land.parcel.snapshot`` v1: a page of parcels in key order, after
     ``sauKhoa``; ``khoaTiepTheo`` is the page's last key while more follow."""
-    data = await dataset.afor_env(ctx.adapter.env)
+    data = await _dataset(ctx)
     after = None
     if request.sauKhoa is not None:
         ma_xa, sheet, number = request.sauKhoa.split("/")

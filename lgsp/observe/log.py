@@ -65,8 +65,16 @@ _out: io.BufferedWriter | None = None
 
 def flush() -> None:
     """Push buffered log lines out now."""
-    if _out is not None:
+    global _out
+    if _out is None:
+        return
+    try:
         _out.flush()
+    except (OSError, ValueError):
+        # The stdout it writes to was closed under it (by whoever owned the
+        # descriptor, e.g. a test's capture): those lines have nowhere to go,
+        # and the next configuration must not fail on them.
+        _out = None
 
 
 atexit.register(flush)

@@ -134,15 +134,25 @@ afor_env = _holder.afor_env
 """``for_env()`` for coroutines: the first build runs in a worker thread."""
 
 
+_registers: dict[tuple[DatasetConfig, tuple[str, ...]], NationalRegister] = {}
+
+
 async def national(
     provinces: Iterable[str], env: Mapping[str, str] = os.environ
 ) -> NationalRegister:
     """The national population register over these provinces' datasets
-    (the shared ones, built as ``env`` asks but for the province)."""
-    base = DatasetConfig.from_env(env)
-    return NationalRegister(
-        {key: await aof(dataclasses.replace(base, province=key)) for key in provinces}
-    )
+    (the shared ones, built as ``env`` asks but for the province; the
+    process's environment is read once, as for :func:`demo`). Made once per
+    set of provinces: NDXP asks it on every call."""
+    base = _holder.demo_config() if env is os.environ else DatasetConfig.from_env(env)
+    key = (base, tuple(provinces))
+    found = _registers.get(key)
+    if found is None:
+        found = NationalRegister(
+            {p: await aof(dataclasses.replace(base, province=p)) for p in key[1]}
+        )
+        _registers[key] = found
+    return found
 
 
 def sample_owner(province: str, birth_province_2004: int, *, min_parcels: int = 2) -> str | None:
