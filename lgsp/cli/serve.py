@@ -461,8 +461,8 @@ def _network_banner(
     lines += [
         "",
         "Demo clients in every province: <province>.onestop, .land, .viewer, .opendata, "
-        ".analyst (secrets as for one province: demo-onestop-secret, ...); operators "
-        "admin / demo-admin-secret.",
+        ".analyst, .portal (secrets as for one province: demo-onestop-secret, ...); "
+        "operators admin / demo-admin-secret.",
         f"Call another province through NDXP, from {DEMO_PROVINCES.get(first.key, first.key)}:",
         f"  TOKEN=$(curl -s {first.url}/oauth2/token -d grant_type=client_credentials "
         f"-d client_id={first.key}.onestop -d client_secret=demo-onestop-secret "
@@ -470,6 +470,8 @@ def _network_banner(
         f'  curl -s {first.url}/v1/services/land.parcel.search -H "X-LGSP-Province: '
         f'{other.key}" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" '
         '-d \'{"soDinhDanh": "<a citizen of ' + other.key + ">\"}'",
+        "  (docs/network.md walks through a case: a Gia Lai citizen's land dossier in "
+        "Đồng Tháp)",
         "",
     ]
     return "\n".join(lines)

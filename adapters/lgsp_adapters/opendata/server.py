@@ -113,7 +113,10 @@ class OpenDataPortal:
 
     def describe(self) -> str:
         """Its line in ``lgsp up``'s banner."""
-        return f"open data   {self.url}/dataset   CKAN API {self.url}/api/3/action/package_search"
+        line = f"open data   {self.url}/dataset   CKAN API {self.url}/api/3/action/package_search"
+        if self.config.province != DEFAULT:
+            line += f"   ({PROVINCES[self.config.province].name})"
+        return line
 
 
 # -- the Action API -----------------------------------------------------------------
