@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from lgsp.config import DEMO_ADMINS
 from lgsp.testing import Bus
-from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, unavailable
+from tests.support.browser import ARTIFACTS, chromium_page
 from tests.support.echo import echo_bus, registry
 
 ADMIN = DEMO_ADMINS[0]
@@ -44,77 +43,63 @@ async def traffic(bus: Bus, n: int, payload: dict[str, Any], expect: int) -> Non
 
 
 async def test_the_page_follows_the_traffic_in_a_real_browser(dash_bus: Bus) -> None:
-    try:
-        from playwright.async_api import Error, async_playwright, expect
-    except ImportError as exc:  # pragma: no cover - playwright is a test dependency
-        unavailable(str(exc))
+    from playwright.async_api import expect
+
     base = str(dash_bus.http.make_url("")).rstrip("/")
-    async with async_playwright() as pw:
-        try:
-            browser = await pw.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-            )
-        except Error as exc:
-            unavailable(str(exc).splitlines()[0])
-        try:
-            context = await browser.new_context(
-                http_credentials={"username": ADMIN.id, "password": ADMIN.secret},
-                viewport={"width": 1366, "height": 900},
-            )
-            seen: list[str] = []
-            context.on("request", lambda r: seen.append(r.url))
-            page = await context.new_page()
-            console_errors: list[str] = []
-            page.on(
-                "console", lambda m: console_errors.append(m.text) if m.type == "error" else None
-            )
+    async with chromium_page(
+        http_credentials={"username": ADMIN.id, "password": ADMIN.secret},
+        viewport={"width": 1366, "height": 900},
+    ) as watched:
+        page = watched.page
 
-            await page.goto(f"{base}/dashboard")
-            await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
-            before = int((await page.locator("#total").inner_text()).replace(",", ""))
+        await page.goto(f"{base}/dashboard")
+        await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        # One province alone: the panel of other provinces says so.
+        await expect(page.locator("#partners tbody")).to_contain_text(
+            "no exchange with another province yet"
+        )
+        before = int((await page.locator("#total").inner_text()).replace(",", ""))
 
-            example = registry().service(LOOKUP).examples[0].request
-            await traffic(dash_bus, OK_CALLS, example, 200)
-            # Refused at the edge: not the contract's shape.
-            await traffic(dash_bus, BAD_CALLS, {"no_such_field": 1}, 422)
+        example = registry().service(LOOKUP).examples[0].request
+        await traffic(dash_bus, OK_CALLS, example, 200)
+        # Refused at the edge: not the contract's shape.
+        await traffic(dash_bus, BAD_CALLS, {"no_such_field": 1}, 422)
 
-            sent = OK_CALLS + BAD_CALLS
-            await expect(page.locator("#total")).to_have_text(f"{before + sent:,}", timeout=10_000)
-            row = page.locator(f'#services tr[data-service="{LOOKUP}"]')
-            await expect(row).to_be_visible()
-            await expect(row.locator("td").nth(1)).to_have_text(f"{sent:,}")
-            await expect(
-                page.locator('#errors tr[data-code="contract.request_invalid"] td').nth(2)
-            ).to_have_text(str(BAD_CALLS))
-            client_row = page.locator('#clients tr[data-client="dongthap.onestop"]')
-            await expect(client_row).to_be_visible()
-            await expect(page.locator("#providers tbody tr").first).not_to_have_text(
-                "no provider online"
-            )
-            ndxp = page.locator('#adapters tr[data-adapter="ndxp"] td')
-            await expect(ndxp.nth(1)).to_contain_text("breaker: closed")
-            await expect(ndxp.first).to_have_class("ok")
-            await page.wait_for_function(
-                "Number(document.getElementById('chart').dataset.points) > 0", timeout=10_000
-            )
-            await expect(page.locator("#chart canvas")).to_be_visible()
+        sent = OK_CALLS + BAD_CALLS
+        await expect(page.locator("#total")).to_have_text(f"{before + sent:,}", timeout=10_000)
+        row = page.locator(f'#services tr[data-service="{LOOKUP}"]')
+        await expect(row).to_be_visible()
+        await expect(row.locator("td").nth(1)).to_have_text(f"{sent:,}")
+        await expect(
+            page.locator('#errors tr[data-code="contract.request_invalid"] td').nth(2)
+        ).to_have_text(str(BAD_CALLS))
+        client_row = page.locator('#clients tr[data-client="dongthap.onestop"]')
+        await expect(client_row).to_be_visible()
+        await expect(page.locator("#providers tbody tr").first).not_to_have_text(
+            "no provider online"
+        )
+        ndxp = page.locator('#adapters tr[data-adapter="ndxp"] td')
+        await expect(ndxp.nth(1)).to_contain_text("breaker: closed")
+        await expect(ndxp.first).to_have_class("ok")
+        await page.wait_for_function(
+            "Number(document.getElementById('chart').dataset.points) > 0", timeout=10_000
+        )
+        await expect(page.locator("#chart canvas")).to_be_visible()
 
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
-            await page.set_viewport_size({"width": 1920, "height": 1080})
-            await page.goto(f"{base}/dashboard?wall=1")
-            await expect(page.locator("#total")).to_have_text(f"{before + sent:,}", timeout=10_000)
-            assert await page.evaluate("document.body.classList.contains('wall')")
-            await page.screenshot(path=ARTIFACTS / "dashboard-wall.png")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+        await page.set_viewport_size({"width": 1920, "height": 1080})
+        await page.goto(f"{base}/dashboard?wall=1")
+        await expect(page.locator("#total")).to_have_text(f"{before + sent:,}", timeout=10_000)
+        assert await page.evaluate("document.body.classList.contains('wall')")
+        await page.screenshot(path=ARTIFACTS / "dashboard-wall.png")
 
-            # When the feed fails the page says its numbers are stale.
-            await page.route("**/v1/admin/dashboard", lambda route: route.abort())
-            await expect(page.locator("#status")).to_have_text("stale", timeout=10_000)
-        finally:
-            await browser.close()
+        # When the feed fails the page says its numbers are stale.
+        await page.route("**/v1/admin/dashboard", lambda route: route.abort())
+        await expect(page.locator("#status")).to_have_text("stale", timeout=10_000)
 
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
     # Nothing but this gateway: no CDN, no fonts, no telemetry.
-    hosts = {urlsplit(u).hostname for u in seen if not u.startswith("data:")}
-    assert hosts == {"127.0.0.1"}, seen
-    assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
+    assert watched.hosts() == {"127.0.0.1"}, watched.requested
+    policy = [e for e in watched.console_errors if "Content Security Policy" in e]
+    assert not policy, watched.console_errors

@@ -43,6 +43,8 @@ class Watched:
     """Every URL the page asked for."""
     errors: list[str] = field(default_factory=list)
     """Every uncaught script error."""
+    console_errors: list[str] = field(default_factory=list)
+    """Every error the console showed (a refused resource, a policy)."""
 
     def hosts(self) -> set[str | None]:
         from urllib.parse import urlsplit
@@ -72,6 +74,10 @@ async def chromium_page(**context: Any) -> AsyncIterator[Watched]:
             watched = Watched(await made.new_page())
             made.on("request", lambda r: watched.requested.append(r.url))
             watched.page.on("pageerror", lambda e: watched.errors.append(str(e)))
+            watched.page.on(
+                "console",
+                lambda m: watched.console_errors.append(m.text) if m.type == "error" else None,
+            )
             yield watched
         finally:
             await browser.close()
