@@ -130,6 +130,7 @@ async def run_network(
                         http_providers=province.settings.http_providers,
                         sidecars=sidecars,
                         sidecar_env=env,
+                        warm_up=[h.warm for h in handles],
                         host=host,
                         port=province.port,
                         on_ready=one_ready,

@@ -18,7 +18,7 @@ from aiohttp import web
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
 from lgsp.config import HttpProviderConfig, Settings
-from lgsp.gateway import EXCHANGE_STATISTICS, create_app, create_metrics_app
+from lgsp.gateway import EXCHANGE_STATISTICS, STARTING, create_app, create_metrics_app
 from lgsp.http_provider import HttpProvider
 from lgsp.observe.log import flush_periodically
 from lgsp.transport.base import Transport
@@ -41,6 +41,11 @@ class PlatformHandle(Protocol):
     def env(self) -> Mapping[str, str]:
         """Settings every province's adapters and sidecars read beside their
         own (e.g. ``LGSP_NDXP_URL``: where the platform listens)."""
+        ...
+
+    async def warm(self) -> None:
+        """Return once the platform can answer (its data built); the
+        provinces say they are ready only after."""
         ...
 
     def network(self, province: str) -> Mapping[str, str] | None:
@@ -161,6 +166,7 @@ async def run(
     ssl_context: ssl.SSLContext | None = None,
     data_dir: Path | None = None,
     sidecar_env: Mapping[str, str] | None = None,
+    warm_up: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
     """Serve until ``stop`` is set or the process is told to stop.
 
@@ -173,7 +179,9 @@ async def run(
     (:class:`~lgsp.http_provider.UnknownProvider`). Adapters and sidecars
     keep their state under ``data_dir`` (default: the settings' data_dir);
     ``sidecar_env`` is the province's settings the sidecars read (None: the
-    process's environment).
+    process's environment). The gateway says it is ready (``/readyz``) only
+    once its adapters have started (their start hooks build what they
+    serve from) and every ``warm_up`` (e.g. a platform's) has returned.
     """
     if data_dir is None and settings is not None:
         data_dir = settings.data_dir
@@ -185,7 +193,9 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
-    gateway_app = create_app(settings, registry, transport) if settings is not None else None
+    gateway_app = (
+        create_app(settings, registry, transport, starting=True) if settings is not None else None
+    )
     async with contextlib.AsyncExitStack() as companions, asyncio.TaskGroup() as tasks:
         gateway_url = local_url(host, port, ssl_context)
         for sidecar in sidecars:
@@ -228,6 +238,10 @@ async def run(
                 await http.start(transport, registry)
                 if gateway_app is not None:
                     await gateway_app[EXCHANGE_STATISTICS].serve(transport, registry)
+                for warm in warm_up:
+                    await warm()
+                if gateway_app is not None:
+                    gateway_app[STARTING].done()
                 if on_ready is not None:
                     result = on_ready()
                     if result is not None:

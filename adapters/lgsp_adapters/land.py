@@ -45,6 +45,13 @@ async def _dataset(ctx: Context) -> dataset.Dataset:
     return held.data
 
 
+@adapter.on_start
+async def build_dataset(ctx: Context) -> None:
+    """Build the province's dataset before serving: the bus says it is
+    ready only after, so no first call waits for it."""
+    await _dataset(ctx)
+
+
 @adapter.service("land.parcel.lookup", version=1)
 async def parcel_lookup(request: YeuCauTraCuuThuaDat, ctx: Context) -> ThuaDat:
     """``land.parcel.lookup`` v1."""

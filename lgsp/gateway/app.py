@@ -17,7 +17,7 @@ from lgsp.gateway.admin import AdminApi, ExchangeLogRoute
 from lgsp.gateway.dashboard import Dashboard
 from lgsp.gateway.discovery import Discovery
 from lgsp.gateway.exchange import Exchange
-from lgsp.gateway.health import Health, healthz, metrics
+from lgsp.gateway.health import Health, Starting, healthz, metrics
 from lgsp.gateway.middlewares import PROVINCE, operators_only, problems
 from lgsp.gateway.network import Crossing
 from lgsp.gateway.oauth import TokenEndpoint
@@ -33,6 +33,9 @@ from lgsp.trust.access import Security
 from lgsp.trust.clients import ClientStore, watching
 from lgsp.trust.operators import AdminAuth
 
+STARTING = web.AppKey("lgsp.starting", Starting)
+"""Whether the gateway still waits for its process's systems:
+``app[STARTING].done()`` once they can answer (``/readyz`` says 503 before)."""
 EXCHANGE_STATISTICS = web.AppKey("lgsp.exchange_statistics", ExchangeStatistics)
 """The bus's own ``lgsp.exchange.statistics`` provider over this gateway's
 exchange log: ``await app[EXCHANGE_STATISTICS].serve(transport, registry)``."""
@@ -46,8 +49,11 @@ def create_metrics_app() -> web.Application:
     return app
 
 
-def create_app(settings: Settings, registry: Registry, transport: Transport) -> web.Application:
-    """The gateway's web application; the caller owns the transport's life."""
+def create_app(
+    settings: Settings, registry: Registry, transport: Transport, *, starting: bool = False
+) -> web.Application:
+    """The gateway's web application; the caller owns the transport's life.
+    With ``starting``, ``/readyz`` answers 503 until ``app[STARTING].done()``."""
     # The client store: seeded from the settings when new, then authoritative.
     store = ClientStore.open(settings)
     security = Security(settings, store)
@@ -63,7 +69,8 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     crossing = Crossing(settings, hub)
     exchange = Exchange(settings, registry, transport, security, recorders, crossing)
     discovery = Discovery(registry, transport, security)
-    health = Health(registry, transport)
+    start = Starting(pending=starting)
+    health = Health(registry, transport, start)
     tokens = TokenEndpoint(security)
     exchange_log_route = ExchangeLogRoute(exchange_log)
     dashboard = Dashboard(live, transport)
@@ -87,6 +94,7 @@ def create_app(settings: Settings, registry: Registry, transport: Transport) -> 
     if hub is not None:
         app.on_cleanup.append(lambda _app: hub.close())
     app[PROVINCE] = settings.province
+    app[STARTING] = start
     # Offered on the transport once it is connected, by whoever runs the app.
     app[EXCHANGE_STATISTICS] = statistics
     app.add_routes(AdminApi(store).routes())

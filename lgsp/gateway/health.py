@@ -1,5 +1,6 @@
-"""Health and metrics: liveness, readiness (the transport connected and
-contracts loaded) and the Prometheus exposition."""
+"""Health and metrics: liveness, readiness (the transport connected,
+contracts loaded, and what runs in this process started and able to answer)
+and the Prometheus exposition."""
 
 from __future__ import annotations
 
@@ -13,12 +14,26 @@ from lgsp.observe.metrics import PROVIDERS_ONLINE
 from lgsp.transport.base import Transport
 
 
+class Starting:
+    """What must finish before the gateway says it is ready: the adapters of
+    its process starting (their data built) and the platforms warming up.
+    Whoever runs the gateway marks it :meth:`done`; a gateway nobody starts
+    anything for is ready at once."""
+
+    def __init__(self, *, pending: bool = False) -> None:
+        self.pending = pending
+
+    def done(self) -> None:
+        self.pending = False
+
+
 class Health:
     """Handlers of ``/healthz``, ``/readyz`` and ``/metrics`` for a gateway."""
 
-    def __init__(self, registry: Registry, transport: Transport) -> None:
+    def __init__(self, registry: Registry, transport: Transport, starting: Starting) -> None:
         self.registry = registry
         self.transport = transport
+        self.starting = starting
 
     async def healthz(self, request: web.Request) -> web.Response:
         return await healthz(request)
@@ -28,6 +43,8 @@ class Health:
             raise ServiceUnavailable(f"{self.transport.name} transport is not connected")
         if not self.registry.services:
             raise ServiceUnavailable("no contracts loaded")
+        if self.starting.pending:
+            raise ServiceUnavailable("starting: the systems of this process are not ready yet")
         return json_response({"status": "ready", "transport": self.transport.name})
 
     async def metrics(self, request: web.Request) -> web.Response:

@@ -248,7 +248,10 @@ async def running_bus(
                 handles[name] = await stack.enter_async_context(
                     platform(provinces=gateways, ephemeral=True, data_dir=settings.data_dir)
                 )
-            settings = with_network(settings, [h for h in handles.values() if _is_platform(h)])
+            platform_handles = [h for h in handles.values() if _is_platform(h)]
+            for handle in platform_handles:
+                await handle.warm()
+            settings = with_network(settings, platform_handles)
         stack.push_async_callback(http_providers.close)
         stack.push_async_callback(_stop_all, added)
         if transport == "memory":
@@ -346,4 +349,4 @@ async def _stop_all(adapters: list[Adapter]) -> None:
 
 
 def _is_platform(handle: object) -> TypeGuard[PlatformHandle]:
-    return callable(getattr(handle, "network", None)) and hasattr(handle, "env")
+    return callable(getattr(handle, "network", None)) and callable(getattr(handle, "warm", None))

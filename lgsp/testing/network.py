@@ -102,4 +102,7 @@ async def running_network(
                     gateways=network.gateways,
                 )
             )
+        # Once NDXP knows every province: what it serves them is built now.
+        for handle in handles:
+            await handle.warm()
         yield network

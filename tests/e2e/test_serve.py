@@ -222,3 +222,54 @@ def test_grant_changes_and_revocation_reach_every_gateway_process(
     # refused token names no service: "unknown").
     assert {200, 403} <= {r["status"] for r in records if r["name"] == parcel_service}
     assert any(r["status"] == 401 and r["client"] == "-" for r in records)
+
+
+def test_ready_means_able_to_answer_even_with_a_big_dataset(tmp_path: Path) -> None:
+    """/readyz says 503 while the dataset is built, then 200; the calls
+    after it find the data built (nothing is built on first use)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "LGSP_NDXP_PORT": str(free_port()),
+        "LGSP_OPENDATA_PORT": str(free_port()),
+        "LGSP_DATASET_CITIZENS": "200000",
+    }
+    log = tmp_path / "up.log"
+    args = ("up", "--port", str(port), "--data-dir", str(tmp_path / "d"))
+    statuses: list[int] = []
+    with lgsp(*args, log=log, env=env) as up:
+
+        def ready() -> bool:
+            try:
+                statuses.append(httpx.get(f"{base}/readyz", timeout=5).status_code)
+            except httpx.HTTPError:
+                return False
+            return statuses[-1] == 200
+
+        wait_until(ready, "the bus ready", timeout=90, process=up)
+        bearer = token(base, "dongthap.onestop", "demo-onestop-secret")
+        for service, body in (
+            (
+                "population.citizen.lookup",
+                {
+                    "maYeuCau": "r1",
+                    "maDVC": "1.004873",
+                    "maCanBo": "cb",
+                    "soDinhDanh": "087090001234",
+                },
+            ),
+            ("land.parcel.lookup", {"maXa": "29869", "soHieuToBanDo": 12, "soThuTuThua": 345}),
+        ):
+            r = httpx.post(
+                f"{base}/v1/services/{service}",
+                json=body,
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+    assert 503 in statuses  # said while it was building
+    built = [json.loads(line) for line in log.read_text().splitlines() if '"dataset.built"' in line]
+    # One dataset (Đồng Tháp's, shared by the land database and NDXP), built
+    # before ready: none after, for a call.
+    assert [(b["province"], b["citizens"]) for b in built] == [("dongthap", 200000)]
+    assert all("request_id" not in b for b in built)

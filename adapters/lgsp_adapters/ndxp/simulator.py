@@ -221,6 +221,14 @@ class Simulator:
         """What every province's adapters and sidecars are told of it."""
         return {"LGSP_NDXP_URL": self.url}
 
+    async def warm(self) -> None:
+        """Return once the national register over the provinces linked now
+        is built (off the event loop): the first lookup must not wait for
+        it (at a million citizens it takes seconds)."""
+        from lgsp_adapters import dataset
+
+        await dataset.national(self.config.gateways)
+
     def network(self, province: str) -> dict[str, str] | None:
         """How ``province``'s gateway reaches other provinces through NDXP
         and reports to NDOP (the fields of ``lgsp.config.NetworkConfig``),
