@@ -14,7 +14,7 @@ mode); each province's are in :data:`VOCABULARIES`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -228,6 +228,16 @@ class Vocabulary:
     """The word for a ward's quarter, by 2004 province code: ``Khóm`` in
     the former Đồng Tháp, ``Khu phố`` in Tiền Giang, ``Tổ dân phố`` in the
     North and the Highlands."""
+
+    def __reduce__(self) -> tuple[Callable[[str], Vocabulary], tuple[str]]:
+        # Pickled by name (its mappings are read-only views): a dataset
+        # built in another process comes back with this very vocabulary.
+        key = next(k for k, v in VOCABULARIES.items() if v is self)
+        return (_vocabulary_named, (key,))
+
+
+def _vocabulary_named(key: str) -> Vocabulary:
+    return VOCABULARIES[key]
 
 
 VOCABULARIES: Final[Mapping[str, Vocabulary]] = MappingProxyType(

@@ -379,6 +379,18 @@ def build(config: DatasetConfig | None = None) -> Dataset:
     config = config or DatasetConfig()
     started = time.perf_counter()
     dataset = _Builder(config).build()
+    built(dataset, config, time.perf_counter() - started)
+    return dataset
+
+
+def build_quietly(config: DatasetConfig) -> Dataset:
+    """:func:`build` without its log line (in a worker process, whose logs
+    are not configured: the parent says it)."""
+    return _Builder(config).build()
+
+
+def built(dataset: Dataset, config: DatasetConfig, seconds: float) -> None:
+    """Log that a dataset was built."""
     log.info(
         "dataset.built",
         citizens=dataset.citizen_count,
@@ -386,6 +398,5 @@ def build(config: DatasetConfig | None = None) -> Dataset:
         seed=config.seed,
         scheme=config.scheme,
         province=config.province,
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(seconds, 3),
     )
-    return dataset

@@ -106,6 +106,18 @@ class Dataset:
             serial = parcel.giayChungNhan.soPhatHanh
             self._pinned_by_certificate.setdefault(serial, []).append(parcel)
 
+    def __getstate__(self) -> dict[str, object]:
+        # Built in another process and sent back: the lock and the cache
+        # of counts stay behind (a lock does not cross processes).
+        state = dict(self.__dict__)
+        state["_age_counts"] = {}
+        del state["_age_counts_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._age_counts_lock = threading.Lock()
+
     @property
     def home_communes(self) -> tuple[Commune, ...]:
         """The province's communes, ordered by code."""
