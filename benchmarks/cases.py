@@ -25,8 +25,8 @@ from benchmarks.wrk import Load, Target
 CLIENT_ID = "dongthap.onestop"
 CLIENT_SECRET = "demo-onestop-secret"  # the demo province's published secret (PROTOCOL.md)
 
-CASES = ("bare-aiohttp", "lgsp-memory", "bare-rpc", "lgsp-amqp")
-AMQP_CASES = frozenset({"bare-rpc", "lgsp-amqp"})
+CASES = ("bare-aiohttp", "lgsp-memory", "bare-rpc", "lgsp-amqp", "faststream")
+AMQP_CASES = frozenset({"bare-rpc", "lgsp-amqp", "faststream"})
 
 
 @dataclass
@@ -188,6 +188,19 @@ def start_bare_rpc(run: Run, fleet: Fleet) -> Target:
     return Target(base)
 
 
+def start_faststream(run: Run, fleet: Fleet) -> Target:
+    url, port = run.broker(), free_port()
+    module = [sys.executable, "-m", "benchmarks.faststream_rpc"]
+    fleet.spawn(
+        "faststream-consumer",
+        [*module, "consumer", "--amqp-url", url, "--exchange", str(run.exchange_file)],
+    )
+    fleet.spawn("faststream-server", [*module, "server", "--amqp-url", url, "--port", str(port)])
+    base = f"http://127.0.0.1:{port}"
+    wait_for("faststream", ready(base), fleet, run.load.start_timeout_s)
+    return Target(base)
+
+
 def _lgsp_ready(run: Run, fleet: Fleet, base: str, what: str) -> Target:
     wait_for(what, ready(base), fleet, run.load.start_timeout_s)
     bearer = token(base)
@@ -220,6 +233,7 @@ STARTERS: dict[str, Callable[[Run, Fleet], Target]] = {
     "lgsp-memory": start_lgsp_memory,
     "bare-rpc": start_bare_rpc,
     "lgsp-amqp": start_lgsp_amqp,
+    "faststream": start_faststream,
 }
 
 

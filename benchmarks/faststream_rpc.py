@@ -1,0 +1,103 @@
+"""Peer of the AMQP case: an aiohttp front calling FastStream's
+``broker.request`` (RPC over RabbitMQ's direct reply-to), answered by a
+FastStream subscriber in another process, on the same broker and the same
+load as lgsp's amqp case. FastStream is the framework the adapter SDK takes
+its shape from (STYLE.md), used as its documentation shows: no auth, no
+contract check beyond the subscriber's typed body, no envelope.
+
+    python -m benchmarks.faststream_rpc consumer --amqp-url URL --exchange exchange.json
+    python -m benchmarks.faststream_rpc server --amqp-url URL --port 8083
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from faststream.rabbit import RabbitBroker, RabbitQueue
+
+from benchmarks.exchange import PATH, Exchange
+
+QUEUE = RabbitQueue("lgsp-bench.faststream", durable=True)
+TIMEOUT_S = 10.0
+
+_broker_key = web.AppKey("broker", RabbitBroker)
+
+
+def make_app(amqp_url: str) -> web.Application:
+    async def broker(app: web.Application) -> AsyncIterator[None]:
+        connected = RabbitBroker(amqp_url, logger=None)
+        await connected.start()
+        app[_broker_key] = connected
+        yield
+        await connected.stop()
+
+    async def lookup(request: web.Request) -> web.Response:
+        payload = orjson.loads(await request.read())
+        if not isinstance(payload, dict):
+            raise web.HTTPBadRequest(text="body must be a JSON object")
+        try:
+            answer = await request.app[_broker_key].request(payload, queue=QUEUE, timeout=TIMEOUT_S)
+        except TimeoutError:
+            raise web.HTTPGatewayTimeout() from None
+        return web.Response(body=answer.body, content_type="application/json")
+
+    async def readyz(request: web.Request) -> web.Response:
+        # Ready once a consumer serves the queue, like the other cases.
+        declared = await request.app[_broker_key].declare_queue(QUEUE)
+        consumers = declared.declaration_result.consumer_count or 0
+        return web.json_response({"consumers": consumers}, status=200 if consumers else 503)
+
+    app = web.Application()
+    app.cleanup_ctx.append(broker)
+    app.router.add_post(PATH, lookup)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def consume(amqp_url: str, response: dict[str, Any]) -> None:
+    """Serve the queue with a FastStream subscriber until SIGTERM/SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    broker = RabbitBroker(amqp_url, logger=None)
+
+    @broker.subscriber(QUEUE)
+    async def lookup(request: dict[str, Any]) -> dict[str, Any]:
+        return response
+
+    await broker.start()
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    server = sub.add_parser("server", help="the HTTP front that sends FastStream requests")
+    server.add_argument("--amqp-url", required=True)
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, required=True)
+    consumer = sub.add_parser("consumer", help="the FastStream subscriber that answers them")
+    consumer.add_argument("--amqp-url", required=True)
+    consumer.add_argument("--exchange", type=Path, required=True, help="JSON written by run.py")
+    args = parser.parse_args()
+    if args.mode == "server":
+        web.run_app(
+            make_app(args.amqp_url), host=args.host, port=args.port, access_log=None, print=None
+        )
+    else:
+        asyncio.run(consume(args.amqp_url, Exchange.read(args.exchange).response))
+
+
+if __name__ == "__main__":
+    main()
