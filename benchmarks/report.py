@@ -94,7 +94,9 @@ def report(
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host": {
             "platform": platform.platform(),
+            "cpu_model": _cpu_model(),
             "cpus": os.cpu_count(),
+            "memory_gib": _memory_gib(),
             "python": platform.python_version(),
             "wrk": wrk_version[0] if wrk_version else None,
             "cpu_busy_before_run": None if busy_before is None else round(busy_before, 3),
@@ -111,6 +113,27 @@ def report(
         },
         "ratios": ratios(results),
     }
+
+
+def _cpu_model() -> str | None:
+    """The processor's name (Linux), for the machine's description."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            total_kib = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(total_kib / 2**20, 1)
 
 
 def cpu_busy(seconds: float = 1.0) -> float | None:
