@@ -459,17 +459,19 @@ class Adapter:
                 request = envelope.payload
                 if request is None:
                     request = contract.request.model_validate_json(envelope.body)
-                # Every line the handler logs names the exchange it serves.
-                with structlog.contextvars.bound_contextvars(
+                # Every line the handler logs names the exchange it serves
+                # (bound and reset by tokens: the context manager costs twice).
+                bound = structlog.contextvars.bind_contextvars(
                     request_id=envelope.request_id,
                     client=envelope.client,
                     service=envelope.service,
-                ):
-                    token = _RUNNING.set(self)
-                    try:
-                        response = await fn(request, ctx)
-                    finally:
-                        _RUNNING.reset(token)
+                )
+                token = _RUNNING.set(self)
+                try:
+                    response = await fn(request, ctx)
+                finally:
+                    _RUNNING.reset(token)
+                    structlog.contextvars.reset_contextvars(**bound)
             except TransientError as exc:
                 # What this provider needs is down (e.g. NDXP): the caller gets
                 # a 503/504 with Retry-After, not a provider failure.
