@@ -11,18 +11,17 @@ contract check beyond the subscriber's typed body, no envelope.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
-from benchmarks.exchange import PATH, Exchange
+from benchmarks import rpc_main
+from benchmarks.exchange import PATH
 
 QUEUE = RabbitQueue("lgsp-bench.faststream", durable=True)
 TIMEOUT_S = 10.0
@@ -81,22 +80,7 @@ async def consume(amqp_url: str, response: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="mode", required=True)
-    server = sub.add_parser("server", help="the HTTP front that sends FastStream requests")
-    server.add_argument("--amqp-url", required=True)
-    server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, required=True)
-    consumer = sub.add_parser("consumer", help="the FastStream subscriber that answers them")
-    consumer.add_argument("--amqp-url", required=True)
-    consumer.add_argument("--exchange", type=Path, required=True, help="JSON written by run.py")
-    args = parser.parse_args()
-    if args.mode == "server":
-        web.run_app(
-            make_app(args.amqp_url), host=args.host, port=args.port, access_log=None, print=None
-        )
-    else:
-        asyncio.run(consume(args.amqp_url, Exchange.read(args.exchange).response))
+    rpc_main.main(__doc__ or "", make_app, consume)
 
 
 if __name__ == "__main__":
