@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -101,9 +102,7 @@ class Link:
             )
         except CONNECTION_EXCEPTIONS as exc:
             log.warning("amqp.connect_failed", url=masked(self.url), error=str(exc))
-            raise BrokerUnreachable(
-                f"cannot reach the message broker at {masked(self.url)}"
-            ) from exc
+            raise BrokerUnreachable(_why_unreachable(self.url, exc)) from exc
 
     async def open_channels(self, connection: AbstractRobustConnection) -> Channels:
         async def channel(*, confirms: bool = False) -> AbstractRobustChannel:
@@ -242,3 +241,18 @@ def text_headers(message: AbstractIncomingMessage) -> dict[str, str]:
     # such; a message from elsewhere may break from_headers (KeyError,
     # ValueError, TypeError), which the callers treat as malformed.
     return cast(dict[str, str], message.headers)
+
+
+def _why_unreachable(url: str, exc: BaseException) -> str:
+    """What to tell an operator. A broker that answers the opening with a
+    close names no reason aio-pika keeps; with a virtual host in the URL
+    (one province's) it is almost always that host missing or not granted."""
+    said = f"cannot reach the message broker at {masked(url)}"
+    vhost = urllib.parse.urlsplit(url).path.lstrip("/")
+    if vhost and "Connection.Close" in str(exc):
+        return (
+            f"{said}: it closed the connection as it opened; does the virtual host "
+            f"{vhost!r} exist, and may this user use it? (rabbitmqctl add_vhost {vhost}; "
+            f"rabbitmqctl set_permissions -p {vhost} <user> '.*' '.*' '.*')"
+        )
+    return said

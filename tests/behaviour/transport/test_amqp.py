@@ -23,6 +23,7 @@ from lgsp.errors import ServiceTimeout, ServiceUnavailable
 from lgsp.testing.rabbitmq import RabbitNode
 from lgsp.transport import Transport
 from lgsp.transport.amqp import DLX, UNROUTED, AmqpTransport
+from lgsp.transport.amqp.topology import BrokerUnreachable
 from tests.behaviour.transport.base import (
     DeadLetters,
     Inbox,
@@ -343,3 +344,12 @@ async def test_queue_stats_show_consumers_and_a_lagging_subscriber(
     async with raw_channel(lgsp_rabbitmq_url) as channel:
         with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
             await channel.declare_queue(sub, passive=True)
+
+
+async def test_a_missing_virtual_host_is_named(lgsp_rabbitmq_url: str) -> None:
+    """A province's transport on a virtual host nobody made: the error says
+    which host and how to make it, not a frame name."""
+    transport = AmqpTransport(lgsp_rabbitmq_url.rstrip("/") + "/no-such-province")
+    with pytest.raises(BrokerUnreachable, match="virtual host 'no-such-province'.*add_vhost"):
+        await transport.start()
+    await transport.close()
