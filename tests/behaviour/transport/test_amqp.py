@@ -350,6 +350,6 @@ async def test_a_missing_virtual_host_is_named(lgsp_rabbitmq_url: str) -> None:
     """A province's transport on a virtual host nobody made: the error says
     which host and how to make it, not a frame name."""
     transport = AmqpTransport(lgsp_rabbitmq_url.rstrip("/") + "/no-such-province")
-    with pytest.raises(BrokerUnreachable, match="virtual host 'no-such-province'.*add_vhost"):
+    with pytest.raises(BrokerUnreachable, match=r"virtual host 'no-such-province'.*add_vhost"):
         await transport.start()
     await transport.close()
