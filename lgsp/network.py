@@ -30,6 +30,9 @@ from lgsp.transport.base import Transport
 
 log = structlog.get_logger("lgsp.network")
 
+DEFAULT_PROVINCE: str = Settings.model_fields["province"].default
+"""The province of a process that names none (``LGSP_PROVINCE``)."""
+
 
 @dataclass
 class Province:
@@ -117,7 +120,11 @@ async def run_network(
                 province.url = local_url(host, province.port, ssl_context)
                 gateways[province.key] = province.url
                 province.settings = with_network(province.settings, handles)
-                env = province_env(province.key, handles) if several else None
+                # Copies read their province's settings; one province that
+                # the process's own environment names runs the adapters as they are.
+                own = os.environ.get("LGSP_PROVINCE", DEFAULT_PROVINCE)
+                alone = not several and province.key == own
+                env = None if alone else province_env(province.key, handles)
                 province.adapters = (
                     [a.copy(env=env) for a in adapters] if env is not None else list(adapters)
                 )

@@ -273,3 +273,32 @@ def test_ready_means_able_to_answer_even_with_a_big_dataset(tmp_path: Path) -> N
     # before ready: none after, for a call.
     assert [(b["province"], b["citizens"]) for b in built] == [("dongthap", 200000)]
     assert all("request_id" not in b for b in built)
+
+
+def test_one_province_other_than_the_default(tmp_path: Path) -> None:
+    """`lgsp up --provinces gialai`: Gia Lai's clients, land and dossier
+    numbers, not Đồng Tháp's under another name."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"LGSP_NDXP_PORT": str(free_port()), "LGSP_OPENDATA_PORT": str(free_port())}
+    args = ("up", "--provinces", "gialai", "--port", str(port), "--data-dir", str(tmp_path / "d"))
+    with lgsp(*args, log=tmp_path / "up.log", env=env) as up:
+        wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, "ready", process=up)
+        bearer = token(base, "gialai.onestop", "demo-onestop-secret")
+        headers = {"Authorization": f"Bearer {bearer}"}
+        parcels = httpx.post(
+            f"{base}/v1/services/land.parcel.search",
+            json={"soDinhDanh": "064035250056"},
+            headers=headers,
+        )
+        receipt = httpx.post(
+            f"{base}/v1/services/onestop.dossier.submit",
+            json={
+                "maTTHC": "1.004873",
+                "chuHoSo": {"soDinhDanh": "064035250056", "hoVaTen": "Nguyễn Văn Hậu"},
+            },
+            headers=headers,
+        )
+    assert parcels.status_code == 200
+    assert parcels.json()["tongSoBanGhi"] == 2
+    assert receipt.json()["maHoSo"].startswith("000.00.00.H21-")
