@@ -420,3 +420,17 @@ async def test_reports_wait_out_an_ndop_outage_and_never_fail_an_exchange(
 
     # Retried with backoff (at most a few seconds between tries here).
     await eventually(all_arrived, "every report reached NDOP once it was back", timeout=45)
+
+
+async def test_no_province_takes_another_provinces_token(network: Network) -> None:
+    dongthap, gialai = network["dongthap"], network["gialai"]
+    # NDXP's client exists in both provinces under the same id: its token of
+    # one is still refused by the other (each signs with its own key).
+    token = await dongthap.token("ndxp.national")
+    r = await gialai.http.post(
+        "/v1/services/land.parcel.lookup",
+        json={"maXa": "24043", "soHieuToBanDo": 1, "soThuTuThua": 34},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status == 401
+    assert (await r.json())["raised_by"] == "gialai"
