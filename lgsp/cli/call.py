@@ -50,8 +50,10 @@ def call_service(
     *,
     version: int | None = None,
     timeout_ms: int | None = None,
+    province: str | None = None,
 ) -> tuple[int, Any]:
-    """(status, decoded answer) of one call, token included."""
+    """(status, decoded answer) of one call, token included; ``province``:
+    the service of another province, through NDXP (``X-LGSP-Province``)."""
     headers = {
         "Authorization": f"Bearer {token(url, client_id, client_secret)}",
         "Content-Type": "application/json",
@@ -60,6 +62,8 @@ def call_service(
         headers["X-LGSP-Service-Version"] = str(version)
     if timeout_ms is not None:
         headers["X-LGSP-Timeout-Ms"] = str(timeout_ms)
+    if province is not None:
+        headers["X-LGSP-Province"] = province
     wait = (timeout_ms or 60_000) / 1000 + 5
     return _post(f"{url.rstrip('/')}/v1/services/{service}", body.encode(), headers, wait)
 
@@ -76,6 +80,10 @@ def call_service(
     "--version", "version", type=click.IntRange(1), help="Service version; default newest."
 )
 @click.option("--timeout-ms", type=click.IntRange(1), help="Deadline of the call.")
+@click.option(
+    "--province",
+    help="Call this other province's service, through your LGSP and NDXP (e.g. gialai).",
+)
 def call(
     service: str,
     payload: str,
@@ -84,13 +92,21 @@ def call(
     client_secret: str,
     version: int | None,
     timeout_ms: int | None,
+    province: str | None,
 ) -> None:
     """Get a token and call SERVICE with PAYLOAD (JSON; '-' reads stdin),
     printing the answer. Exits 1 on an error answer."""
     body = sys.stdin.read() if payload == "-" else payload
     try:
         status, answer = call_service(
-            url, service, body, client_id, client_secret, version=version, timeout_ms=timeout_ms
+            url,
+            service,
+            body,
+            client_id,
+            client_secret,
+            version=version,
+            timeout_ms=timeout_ms,
+            province=province,
         )
     except PermissionError as exc:
         raise click.ClickException(str(exc)) from exc

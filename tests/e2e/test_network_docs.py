@@ -68,7 +68,7 @@ def test_every_shell_block_runs_against_a_network(tmp_path: Path) -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert '{"khop":true,"truongKhongKhop":[]}' in out
-    assert '"tongSoBanGhi":2' in out
+    assert out.count('"tongSoBanGhi":2') >= 2  # by curl, and by `lgsp call --province`
     assert "000.00.00.H20-" in out
     assert '"origin":"dongthap","origin_client":"dongthap.onestop","target":"gialai"' in out
     assert '{"client":"ndxp.national","status":200}' in out
