@@ -146,7 +146,12 @@ class Exchange:
             return await self._forward(contract, envelope)
 
         target = (contract.service, contract.version, body)
-        return await self._once(client, envelope.idempotency_key, target, forward)
+        # NDXP relays every province's calls as one client: a key is scoped
+        # to the province (and client) that made the call, not to NDXP.
+        scope = (
+            client if record.origin is None else f"{client}/{record.origin}/{record.origin_client}"
+        )
+        return await self._once(scope, envelope.idempotency_key, target, forward)
 
     async def _publish(self, request: web.Request, record: ExchangeRecord) -> Outcome:
         client = self._authenticate(request, record)

@@ -434,3 +434,27 @@ async def test_no_province_takes_another_provinces_token(network: Network) -> No
     )
     assert r.status == 401
     assert (await r.json())["raised_by"] == "gialai"
+
+
+async def test_an_idempotency_key_belongs_to_the_province_that_used_it(network: Network) -> None:
+    """NDXP relays every province as one client: the serving LGSP keeps a
+    key per origin, so another province's same key is not a replay."""
+    gialai = network["gialai"]
+    body = {"maXa": "24043", "soHieuToBanDo": 1, "soThuTuThua": 34}
+    key = f"key-{time.monotonic_ns()}"
+
+    async def relayed(origin: str) -> Any:
+        return await gialai.send(
+            "land.parcel.lookup",
+            body,
+            client="ndxp.national",
+            headers={"X-LGSP-Origin": origin, "Idempotency-Key": key},
+        )
+
+    first = await relayed("dongthap")
+    again = await relayed("dongthap")
+    other = await relayed("lamdong")
+    assert first.status == again.status == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert other.status == 200
+    assert "Idempotent-Replayed" not in other.headers
