@@ -199,11 +199,9 @@ async def run(
     async with contextlib.AsyncExitStack() as companions, asyncio.TaskGroup() as tasks:
         gateway_url = local_url(host, port, ssl_context)
         for sidecar in sidecars:
-            if sidecar_env is None:
-                started = sidecar(gateway_url=gateway_url, data_dir=data_dir)
-            else:
-                started = sidecar(gateway_url=gateway_url, data_dir=data_dir, env=sidecar_env)
-            await companions.enter_async_context(started)
+            await companions.enter_async_context(
+                sidecar(gateway_url=gateway_url, data_dir=data_dir, env=sidecar_env)
+            )
         connected = tasks.create_task(connect(transport))
         flusher = tasks.create_task(flush_periodically())
         try:

@@ -386,12 +386,9 @@ def _kept(sidecar: Sidecar, handles: list[object]) -> Sidecar:
         data_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
     ) -> AsyncIterator[object]:
-        started = (
-            sidecar(gateway_url=gateway_url, ephemeral=ephemeral, data_dir=data_dir)
-            if env is None
-            else sidecar(gateway_url=gateway_url, ephemeral=ephemeral, data_dir=data_dir, env=env)
-        )
-        async with started as h:
+        async with sidecar(
+            gateway_url=gateway_url, ephemeral=ephemeral, data_dir=data_dir, env=env
+        ) as h:
             handles.append(h)
             yield h
 
@@ -470,8 +467,7 @@ def _network_banner(
         f'  curl -s {first.url}/v1/services/land.parcel.search -H "X-LGSP-Province: '
         f'{other.key}" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" '
         '-d \'{"soDinhDanh": "<a citizen of ' + other.key + ">\"}'",
-        "  (docs/network.md walks through a case: a Gia Lai citizen's land dossier in "
-        "Đồng Tháp)",
+        "  (docs/network.md walks through a case: a Gia Lai citizen's land dossier in Đồng Tháp)",
         "",
     ]
     return "\n".join(lines)

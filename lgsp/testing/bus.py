@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeGuard, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import ClientResponse, TCPConnector, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -244,14 +244,15 @@ async def running_bus(
         # the HTTP providers' client, then the national platforms.
         handles: dict[str, object] = {}
         if platforms and sidecars:
+            started: list[PlatformHandle] = []
             for name, platform in load_platforms().items():
-                handles[name] = await stack.enter_async_context(
+                handle = await stack.enter_async_context(
                     platform(provinces=gateways, ephemeral=True, data_dir=settings.data_dir)
                 )
-            platform_handles = [h for h in handles.values() if _is_platform(h)]
-            for handle in platform_handles:
                 await handle.warm()
-            settings = with_network(settings, platform_handles)
+                handles[name] = handle
+                started.append(handle)
+            settings = with_network(settings, started)
         stack.push_async_callback(http_providers.close)
         stack.push_async_callback(_stop_all, added)
         if transport == "memory":
@@ -282,14 +283,11 @@ async def running_bus(
         gateways[settings.province] = bus.url
         if sidecars:
             for name, sidecar in load_sidecars().items():
-                started = (
-                    sidecar(gateway_url=bus.url, ephemeral=True, data_dir=settings.data_dir)
-                    if env is None
-                    else sidecar(
+                bus.sidecars[name] = await stack.enter_async_context(
+                    sidecar(
                         gateway_url=bus.url, ephemeral=True, data_dir=settings.data_dir, env=env
                     )
                 )
-                bus.sidecars[name] = await stack.enter_async_context(started)
         # The bus's own service, from the gateway's exchange log, as `lgsp up` offers it.
         if await app[EXCHANGE_STATISTICS].serve(gateway_transport, registry):
             await bus.wait_online("lgsp.exchange.statistics", 1)
@@ -346,7 +344,3 @@ async def _cancel_jobs(adapters: list[Adapter]) -> None:
 async def _stop_all(adapters: list[Adapter]) -> None:
     for adapter in adapters:
         await adapter.stop()
-
-
-def _is_platform(handle: object) -> TypeGuard[PlatformHandle]:
-    return callable(getattr(handle, "network", None)) and callable(getattr(handle, "warm", None))

@@ -5,7 +5,7 @@ is configured, and that a start failing half-way leaves nothing running
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -73,7 +73,11 @@ async def test_a_start_that_fails_stops_what_was_started(
     events: list[str] = []
 
     def sidecar(
-        *, gateway_url: str, ephemeral: bool = False, data_dir: Path | None = None
+        *,
+        gateway_url: str,
+        ephemeral: bool = False,
+        data_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> contextlib.AbstractAsyncContextManager[object]:
         @contextlib.asynccontextmanager
         async def running() -> AsyncIterator[object]:
