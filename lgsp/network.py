@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import os
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,8 +89,7 @@ async def run_network(
     host: str = "127.0.0.1",
     ssl_context: ssl.SSLContext | None = None,
     data_dir: Path | None = None,
-    on_ready: Callable[[Sequence[Province], Sequence[PlatformHandle]], Awaitable[None] | None]
-    | None = None,
+    on_ready: Callable[[Sequence[Province], Sequence[PlatformHandle]], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve every province until ``stop`` is set or the process is told to
@@ -106,14 +105,13 @@ async def run_network(
             handles.append(
                 await stack.enter_async_context(platform(provinces=gateways, data_dir=data_dir))
             )
-        ready = 0
-        all_ready = asyncio.Event()
+        waiting = len(provinces)
 
         def one_ready() -> None:
-            nonlocal ready
-            ready += 1
-            if ready == len(provinces):
-                all_ready.set()
+            nonlocal waiting
+            waiting -= 1
+            if waiting == 0 and on_ready is not None:
+                on_ready(provinces, handles)
 
         async with asyncio.TaskGroup() as tasks:
             for province in provinces:
@@ -146,25 +144,7 @@ async def run_network(
                     ),
                     name=f"lgsp-{province.key}",
                 )
-            if on_ready is not None:
-                tasks.create_task(_when(all_ready, stop, lambda: on_ready(provinces, handles)))
     log.info("network.stopped", provinces=[p.key for p in provinces])
-
-
-async def _when(
-    event: asyncio.Event, stop: asyncio.Event, then: Callable[[], Awaitable[None] | None]
-) -> None:
-    waiter = asyncio.ensure_future(stop.wait())
-    ready = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiter, ready}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        ready.cancel()
-    if event.is_set() and not stop.is_set():
-        result = then()
-        if result is not None:
-            await result
 
 
 def province_settings(

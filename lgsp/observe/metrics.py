@@ -99,7 +99,7 @@ class ExchangeMetrics:
             requests = REQUESTS.labels(service, record.client, str(status))
             self._requests[(service, record.client, status)] = requests
         requests.inc()
-        partner = record.target or record.origin
+        partner = record.partner
         if partner is not None:
             self._count_partner(partner, "out" if record.target else "in", status)
         latency = self._latency.get(service)
@@ -113,7 +113,6 @@ class ExchangeMetrics:
             if errors is None:
                 errors = self._errors[key] = REQUEST_ERRORS.labels(*key)
             errors.inc()
-
 
     def _count_partner(self, partner: str, direction: str, status: int) -> None:
         key = (partner, direction, status)
