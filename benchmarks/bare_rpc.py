@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -98,12 +97,8 @@ def make_app(amqp_url: str) -> web.Application:
     return app
 
 
-async def consume(amqp_url: str, response: dict[str, Any]) -> None:
-    """Serve QUEUE until SIGTERM/SIGINT: parse each request, answer the response."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+async def consume(amqp_url: str, response: dict[str, Any], stop: asyncio.Event) -> None:
+    """Serve QUEUE until ``stop``: parse each request, answer the response."""
 
     connection = await aio_pika.connect(amqp_url)
     async with connection:

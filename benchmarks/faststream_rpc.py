@@ -12,7 +12,6 @@ contract check beyond the subscriber's typed body, no envelope.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -60,12 +59,8 @@ def make_app(amqp_url: str) -> web.Application:
     return app
 
 
-async def consume(amqp_url: str, response: dict[str, Any]) -> None:
-    """Serve the queue with a FastStream subscriber until SIGTERM/SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+async def consume(amqp_url: str, response: dict[str, Any], stop: asyncio.Event) -> None:
+    """Serve the queue with a FastStream subscriber until ``stop``."""
     broker = RabbitBroker(amqp_url, logger=None)
 
     @broker.subscriber(QUEUE)

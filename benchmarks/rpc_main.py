@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from benchmarks.exchange import Exchange
 def main(
     doc: str,
     make_app: Callable[[str], web.Application],
-    consume: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]],
+    consume: Callable[[str, dict[str, Any], asyncio.Event], Coroutine[Any, Any, None]],
 ) -> None:
+    """``server`` runs ``make_app(url)``; ``consumer`` runs ``consume(url,
+    response, stop)`` until SIGTERM/SIGINT sets ``stop``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
     server = sub.add_parser("server", help="the HTTP front that sends the RPC requests")
@@ -35,4 +38,16 @@ def main(
             make_app(args.amqp_url), host=args.host, port=args.port, access_log=None, print=None
         )
     else:
-        asyncio.run(consume(args.amqp_url, Exchange.read(args.exchange).response))
+        asyncio.run(_until_signalled(consume, args.amqp_url, Exchange.read(args.exchange).response))
+
+
+async def _until_signalled(
+    consume: Callable[[str, dict[str, Any], asyncio.Event], Coroutine[Any, Any, None]],
+    amqp_url: str,
+    response: dict[str, Any],
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await consume(amqp_url, response, stop)
