@@ -141,30 +141,20 @@ async def forward(request: web.Request) -> web.StreamResponse:
     else:
         passed = {h: answer.headers[h] for h in PASSED_BACK if h in answer.headers}
         response = web.Response(status=answer.status, body=answer.body, headers=passed)
-    duration_ms = round((time.perf_counter() - started) * 1000, 3)
-    sim.exchanges.add(
-        Exchange(
-            request_id=request_id,
-            origin=origin,
-            origin_client=origin_client,
-            caller=caller,
-            target=target,
-            service=service,
-            status=response.status,
-            duration_ms=duration_ms,
-            at=at,
-        )
-    )
-    log.info(
-        "forward.answered",
+    record = Exchange(
         request_id=request_id,
-        caller=caller,
         origin=origin,
+        origin_client=origin_client,
+        caller=caller,
         target=target,
         service=service,
         status=response.status,
-        duration_ms=duration_ms,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        at=at,
     )
+    sim.exchanges.add(record)
+    # The log line is the record NDXP keeps.
+    log.info("forward.answered", **record.as_dict())
     return response
 
 
