@@ -13,13 +13,14 @@ import atexit
 import io
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 import structlog
 
-from lgsp.masking import PERSONAL_ID, SECRET_KEYS, mask_text, mask_value
+from lgsp.masking import PERSONAL_ID, is_secret, mask_text, mask_value
 
 
 def mask(
@@ -34,14 +35,51 @@ def mask(
         if kind is str:
             if len(value) >= 12 and PERSONAL_ID.search(value):
                 event_dict[key] = mask_text(value)
-        elif kind is int or kind is float or kind is bool or value is None:
-            if kind is int and 100_000_000_000 <= value < 1_000_000_000_000:
+        elif kind is int:
+            if 100_000_000_000 <= value < 1_000_000_000_000:
                 event_dict[key] = mask_text(str(value))
-        else:
+        elif not (kind is float or kind is bool or value is None):
             event_dict[key] = mask_value(value)
-        if key.lower() in SECRET_KEYS:
+        if _secret_key(key):
             event_dict[key] = "***"
     return event_dict
+
+
+_SECRET_KEY: dict[str, bool] = {}
+
+
+def _secret_key(key: str) -> bool:
+    # Field names come from the code, a few dozen of them: each is lowered
+    # once, not on every line (bounded, should a caller spread a mapping).
+    secret = _SECRET_KEY.get(key)
+    if secret is None:
+        secret = is_secret(key)
+        if len(_SECRET_KEY) < 4096:
+            _SECRET_KEY[key] = secret
+    return secret
+
+
+class _UtcStamper:
+    """structlog processor: ``timestamp``, ISO 8601 UTC to the microsecond
+    (``2026-12-01T18:17:13.270093Z``), the date and time formatted once a
+    second rather than for every line as ``TimeStamper`` does."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
 
 
 class _LineWriter:
@@ -128,7 +166,7 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
                 structlog.stdlib.add_logger_name,
                 structlog.processors.format_exc_info,
                 mask,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _UtcStamper(),
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -150,7 +188,7 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
             structlog.processors.format_exc_info,
             mask,
             # After masking: a timestamp never holds personal data.
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _UtcStamper(),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -86,3 +86,24 @@ async def test_lines_logged_by_a_handler_name_the_exchange(
         "test.all",
         "test.nobody.call",
     )
+
+
+def test_lines_are_stamped_in_utc_to_the_microsecond(capfd: pytest.CaptureFixture[str]) -> None:
+    import time
+    from datetime import datetime
+
+    log.configure("info", json=True)
+    before = time.time()
+    structlog.get_logger("t").info("first")
+    structlog.get_logger("t").info("second", Authorization="Bearer abc", SECRET="x")
+    after = time.time()
+    log.flush()
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line]
+    for line in lines:
+        stamp = line["timestamp"]
+        assert stamp.endswith("Z")
+        assert len(stamp) == len("2026-12-01T18:17:13.270093Z")
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        assert before - 1e-6 <= moment <= after + 1e-6
+    # A secret is known by its field's name, whatever its case.
+    assert (lines[1]["Authorization"], lines[1]["SECRET"]) == ("***", "***")
