@@ -122,7 +122,8 @@ def hash_values(key: bytes, prev: str, values: Sequence[Value], *, blobs: bool) 
     """The hash of a record's values (in ``CHAINED`` order); ``blobs`` when
     some may be bytes (bodies under full logging)."""
     canonical = [_canonical(v) for v in values] if blobs else values
-    return hmac.new(key, prev.encode() + orjson.dumps(canonical), hashlib.sha256).hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, no HMAC object per record.
+    return hmac.digest(key, prev.encode() + orjson.dumps(canonical), "sha256").hex()
 
 
 def _canonical(value: Value) -> JsonValue | list[str]:
