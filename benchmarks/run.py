@@ -41,22 +41,25 @@ from benchmarks.wrk import Load, Measurement, wrk
 # -- one case ----------------------------------------------------------------------
 
 
-def measure(case: str, run: Run) -> tuple[Measurement, int]:
+def measure(case: str, run: Run) -> tuple[Measurement, Measurement | None, int]:
     """Start ``case``, check one exchange, warm up, measure, stop it: what
-    wrk saw, and the size of the body the case answered."""
+    wrk saw warm, what it saw during the warm-up (the first seconds after
+    the case said ready: its tail then is part of the figures), and the
+    size of the body the case answered."""
     print(f"{case}: starting", flush=True)
+    first = None
     with Fleet(run.work / case) as fleet:
         fleet.logs.mkdir()
         target = STARTERS[case](run, fleet)
         size = check_exchange(case, target, run.exchange)
         if run.load.warmup > 0:
-            wrk(case, target, run.load, run.body_file, run.load.warmup, fleet)
+            first = wrk(case, target, run.load, run.body_file, run.load.warmup, fleet)
         m = wrk(case, target, run.load, run.body_file, run.load.seconds, fleet)
     print(
         f"{case}: {m.rps:,.0f} req/s, p50 {m.ms('p50'):.2f} ms, p99 {m.ms('p99'):.2f} ms",
         flush=True,
     )
-    return m, size
+    return m, first, size
 
 
 # -- entry point -----------------------------------------------------------------
@@ -70,7 +73,7 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Load, bool, bool]:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="lgsp beside its raw floors, under the same wrk load.",
-        epilog="Environment: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CONNECTIONS (64), "
+        epilog="Environment: BENCH_SECONDS (10), BENCH_WARMUP (5), BENCH_CONNECTIONS (64), "
         "BENCH_THREADS (1), BENCH_STRICT=1 (fail on a missed goal), BENCH_KEEP_LOGS=1, "
         "LGSP_TEST_AMQP_URL (use this broker instead of a private node).",
     )
@@ -78,7 +81,8 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Load, bool, bool]:
         "cases", nargs="*", metavar="CASE", help=f"{', '.join(CASES)} (default: all)"
     )
     parser.add_argument("--seconds", type=float, default=_env_float("BENCH_SECONDS", 10))
-    parser.add_argument("--warmup", type=float, default=_env_float("BENCH_WARMUP", 2))
+    # The warm-up is the first seconds after ready: measured, and its tail reported.
+    parser.add_argument("--warmup", type=float, default=_env_float("BENCH_WARMUP", 5))
     parser.add_argument("--connections", type=int, default=int(_env_float("BENCH_CONNECTIONS", 64)))
     parser.add_argument("--threads", type=int, default=int(_env_float("BENCH_THREADS", 1)))
     parser.add_argument(
@@ -125,13 +129,16 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     results: dict[str, Measurement] = {}
+    firsts: dict[str, Measurement] = {}
     sizes: dict[str, int] = {}
     failed = True
     try:
         with contextlib.ExitStack() as stack:
             run = Run(load, exchange, work, stack)
             for case in cases:
-                results[case], sizes[case] = measure(case, run)
+                results[case], first, sizes[case] = measure(case, run)
+                if first is not None:
+                    firsts[case] = first
         failed = False
     except BenchError as e:
         print(f"\nbench FAILED: {e}", file=sys.stderr)
@@ -143,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work)
 
     print()
-    print(table(results, load))
-    document = report(results, sizes, load, exchange, busy)
+    print(table(results, load, firsts))
+    document = report(results, sizes, load, exchange, busy, firsts)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
