@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 bench: $(STAMP) rabbitmq wrk
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.exchange_log
 	$(BIN)/python -m benchmarks.warehouse
 	$(BIN)/python -m benchmarks.opendata
 	$(BIN)/python -m benchmarks.network

@@ -137,11 +137,7 @@ def report(
     return {
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host": {
-            "platform": platform.platform(),
-            "cpu_model": _cpu_model(),
-            "cpus": os.cpu_count(),
-            "memory_gib": _memory_gib(),
-            "python": platform.python_version(),
+            **host(),
             "wrk": wrk_version[0] if wrk_version else None,
             "cpu_busy_before_run": None if busy_before is None else round(busy_before, 3),
         },
@@ -162,6 +158,17 @@ def report(
         },
         "ratios": ratios(results),
         "tails": tails(results, firsts),
+    }
+
+
+def host() -> dict[str, Any]:
+    """The machine a result was measured on, for every results file."""
+    return {
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "python": platform.python_version(),
     }
 
 
