@@ -27,6 +27,7 @@ bench: $(STAMP) rabbitmq wrk
 	$(BIN)/python -m benchmarks.warehouse
 	$(BIN)/python -m benchmarks.opendata
 	$(BIN)/python -m benchmarks.network
+	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.chart
 
 # Debian's python3 ships venv separately (python3-venv); add it only if needed.
