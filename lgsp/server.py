@@ -18,7 +18,7 @@ from aiohttp import web
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
 from lgsp.config import HttpProviderConfig, Settings
-from lgsp.gateway import EXCHANGE_STATISTICS, STARTING, create_app, create_metrics_app
+from lgsp.gateway import DRAIN, EXCHANGE_STATISTICS, STARTING, create_app, create_metrics_app
 from lgsp.http_provider import HttpProvider
 from lgsp.observe.log import flush_periodically
 from lgsp.transport.base import Transport
@@ -250,7 +250,9 @@ async def run(
             flusher.cancel()
             log.info("server.stopping")
             if runner is not None:
-                await runner.cleanup()  # stops accepting, drains in-flight calls
+                if settings is not None:
+                    await _drain(runner, limit=settings.max_timeout_ms / 1000)
+                await runner.cleanup()  # closes what is left, after the drain's bound
             for adapter in adapters:
                 await adapter.cancel_jobs()
             await transport.close()
@@ -261,6 +263,18 @@ async def run(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
     log.info("server.stopped")
+
+
+async def _drain(runner: web.AppRunner, *, limit: float) -> None:
+    """Stop listening, then let the connections still open finish what
+    they send (see :mod:`lgsp.gateway.drain`); for the gateway's app only."""
+    drain = runner.app.get(DRAIN)
+    server = runner.server
+    if drain is None or server is None:
+        return
+    for site in list(runner.sites):
+        await site.stop()
+    await drain.drain(lambda: len(server.connections), limit=limit)
 
 
 def local_url(host: str, port: int, ssl_context: ssl.SSLContext | None) -> str:

@@ -4,6 +4,6 @@ token endpoint, the catalogue and API documents, health and metrics, the
 admin API and the operators' dashboard; one middleware renders every error
 as an RFC 9457 problem. It knows the transport interface, never aio-pika."""
 
-from lgsp.gateway.app import EXCHANGE_STATISTICS, STARTING, create_app, create_metrics_app
+from lgsp.gateway.app import DRAIN, EXCHANGE_STATISTICS, STARTING, create_app, create_metrics_app
 
-__all__ = ["EXCHANGE_STATISTICS", "STARTING", "create_app", "create_metrics_app"]
+__all__ = ["DRAIN", "EXCHANGE_STATISTICS", "STARTING", "create_app", "create_metrics_app"]

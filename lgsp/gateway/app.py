@@ -16,6 +16,7 @@ from lgsp.config import Settings
 from lgsp.gateway.admin import AdminApi, ExchangeLogRoute
 from lgsp.gateway.dashboard import Dashboard
 from lgsp.gateway.discovery import Discovery
+from lgsp.gateway.drain import Drain
 from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.health import Health, Starting, healthz, metrics
 from lgsp.gateway.middlewares import PROVINCE, operators_only, problems
@@ -34,6 +35,9 @@ from lgsp.trust.clients import ClientStore, watching
 from lgsp.trust.operators import AdminAuth
 
 STARTING = web.AppKey("lgsp.starting", Starting)
+DRAIN = web.AppKey("lgsp.drain", Drain)
+"""The gateway's requests in flight; whoever runs the app drains it before
+closing its connections (:meth:`Drain.drain`)."""
 """Whether the gateway still waits for its process's systems:
 ``app[STARTING].done()`` once they can answer (``/readyz`` says 503 before)."""
 EXCHANGE_STATISTICS = web.AppKey("lgsp.exchange_statistics", ExchangeStatistics)
@@ -70,14 +74,16 @@ def create_app(
     exchange = Exchange(settings, registry, transport, security, recorders, crossing)
     discovery = Discovery(registry, transport, security)
     start = Starting(pending=starting)
-    health = Health(registry, transport, start)
+    drain = Drain()
+    health = Health(registry, transport, start, drain)
     tokens = TokenEndpoint(security)
     exchange_log_route = ExchangeLogRoute(exchange_log)
     dashboard = Dashboard(live, transport)
     # Bodies are read by the exchange with its own limit check; aiohttp's
     # cap stays as a backstop for chunked uploads.
     app = web.Application(
-        middlewares=[problems, operators_only(AdminAuth(settings))],
+        # The drain's outermost: it sees every answer, problems included.
+        middlewares=[drain.middleware, problems, operators_only(AdminAuth(settings))],
         client_max_size=settings.max_body_bytes,
     )
     statistics = ExchangeStatistics(
@@ -95,6 +101,7 @@ def create_app(
         app.on_cleanup.append(lambda _app: hub.close())
     app[PROVINCE] = settings.province
     app[STARTING] = start
+    app[DRAIN] = drain
     # Offered on the transport once it is connected, by whoever runs the app.
     app[EXCHANGE_STATISTICS] = statistics
     app.add_routes(AdminApi(store).routes())

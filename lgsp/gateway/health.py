@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from lgsp.catalogue.registry import Registry
 from lgsp.errors import ServiceUnavailable
+from lgsp.gateway.drain import Drain
 from lgsp.gateway.responses import json_response
 from lgsp.observe.metrics import PROVIDERS_ONLINE
 from lgsp.transport.base import Transport
@@ -30,15 +31,20 @@ class Starting:
 class Health:
     """Handlers of ``/healthz``, ``/readyz`` and ``/metrics`` for a gateway."""
 
-    def __init__(self, registry: Registry, transport: Transport, starting: Starting) -> None:
+    def __init__(
+        self, registry: Registry, transport: Transport, starting: Starting, drain: Drain
+    ) -> None:
         self.registry = registry
         self.transport = transport
         self.starting = starting
+        self.drain = drain
 
     async def healthz(self, request: web.Request) -> web.Response:
         return await healthz(request)
 
     async def readyz(self, request: web.Request) -> web.Response:
+        if self.drain.draining:
+            raise ServiceUnavailable("stopping: answering the calls in flight, taking no new ones")
         if not self.transport.ready():
             raise ServiceUnavailable(f"{self.transport.name} transport is not connected")
         if not self.registry.services:
