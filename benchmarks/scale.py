@@ -103,6 +103,10 @@ class Point:
     after settling, with no load."""
     memory: Memory
     paths: dict[str, Measurement]
+    cpu_us: dict[str, float]
+    """The process's CPU time per request (µs) under each path's load: what
+    a request costs the bus, which other work on the machine changes less
+    than it changes the throughput."""
     settling: dict[str, Measurement] = field(default_factory=dict)
     """Measured between ready and settled (the adapters' start-up work still running)."""
 
@@ -115,7 +119,10 @@ class Point:
             "settled_seconds": round(self.settled_s, 2),
             "idle_cpu_percent": None if self.idle_cpu is None else round(100 * self.idle_cpu, 2),
             "rss_mib": self.memory.to_json(),
-            "paths": {p: m.to_json() for p, m in self.paths.items()},
+            "paths": {
+                p: m.to_json() | {"cpu_us_per_request": round(self.cpu_us[p], 1)}
+                for p, m in self.paths.items()
+            },
             "while_settling": {p: m.to_json() for p, m in self.settling.items()},
         }
 
@@ -145,6 +152,7 @@ def ratios(points: list[Point]) -> list[dict[str, Any]]:
                         "goal": GOAL,
                         "met": ratio >= GOAL,
                         "p99_ratio": round(m.latency_us["p99"] / floor.latency_us["p99"], 3),
+                        "cpu_per_request_ratio": round(point.cpu_us[path] / base.cpu_us[path], 3),
                         "rss_ratio": round(point.memory.loaded / base.memory.loaded, 3),
                         "ready_ratio": round(point.ready_s / base.ready_s, 3),
                     }
@@ -167,7 +175,8 @@ def table(points: list[Point], load: Load) -> str:
             "",
             f"{'':>30}{'RSS MiB':-^32}",
             f"{label:>10}{'ready s':>9}{'settled s':>11}{'ready':>8}{'settled':>8}{'loaded':>8}"
-            f"{'peak':>8}{'idle CPU':>10}  {'path':<29}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}",
+            f"{'peak':>8}{'idle CPU':>10}  {'path':<29}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'CPU us/req':>12}",
         ]
         for p in on_axis:
             cpu = "" if p.idle_cpu is None else f"{100 * p.idle_cpu:.1f} %"
@@ -176,12 +185,12 @@ def table(points: list[Point], load: Load) -> str:
                 f"{p.size:>10,}{p.ready_s:>9.2f}{p.settled_s:>11.2f}{mib.ready:>8.0f}"
                 f"{mib.settled:>8.0f}{mib.loaded:>8.0f}{mib.peak:>8.0f}{cpu:>10}"
             )
-            lines = [(path, m) for path, m in p.paths.items()]
-            lines += [(f"{path} (settling)", m) for path, m in p.settling.items()]
-            for i, (path, m) in enumerate(lines):
+            lines = [(path, m, f"{p.cpu_us[path]:>12,.0f}") for path, m in p.paths.items()]
+            lines += [(f"{path} (settling)", m, "") for path, m in p.settling.items()]
+            for i, (path, m, cost) in enumerate(lines):
                 rows.append(
                     f"{head if i == 0 else ' ' * len(head)}  {path:<29}{m.rps:>8,.0f}"
-                    f"{m.ms('p50'):>9.2f}{m.ms('p99'):>9.2f}"
+                    f"{m.ms('p50'):>9.2f}{m.ms('p99'):>9.2f}{cost}"
                 )
     found = ratios(points)
     if found:
@@ -192,7 +201,8 @@ def table(points: list[Point], load: Load) -> str:
         rows.append(
             f"{r['path']} at {r['size']:,} / {r['against']:,} {unit}: "
             f"{r['throughput_ratio']:.2f}x req/s (goal >= {GOAL:.1f}x: {verdict}); "
-            f"p99 {r['p99_ratio']:.2f}x, RSS {r['rss_ratio']:.2f}x, ready {r['ready_ratio']:.2f}x"
+            f"CPU/request {r['cpu_per_request_ratio']:.2f}x, p99 {r['p99_ratio']:.2f}x, "
+            f"RSS {r['rss_ratio']:.2f}x, ready {r['ready_ratio']:.2f}x"
         )
     return "\n".join(rows)
 
@@ -351,25 +361,28 @@ def _settle(
 
 def _load(
     scale: Scale, name: str, targets: dict[str, Target], fleet: Fleet, pid: int
-) -> tuple[dict[str, Measurement], float]:
-    """Warm up and measure each path in turn; what wrk saw, and the RSS
-    after the first warm-up."""
+) -> tuple[dict[str, Measurement], dict[str, float], float]:
+    """Warm up and measure each path in turn: what wrk saw, the process's
+    CPU time per request (µs), and the RSS after the first warm-up."""
     measured: dict[str, Measurement] = {}
+    cpu_us: dict[str, float] = {}
     warm = rss_mib(pid)
     for path, target in targets.items():
         if scale.load.warmup > 0:
             wrk(name, target, scale.load, scale.body(path), scale.load.warmup, fleet)
         if not measured:
             warm = rss_mib(pid)
+        before = cpu_seconds(pid)
         measured[path] = m = wrk(
             name, target, scale.load, scale.body(path), scale.load.seconds, fleet
         )
+        cpu_us[path] = (cpu_seconds(pid) - before) / m.requests * 1e6
         print(
             f"{name}: {path} {m.rps:,.0f} req/s, p50 {m.ms('p50'):.2f} ms, "
-            f"p99 {m.ms('p99'):.2f} ms",
+            f"p99 {m.ms('p99'):.2f} ms, {cpu_us[path]:,.0f} µs CPU a request",
             flush=True,
         )
-    return measured, warm
+    return measured, cpu_us, warm
 
 
 def measure(scale: Scale, axis: str, size: int) -> Point:
@@ -423,7 +436,7 @@ def measure(scale: Scale, axis: str, size: int) -> Point:
         settled_s = settled_at - started
         cpu = idle_cpu(pid, scale.idle_s)
         at_settled = rss_mib(pid)
-        measured, warm = _load(scale, name, targets, fleet, pid)
+        measured, cpu_us, warm = _load(scale, name, targets, fleet, pid)
         memory = Memory(at_ready, at_settled, warm, rss_mib(pid), peak_ready, rss_mib(pid, "VmHWM"))
     print(
         f"{name}: ready {ready_s:.2f} s, settled {settled_s:.2f} s, "
@@ -432,7 +445,17 @@ def measure(scale: Scale, axis: str, size: int) -> Point:
         flush=True,
     )
     return Point(
-        axis, size, citizens, len(catalogue), ready_s, settled_s, cpu, memory, measured, settling
+        axis,
+        size,
+        citizens,
+        len(catalogue),
+        ready_s,
+        settled_s,
+        cpu,
+        memory,
+        measured,
+        cpu_us,
+        settling,
     )
 
 

@@ -105,6 +105,7 @@ def _point(axis: str, size: int, rps: dict[str, float], loaded_mib: float) -> sc
             peak=loaded_mib * 2,
         ),
         paths={path: _measured(r) for path, r in rps.items()},
+        cpu_us={path: 1e6 / r for path, r in rps.items()},
     )
 
 
@@ -126,6 +127,7 @@ def test_each_size_is_compared_with_the_smallest_of_its_axis_against_the_goal() 
     land = found[("citizens", scale.LAND, 1_000_000)]
     assert (land["against"], land["throughput_ratio"], land["met"]) == (10_000, 0.95, True)
     assert land["rss_ratio"] == 3.0
+    assert land["cpu_per_request_ratio"] == round(6000 / 5700, 3)
     citizen = found[("citizens", scale.CITIZEN, 1_000_000)]
     assert (citizen["throughput_ratio"], citizen["met"]) == (0.75, False)
     assert found[("services", scale.LAND, 1_000)]["throughput_ratio"] == 1.1
@@ -165,6 +167,7 @@ def test_the_results_document_holds_the_machine_the_load_and_every_point() -> No
     }
     assert first["idle_cpu_percent"] == 0.4
     assert first["paths"][scale.LAND]["requests_per_second"] == 6000.0
+    assert first["paths"][scale.LAND]["cpu_us_per_request"] == round(1e6 / 6000, 1)
     assert [p["services_registered"] for p in again["axes"]["services"]["points"]] == [30, 1020]
     assert len(again["ratios"]) == 3
 
