@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -52,7 +51,7 @@ from benchmarks import scale_services
 from benchmarks.cases import http, lgsp_argv, providers_online, ready, settled, token
 from benchmarks.exchange import SERVICE, Exchange
 from benchmarks.fleet import ROOT, BenchError, Fleet, free_port
-from benchmarks.report import _cpu_model, _memory_gib, cpu_busy
+from benchmarks.report import cpu_busy, host
 from benchmarks.wrk import Load, Measurement, Target, wrk
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
@@ -223,14 +222,8 @@ def document(points: list[Point], load: Load, busy_before: float | None) -> dict
             }
     return {
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "host": {
-            "platform": platform.platform(),
-            "cpu_model": _cpu_model(),
-            "cpus": os.cpu_count(),
-            "memory_gib": _memory_gib(),
-            "python": platform.python_version(),
-            "cpu_busy_before_run": None if busy_before is None else round(busy_before, 3),
-        },
+        "host": host()
+        | {"cpu_busy_before_run": None if busy_before is None else round(busy_before, 3)},
         "command": "lgsp up --transport memory",
         "load": load.to_json(),
         "goal": f"each size's req/s >= {GOAL} x the smallest size's on its axis",
@@ -356,6 +349,7 @@ def _settle(
         fleet.check()  # a server that died is the error, not the wait
     print(f"{name}: still settling: measuring {LAND} meanwhile", flush=True)
     m = wrk(name, land, scale.load, scale.body(LAND), scale.load.seconds, fleet)
+    print(f"{name}: while settling {m.rps:,.0f} req/s, p99 {m.ms('p99'):.2f} ms", flush=True)
     return poll(f"{name} settled", settled(base), fleet, scale.settle_timeout_s, 0.5), {LAND: m}
 
 
