@@ -35,7 +35,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from lgsp.catalogue.registry import Registry
 from lgsp.envelope import Envelope, Event, Reply, new_id
 from lgsp.errors import DomainError, TransientError
-from lgsp.observe.metrics import EVENTS_DELIVERED, EVENTS_PUBLISHED
+from lgsp.inbox import Inbox, open_inbox
+from lgsp.observe.metrics import EVENTS_DELIVERED, EVENTS_DUPLICATES, EVENTS_PUBLISHED
 from lgsp.transport.base import StatusHook, Transport
 from lgsp_contracts.spec import Contract, ServiceContract
 
@@ -190,6 +191,10 @@ class Adapter:
         self._jobs: dict[str, _Job] = {}
         self._running: list[asyncio.Task[None]] = []
         self._stopping: asyncio.Event | None = None
+        self._inbox: Inbox | None = None
+        # Deliveries of one event being handled now, by subscriber and event id:
+        # a second delivery waits for the first's outcome instead of running too.
+        self._handling: dict[tuple[str, str], asyncio.Future[bool]] = {}
         """Set when the adapter stops (made at each start, for its loop):
         subscribers waiting out an outage give their event back then."""
         self._status: StatusHook | None = None
@@ -360,6 +365,9 @@ class Adapter:
                     log.exception("adapter.stop_failed", adapter=self.name, hook=fn.__name__)
         finally:
             _RUNNING.reset(token)
+        if self._inbox is not None:
+            await self._inbox.close()
+            self._inbox = None
 
     @property
     def services(self) -> list[tuple[str, int]]:
@@ -389,6 +397,9 @@ class Adapter:
                 await hook(self._own_context(transport, registry))
         finally:
             _RUNNING.reset(token)
+        if self._subscriptions:
+            self._inbox = open_inbox(self.data_dir)
+            await self._inbox.open()
         for binding in self._services:
             contract = registry.service(binding.service, binding.version)
             await transport.serve(
@@ -504,6 +515,39 @@ class Adapter:
         self, sub: _Subscription, transport: Transport, registry: Registry
     ) -> Callable[[Event], Awaitable[None]]:
         async def consume(event: Event) -> None:
+            key = (sub.name, event.event_id)
+            earlier = self._handling.get(key)
+            if earlier is not None and await asyncio.shield(earlier):
+                duplicate(event)  # the same event, handled meanwhile by another delivery
+                return
+            inbox = self._inbox
+            if inbox is not None and await inbox.processed(*key):
+                duplicate(event)
+                return
+            handled: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._handling[key] = handled
+            try:
+                await handle(event)
+                if inbox is not None:
+                    await inbox.record(*key)
+                handled.set_result(True)
+            finally:
+                if not handled.done():
+                    handled.set_result(False)
+                del self._handling[key]
+            EVENTS_DELIVERED.labels(event.topic, sub.name).inc()
+
+        def duplicate(event: Event) -> None:
+            # At-least-once delivery: acknowledged, not handled twice.
+            EVENTS_DUPLICATES.labels(event.topic, sub.name).inc()
+            log.info(
+                "subscriber.duplicate",
+                subscriber=sub.name,
+                topic=event.topic,
+                event_id=event.event_id,
+            )
+
+        async def handle(event: Event) -> None:
             payload = event.payload
             if payload is None:
                 payload = registry.topic(event.topic, event.version).payload.model_validate_json(
@@ -543,6 +587,5 @@ class Adapter:
                         await sub.fn(payload, ctx)
                     finally:
                         _RUNNING.reset(token)
-            EVENTS_DELIVERED.labels(event.topic, sub.name).inc()
 
         return consume

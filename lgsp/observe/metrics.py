@@ -54,6 +54,11 @@ EVENTS_DELIVERED = Counter(
     "Events handled successfully by a subscriber",
     ["topic", "subscriber"],
 )
+EVENTS_DUPLICATES = Counter(
+    "lgsp_events_duplicates_total",
+    "Deliveries of an event a subscriber had already processed (acknowledged, not handled again)",
+    ["topic", "subscriber"],
+)
 PROVIDERS_ONLINE = Gauge(
     "lgsp_providers_online", "Provider instances online per service version", ["service", "version"]
 )
