@@ -8,6 +8,7 @@ compiled validators straight from the request bytes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 
 from lgsp.catalogue.registry import Registry
 from lgsp.config import Settings
-from lgsp.envelope import Envelope, Event
+from lgsp.envelope import Envelope, Event, new_id
 from lgsp.errors import (
     DomainError,
     LgspError,
@@ -43,7 +44,7 @@ from lgsp.observe.record import ExchangeRecord, Recorder
 from lgsp.transport.base import Transport
 from lgsp.trust.access import Security
 from lgsp.trust.quotas import RateLimiter
-from lgsp_contracts.spec import Contract, ServiceContract
+from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
 
 log = structlog.get_logger("lgsp.gateway")
 
@@ -158,12 +159,14 @@ class Exchange:
         contract = self.registry.topic(request.match_info["topic"], self._version(request))
         record.name, record.version = contract.topic, contract.version
         body = await self._admit(request, record)
+        key = self._idempotency_key(request)
         event = Event(
             topic=contract.topic,
             version=contract.version,
             client=client,
             request_id=record.request_id,
             body=body,
+            event_id=new_id() if key is None else _event_id(client, key, contract, body),
             payload=_validate(contract.payload, body),
         )
 
@@ -184,7 +187,7 @@ class Exchange:
             return Outcome(202, orjson.dumps(answer))
 
         target = (contract.topic, contract.version, body)
-        return await self._once(client, self._idempotency_key(request), target, accept)
+        return await self._once(client, key, target, accept)
 
     def _authenticate(self, request: web.Request, record: ExchangeRecord) -> str:
         principal = self.security.verify(
@@ -335,6 +338,17 @@ def _check_depth(body: bytes, limit: int) -> None:
     brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
     if max(accumulate(map(_NESTING.__getitem__, brackets)), default=0) > limit:
         raise MalformedRequest(f"body nests arrays and objects deeper than {limit} levels")
+
+
+def _event_id(client: str, key: str, contract: TopicContract, body: bytes) -> str:
+    """The id of an event published with an Idempotency-Key: the same for
+    every retry of the same event by the same client (its topic, version and
+    body), so that one sent again after an ambiguous answer (a 503 while the
+    broker went away, a connection lost before the 202) reaches subscribers
+    as the event they already have, which their inbox drops. Another event
+    under a reused key gets another id."""
+    event = IdempotencyStore.fingerprint(contract.topic, contract.version, body)
+    return hashlib.sha256(b"%s\0%s\0%s" % (client.encode(), key.encode(), event)).hexdigest()[:32]
 
 
 def _validate(model: type[M], body: bytes) -> M:

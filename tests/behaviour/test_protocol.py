@@ -498,3 +498,27 @@ async def test_every_example_is_real(transport_kind: TransportKind, amqp_url: st
                     assert await r.json() == example["response"], s["service"]
                     checked += 1
         assert checked >= 3
+
+
+async def test_an_event_sent_again_under_its_key_keeps_its_id(bus: Bus) -> None:
+    """A retry after an ambiguous answer carries the first attempt's event
+    id, so subscribers (their inbox keyed by event id) process it once;
+    without a key, or with the key on another event, the id is new."""
+    from lgsp.gateway.exchange import _event_id
+    from tests.support.echo import PINGED
+
+    h = {"Authorization": f"Bearer {await bus.token()}", "Idempotency-Key": f"e-{time.time_ns()}"}
+    r = await bus.http.post("/v1/events/test.ping.sent", json={"n": 7}, headers=h)
+    assert r.status == 202
+    event_id = (await r.json())["event_id"]
+    # What a gateway that never saw the first attempt (restarted) derives:
+    body = b'{"n": 7}'
+    assert _event_id("test.all", h["Idempotency-Key"], PINGED, body) == event_id
+    assert _event_id("test.all", h["Idempotency-Key"], PINGED, b'{"n": 8}') != event_id
+    assert _event_id("test.limited", h["Idempotency-Key"], PINGED, body) != event_id
+    plain = {"Authorization": h["Authorization"]}
+    ids = set()
+    for _ in range(2):
+        r = await bus.http.post("/v1/events/test.ping.sent", json={"n": 7}, headers=plain)
+        ids.add((await r.json())["event_id"])
+    assert len(ids) == 2
