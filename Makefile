@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_UPDATED := $(VENV)/.apt-updated
 
-.PHONY: run test lint bench rabbitmq system-packages wrk clean
+.PHONY: run test lint bench chaos rabbitmq system-packages wrk clean
 
 run: $(STAMP)
 	$(BIN)/lgsp up
@@ -29,6 +29,11 @@ bench: $(STAMP) rabbitmq wrk
 	$(BIN)/python -m benchmarks.network
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.chart
+
+# Faults during steady load (100,000 events a fault; CHAOS_EVENTS to change),
+# the table written to benchmarks/results/chaos.json. The suite runs a bounded one.
+chaos: $(STAMP) rabbitmq
+	$(BIN)/python -m benchmarks.chaos
 
 # Debian's python3 ships venv separately (python3-venv); add it only if needed.
 $(BIN)/python:
