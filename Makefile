@@ -56,12 +56,14 @@ rabbitmq:
 	  $(MAKE) --no-print-directory $(APT_UPDATED) && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server; fi
 
-# What the suite runs against for real: RabbitMQ, Prometheus (with
-# promtool) and Chromium (the dashboard's and portal's browser tests), from
-# Debian; jq, which the open data guide's calls (run by the docs test) use.
+# What the suite runs against for real: RabbitMQ, PostgreSQL (the harness
+# runs initdb into a temporary folder), Prometheus (with promtool) and
+# Chromium (the dashboard's and portal's browser tests), from Debian; jq,
+# which the open data guide's calls (run by the docs test) use.
 system-packages:
 	@missing=""; \
 	  { [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1; } || missing="$$missing rabbitmq-server"; \
+	  { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \

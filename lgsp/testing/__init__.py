@@ -6,7 +6,9 @@ the ``lgsp_bus`` fixture and its ``--lgsp-transport`` switch, and the
 ``lgsp_rabbitmq_url`` / ``lgsp_rabbitmq_node`` fixtures (docs/integrators.md).
 :func:`running_bus` runs a bus outside the fixture, :func:`running_network`
 a network of provinces; :mod:`lgsp.testing.rabbitmq` starts a private
-RabbitMQ node. The project's own test suite runs on this kit.
+RabbitMQ node, :mod:`lgsp.testing.postgres` a private PostgreSQL server
+(the ``lgsp_postgres_url`` fixture gives each test a database of its own).
+The project's own test suite runs on this kit.
 """
 
 from lgsp.testing.bus import TEST_CLIENT, Answer, Bus, TransportKind, running_bus

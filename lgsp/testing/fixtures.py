@@ -14,18 +14,28 @@
   external one). When no node can start, the tests that need one fail if the
   ``CI`` environment variable is set (a CI run must not pass by skipping)
   and are skipped with the reason otherwise.
+- ``lgsp_postgres_url``: a fresh, empty PostgreSQL database for one test
+  (dropped after it), on ``LGSP_TEST_POSTGRES_URL``'s server, else on a
+  private server started once per session; ``lgsp_postgres_node``: that
+  private server itself, for tests that restart or kill it. Without a
+  server, they fail under ``CI`` and skip otherwise, as RabbitMQ's do.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
 from lgsp.adapter import Adapter
 from lgsp.testing.bus import Bus, TransportKind, running_bus
+from lgsp.testing.postgres import ENV_URL as POSTGRES_ENV_URL
+from lgsp.testing.postgres import PostgresNode, PostgresNodeError, start_postgres
 from lgsp.testing.rabbitmq import ENV_URL, RabbitNode, RabbitNodeError, start_node
 from lgsp_contracts.spec import Catalogue
 
@@ -81,6 +91,62 @@ def lgsp_amqp_url(lgsp_transport: TransportKind, request: pytest.FixtureRequest)
         return None
     # The run asked for amqp: no broker is a failure, never a skip.
     return os.environ.get(ENV_URL) or _node(request, required=True).url
+
+
+@pytest.fixture(scope="session")
+def _lgsp_postgres_start() -> Iterator[PostgresNode | PostgresNodeError]:
+    """The session's one private PostgreSQL server, started at the first test
+    that needs it (or why it could not be), stopped at the end of the session."""
+    try:
+        node = start_postgres()
+    except PostgresNodeError as exc:
+        yield exc
+        return
+    with node:
+        yield node
+
+
+def _postgres(request: pytest.FixtureRequest, *, required: bool) -> PostgresNode:
+    started: PostgresNode | PostgresNodeError = request.getfixturevalue("_lgsp_postgres_start")
+    if isinstance(started, PostgresNode):
+        return started
+    if required or os.environ.get("CI"):
+        pytest.fail(
+            f"cannot start a PostgreSQL server (set {POSTGRES_ENV_URL}): {started}", pytrace=False
+        )
+    pytest.skip(f"no PostgreSQL server (set {POSTGRES_ENV_URL} to use one): {started}")
+
+
+@pytest.fixture(scope="session")
+def lgsp_postgres_node(request: pytest.FixtureRequest) -> PostgresNode:
+    """The session's private PostgreSQL server, for tests that restart or kill it."""
+    if os.environ.get(POSTGRES_ENV_URL):
+        pytest.skip(f"{POSTGRES_ENV_URL} points at an external server; this test needs its own")
+    return _postgres(request, required=False)
+
+
+@pytest_asyncio.fixture
+async def lgsp_postgres_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The URL of a new, empty database for one test (``LGSP_TEST_POSTGRES_URL``'s
+    server, else the session's private one), dropped after the test: tests
+    never see each other's rows."""
+    server = os.environ.get(POSTGRES_ENV_URL) or _postgres(request, required=False).url
+    name = f"lgsp_test_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(server)
+    try:
+        # FILE_COPY (PostgreSQL 15) copies the template's files instead of
+        # logging every block: several times faster for a small database.
+        fast = conn.get_server_version().major >= 15
+        await conn.execute(f'CREATE DATABASE "{name}"' + (" STRATEGY = FILE_COPY" if fast else ""))
+    finally:
+        await conn.close()
+    yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    conn = await asyncpg.connect(server)
+    try:
+        # FORCE ends what the test left connected (PostgreSQL 13 and later).
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
