@@ -60,6 +60,11 @@ DEMO_PROVINCES: dict[str, str] = {
 """The provinces of the demo network (post-2025 names): each one LGSP."""
 
 
+STORE_URL_ENV = "LGSP_STORE_URL"
+"""The environment variable of ``Settings.store_url``."""
+STORE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
 def granted(grants: tuple[str, ...], name: str) -> bool:
     """True when ``name`` (a service or topic) matches one of the grants:
     an exact name or a prefix ending in ``.*``. (``audit_full_services``
@@ -438,6 +443,14 @@ class Settings(BaseModel):
         description="Where the exchange log (and the client store) live; none keeps them "
         "in memory for the life of the process.",
     )
+    store_url: str | None = Field(
+        default=None,
+        # Never in a repr: the URL may carry the database password.
+        repr=False,
+        description="PostgreSQL URL (postgresql://user:password@host:5432/db) of the store "
+        f"of the bus's shared state, for gateways on several machines (env {STORE_URL_ENV}); "
+        "none keeps it in SQLite files in data_dir.",
+    )
     tls_cert: Path | None = Field(
         default=None, description="PEM certificate (chain) of the gateway: serve HTTPS."
     )
@@ -459,6 +472,16 @@ class Settings(BaseModel):
         if isinstance(data, dict) and data.get("production") and "admins" not in data:
             return {**data, "admins": ()}
         return data
+
+    @field_validator("store_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        # The URL is not quoted back: it may carry a password.
+        if url is not None and not url.startswith(STORE_URL_SCHEMES):
+            raise ValueError(
+                "store_url must be a PostgreSQL URL: postgresql://user:password@host:port/database"
+            )
+        return url
 
     @model_validator(mode="after")
     def _check(self) -> Self:
