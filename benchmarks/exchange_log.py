@@ -32,7 +32,7 @@ from benchmarks.report import host
 from lgsp.config import Settings
 from lgsp.observe.exchange_log import ExchangeLog
 from lgsp.observe.exchange_log.chain import COLUMNS, GENESIS, SCHEMA, hash_values, record_values
-from lgsp.observe.exchange_log.store import Store
+from lgsp.observe.exchange_log.sqlite import SqliteLog as Store
 from lgsp.observe.record import ExchangeRecord
 
 RESULTS = Path(__file__).parent / "results" / "exchange_log.json"

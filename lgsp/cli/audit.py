@@ -1,5 +1,6 @@
 """``lgsp audit verify|export`` and ``lgsp report``: the exchange log of a
-data dir, read directly and read-only (gateways may keep writing)."""
+data dir, or of the PostgreSQL store (``--store``), read directly and
+read-only (gateways may keep writing)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from lgsp.config import STORE_URL_ENV, STORE_URL_SCHEMES
 from lgsp.errors import MalformedRequest
 from lgsp.observe.exchange_log import COLUMNS, AuditError, Query, Row, as_json, read, verify
 from lgsp.observe.report import RENDERERS, Report
@@ -29,6 +31,27 @@ data_dir_option = click.option(
     default=DEFAULT_DATA_DIR,
     envvar="LGSP_DATA_DIR",
     help="Where the gateway keeps its exchange log (env LGSP_DATA_DIR).",
+)
+
+
+def _store_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # The URL is not quoted back: it may carry a password.
+    if value is not None and not value.startswith(STORE_URL_SCHEMES):
+        raise click.BadParameter(
+            "expected a PostgreSQL URL: postgresql://user:password@host:port/database",
+            param=param,
+        )
+    return value
+
+
+store_option = click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    envvar=STORE_URL_ENV,
+    callback=_store_url,
+    help=f"The PostgreSQL store the gateways write to (env {STORE_URL_ENV}); "
+    "instead of --data-dir.",
 )
 out_option = click.option(
     "--out",
@@ -79,9 +102,9 @@ def _query(tz: tzinfo = UTC, **params: str | None) -> Query:
         raise click.BadParameter(exc.detail) from exc
 
 
-def _rows(data_dir: Path, query: Query) -> Iterator[Row]:
+def _rows(data_dir: Path, store_url: str | None, query: Query) -> Iterator[Row]:
     try:
-        yield from read(data_dir, query)
+        yield from read(data_dir, query, store_url=store_url)
     except AuditError as exc:
         raise _Unreadable(str(exc)) from exc
 
@@ -97,11 +120,12 @@ def audit() -> None:
 
 @audit.command("verify")
 @data_dir_option
-def verify_command(data_dir: Path) -> None:
+@store_option
+def verify_command(data_dir: Path, store_url: str | None) -> None:
     """Check the hash chain from the first record to the signed head. Exits
     0 when intact, 1 naming the first broken record, 2 when there is no log."""
     try:
-        verdict = verify(data_dir)
+        verdict = verify(data_dir, store_url=store_url)
     except AuditError as exc:
         raise _Unreadable(str(exc)) from exc
     if verdict.intact:
@@ -129,12 +153,14 @@ def _filters(command: F) -> F:
 
 @audit.command("export")
 @data_dir_option
+@store_option
 @_filters
 @tz_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @out_option
 def export(
     data_dir: Path,
+    store_url: str | None,
     start: str | None,
     end: str | None,
     client: str | None,
@@ -147,7 +173,7 @@ def export(
     """Write the records (every column; bodies only where full logging kept
     them; times in UTC)."""
     query = _query(tz, **{"from": start, "to": end}, client=client, service=service, status=status)
-    rows = _rows(data_dir, query)
+    rows = _rows(data_dir, store_url, query)
     # A missing log fails before the output file is created.
     first = next(rows, None)
     records = rows if first is None else itertools.chain([first], rows)
@@ -177,13 +203,22 @@ def export(
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="html")
 @tz_option
 @data_dir_option
+@store_option
 @out_option
-def report(start: str, end: str, fmt: str, tz: tzinfo, data_dir: Path, out: Path | None) -> None:
+def report(
+    start: str,
+    end: str,
+    fmt: str,
+    tz: tzinfo,
+    data_dir: Path,
+    store_url: str | None,
+    out: Path | None,
+) -> None:
     """Exchanges per connected system and per service: counts, success rate,
     p95 latency, busiest hours; HTML (printable, with charts), CSV or JSON.
     Days and hours are those of --tz (Vietnam's by default)."""
     query = _query(tz, **{"from": start, "to": end})
-    built = Report.build(_rows(data_dir, query), query.start, query.end, tz)
+    built = Report.build(_rows(data_dir, store_url, query), query.start, query.end, tz)
     stream = _output(out)
     try:
         stream.write(RENDERERS[fmt](built))

@@ -4,30 +4,34 @@ X-Road's message log is the model: who asked what, when, and what came back,
 as digests, never the personal data itself (unless an operator turns full
 logging on for a service).
 
-Records live in SQLite (``<data_dir>/exchanges.db``, or in memory). They are
-hash-chained with a key kept beside the database (``audit.key``): each
-record's ``hash`` is HMAC-SHA256 over the previous record's hash and the
-record's own columns, so altering, removing or reordering a record breaks
-the chain, and a signed head file (``exchanges.head``) makes cutting records
-off the end visible too. The gateway's request path only appends to a list;
-digests, chaining and writes happen in a writer thread, in batches.
+Records are hash-chained with a key of the log's own: each record's ``hash``
+is HMAC-SHA256 over the previous record's hash and the record's own columns,
+so altering, removing or reordering a record breaks the chain, and a signed
+head makes cutting records off the end visible too. They live in a store
+with two engines (:mod:`.store`): SQLite in the data folder, the embedded
+default (``exchanges.db``, the key in ``audit.key``, the head in
+``exchanges.head``; or in memory), or PostgreSQL when ``store_url`` names
+one (key and head are rows there), where gateways on several machines keep
+one chain. The gateway's request path only appends to a list; digests,
+chaining and writes happen in the background, in batches, off the event loop.
 
 The recorder, :class:`ExchangeLog`, is here; its parts are the columns and
-the chain (:mod:`.chain`), the store its writer thread appends to
-(:mod:`.store`), reading (:mod:`.query`) and verification (:mod:`.verify`).
+the chain (:mod:`.chain`), the engines (:mod:`.sqlite`, :mod:`.postgres`),
+reading (:mod:`.query`) and verification (:mod:`.verify`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import structlog
 
 from lgsp.config import Settings
+from lgsp.errors import ServiceUnavailable
 from lgsp.observe.exchange_log.chain import (
     COLUMNS,
     DB_FILE,
@@ -40,12 +44,15 @@ from lgsp.observe.exchange_log.chain import (
     Row,
     Value,
     chain_hash,
+    prepare,
     timestamp,
 )
-from lgsp.observe.exchange_log.query import MAX_PAGE, Query, as_json, open_log, read, select
-from lgsp.observe.exchange_log.store import Store
+from lgsp.observe.exchange_log.query import MAX_PAGE, Query, as_json
+from lgsp.observe.exchange_log.sqlite import open_log, select
+from lgsp.observe.exchange_log.store import Store, open_store, read
 from lgsp.observe.exchange_log.verify import Verdict, verify, verify_chain
 from lgsp.observe.record import ExchangeRecord
+from lgsp.store import StoreError
 
 __all__ = [
     "COLUMNS",
@@ -56,6 +63,7 @@ __all__ = [
     "HEAD_FILE",
     "KEY_FILE",
     "MAX_PAGE",
+    "MAX_UNWRITTEN",
     "AuditError",
     "ExchangeLog",
     "Head",
@@ -83,16 +91,31 @@ FLUSH_INTERVAL_S = 0.2
 """How long a record may wait in memory before it is written."""
 FLUSH_BATCH = 1000
 """A flush starts at once when this many records wait."""
+RETRY_S = 1.0
+"""After a failed write, the wait before the next try."""
+MAX_UNWRITTEN = 100_000
+"""Records kept in memory while the store cannot be written (as digests,
+about 1 KB each): beyond them, newer records are counted and dropped, so a
+long outage costs the log's completeness, never the gateway's memory."""
+CLOSE_WAIT_S = 10.0
+"""How long shutdown keeps trying to write what is left to an unavailable store."""
 
 
 @dataclass(eq=False)
 class ExchangeLog:
     """The gateway's exchange log (a :class:`Recorder`): ``record`` appends
-    to a list; a background task writes it in batches, off the event loop."""
+    to a list; a background task writes it in batches, off the event loop.
+
+    A write that fails (the store down or restarting) loses nothing: the
+    batch waits, prepared (digests made, bodies dropped unless full logging
+    keeps them), and goes first in the next write, up to
+    :data:`MAX_UNWRITTEN` records; the gateway keeps serving meanwhile."""
 
     settings: Settings
     interval: float = field(default_factory=lambda: FLUSH_INTERVAL_S)
     _pending: list[ExchangeRecord] = field(default_factory=list)
+    _unwritten: list[list[Value]] = field(default_factory=list)
+    _dropped: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _store: Store | None = None
@@ -104,48 +127,80 @@ class ExchangeLog:
         if len(self._pending) >= FLUSH_BATCH:
             self._wake.set()
 
+    @property
+    def waiting(self) -> int:
+        """Records recorded and not yet written."""
+        return len(self._pending) + len(self._unwritten)
+
     async def start(self) -> None:
-        self._store = await asyncio.to_thread(Store, self.settings.data_dir)
+        """Open the store (on PostgreSQL: connect, migrate, read the key);
+        raises :class:`~lgsp.store.StoreError` when it cannot."""
+        self._store = await open_store(self.settings)
         self._closing = False
         self._task = asyncio.create_task(self._run(), name="exchange-log")
-        log.info(
-            "audit.started",
-            data_dir=str(self.settings.data_dir) if self.settings.data_dir else None,
-        )
+        log.info("audit.started", store=self._store.name)
 
     async def flush(self) -> None:
-        """Write everything recorded so far."""
+        """Write everything recorded so far; raises
+        :class:`~lgsp.store.StoreError` when the store cannot take it (it
+        is then kept for the next flush)."""
         async with self._lock:
-            batch, self._pending = self._pending, []
-            if not batch or self._store is None:
-                self._pending[:0] = batch
+            if self._store is None:
                 return
+            batch, self._pending = self._pending, []
+            prepared, self._unwritten = self._unwritten, []
             try:
-                await asyncio.to_thread(self._store.write, batch, self.settings.audit_full_services)
+                if batch:
+                    # Digests off the event loop, as the writes.
+                    prepared += await asyncio.to_thread(
+                        prepare, batch, self.settings.audit_full_services
+                    )
+                    batch = []
+                if prepared:
+                    await self._store.append(prepared)
             except BaseException:
                 # Kept for the next flush, in order: nothing recorded is dropped.
                 self._pending[:0] = batch
+                self._keep(prepared)
                 raise
 
+    def _keep(self, prepared: list[list[Value]]) -> None:
+        if len(prepared) > MAX_UNWRITTEN:
+            dropped = len(prepared) - MAX_UNWRITTEN
+            self._dropped += dropped
+            del prepared[MAX_UNWRITTEN:]
+            log.error("audit.records_dropped", dropped=dropped, dropped_total=self._dropped)
+        self._unwritten = prepared
+
     async def page(self, query: Query) -> list[Row]:
-        """The records a query names, including those just recorded."""
-        await self.flush()
-        async with self._lock:
+        """The records a query names, including those just recorded; 503
+        while the store cannot be reached."""
+        async with self._reading():
             if self._store is None:
                 return []
-            return await asyncio.to_thread(self._store.page, query)
+            return await self._store.page(query)
 
     async def columns(self, columns: str, start: str, end: str) -> list[tuple[object, ...]]:
         """``columns`` (SQL, from :data:`COLUMNS`) of the records received in
-        [start, end) (log timestamps), including those just recorded."""
-        await self.flush()
-        async with self._lock:
+        [start, end) (log timestamps), including those just recorded; 503
+        while the store cannot be reached."""
+        async with self._reading():
             if self._store is None:
                 return []
-            return await asyncio.to_thread(self._store.columns, columns, start, end)
+            return await self._store.columns(columns.split(","), start, end)
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        try:
+            await self.flush()
+            yield
+        except StoreError as exc:
+            log.warning("audit.read_failed", error=str(exc), waiting=self.waiting)
+            raise ServiceUnavailable("the exchange log cannot be read now") from exc
 
     async def close(self) -> None:
-        """Stop the writer and write what is left (graceful shutdown loses nothing)."""
+        """Stop the writer and write what is left (graceful shutdown loses
+        nothing; a store still unavailable after :data:`CLOSE_WAIT_S` does)."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -153,12 +208,24 @@ class ExchangeLog:
             await self._task
             self._task = None
         try:
-            await self.flush()
+            await self._flush_before(time.monotonic() + CLOSE_WAIT_S)
         finally:
             if self._store is not None:
                 async with self._lock:
-                    await asyncio.to_thread(self._store.close)
+                    await self._store.close()
                 self._store = None
+
+    async def _flush_before(self, deadline: float) -> None:
+        while True:
+            try:
+                await self.flush()
+                return
+            except StoreError as exc:
+                if time.monotonic() + RETRY_S >= deadline:
+                    log.error("audit.lost_at_close", error=str(exc), lost=self.waiting)
+                    return
+                log.error("audit.write_failed", error=str(exc), waiting=self.waiting)
+                await asyncio.sleep(RETRY_S)
 
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         """For ``web.Application.cleanup_ctx``: started with the app, flushed
@@ -168,14 +235,18 @@ class ExchangeLog:
         await self.close()
 
     async def _run(self) -> None:
+        wait = self.interval
         while not self._closing:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             self._wake.clear()
             if self._closing:
                 return
             try:
                 await self.flush()
-            except (OSError, sqlite3.Error) as exc:
-                log.error("audit.write_failed", error=str(exc), pending=len(self._pending))
+            except StoreError as exc:
+                log.error("audit.write_failed", error=str(exc), waiting=self.waiting)
+                wait = max(self.interval, RETRY_S)
+            else:
+                wait = self.interval

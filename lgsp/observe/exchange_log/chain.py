@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from lgsp.config import granted
 from lgsp.observe.record import ExchangeRecord
 
 DB_FILE = "exchanges.db"
@@ -81,7 +82,15 @@ CREATE TABLE IF NOT EXISTS exchanges (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS exchanges_received ON exchanges (received);
+CREATE TABLE IF NOT EXISTS exchange_log_archived (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    mac TEXT NOT NULL
+);
 """
+# (PostgreSQL's tables are lgsp.store.migrations' first step: the same
+# columns; there the key and the head are rows, not files.)
 
 Value = str | int | float | bytes | None
 Row = dict[str, Value]
@@ -131,6 +140,31 @@ def _canonical(value: Value) -> JsonValue | list[str]:
     if isinstance(value, bytes):
         return [base64.b64encode(value).decode()]
     return value
+
+
+def prepare(records: Sequence[ExchangeRecord], full_services: tuple[str, ...]) -> list[list[Value]]:
+    """The records' columns, digests made and bodies dropped (unless full
+    logging keeps them), their ``seq`` still 0: what waits to be chained
+    when a write fails, small beside the records themselves."""
+    return [
+        record_values(r, 0, bool(full_services) and granted(full_services, r.name)) for r in records
+    ]
+
+
+def chain(
+    key: bytes, seq: int, prev: str, prepared: Sequence[list[Value]]
+) -> tuple[list[tuple[Value, ...]], int, str]:
+    """Number and chain prepared records after record ``seq`` (hash ``prev``):
+    their rows (every column, in ``COLUMNS`` order), the last seq and hash."""
+    rows = []
+    for values in prepared:
+        seq += 1
+        values[0] = seq
+        # Bodies are the last two columns: kept only under full logging.
+        hashed = hash_values(key, prev, values, blobs=values[-1] is not None)
+        rows.append((*values, prev, hashed))
+        prev = hashed
+    return rows, seq, prev
 
 
 def record_values(record: ExchangeRecord, seq: int, full: bool) -> list[Value]:

@@ -5,6 +5,7 @@ names; a data dir's log opened read-only; a record as JSON)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -80,7 +81,9 @@ class Query:
             raise MalformedRequest("from must be before to")
         return query
 
-    def sql(self) -> tuple[str, list[Value]]:
+    def sql(self, *, numbered: bool = False) -> tuple[str, list[Value]]:
+        """The SELECT of these records and its arguments: placeholders ``?``
+        (SQLite), or ``$1``, ``$2``... when ``numbered`` (PostgreSQL)."""
         where: list[str] = ["seq > ?"]
         args: list[Value] = [self.after]
         if self.start is not None:
@@ -107,6 +110,10 @@ class Query:
         if self.limit is not None:
             sql += " LIMIT ?"
             args.append(self.limit)
+        if numbered:
+            # Every ? of this text is a placeholder: it holds no literals.
+            numbers = itertools.count(1)
+            sql = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
         return sql, args
 
 

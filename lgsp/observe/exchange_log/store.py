@@ -1,114 +1,129 @@
-"""The exchange log's SQLite store, used from one writer thread at a time:
-it chains records as it appends them and signs the head after each batch."""
+"""The exchange log's store: one interface, two engines, like the transports.
+
+SQLite (:mod:`.sqlite`) is the embedded default: files in the data folder,
+or memory; PostgreSQL (:mod:`.postgres`) when ``Settings.store_url`` names a
+database, so gateways on several machines write one chain. Both keep the
+same columns and the same keyed hash (:mod:`.chain`): a record verifies the
+same wherever it is stored. The recorder writes through :class:`Store`
+(awaited, off the request path); commands read through :class:`Reader`
+(blocking, one snapshot), which :mod:`.verify` walks. Each engine is
+imported only when asked for, so SQLite's users never load the driver.
+"""
 
 from __future__ import annotations
 
+import abc
 import contextlib
-import fcntl
-import os
-import secrets
-import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from lgsp.config import granted
-from lgsp.observe.exchange_log.chain import (
-    COLUMNS,
-    DB_FILE,
-    GENESIS,
-    HEAD_FILE,
-    SCHEMA,
-    Head,
-    Row,
-    hash_values,
-    load_key,
-    record_values,
-)
-from lgsp.observe.exchange_log.query import Query, select
-from lgsp.observe.record import ExchangeRecord
-
-_LOCK_FILE = "exchanges.lock"
-
-_INSERT = f"INSERT INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+from lgsp.config import Settings
+from lgsp.observe.exchange_log.chain import COLUMNS, Head, Row, Value
+from lgsp.observe.exchange_log.query import Query
 
 
-class Store:
-    """The SQLite database and its key; every method blocks, so the
-    exchange log calls them through ``asyncio.to_thread``, one at a time."""
+class Store(abc.ABC):
+    """Where the recorder keeps the log; every method may raise
+    :class:`~lgsp.store.StoreError` (nothing was done, try again later)."""
 
-    def __init__(self, data_dir: Path | None) -> None:
-        self.head_path: Path | None = None
-        self._lock_fd: int | None = None
-        if data_dir is None:
-            self.key = secrets.token_bytes(32)
-            self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        else:
-            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.key = load_key(data_dir, create=True)
-            self.head_path = data_dir / HEAD_FILE
-            db = data_dir / DB_FILE
-            # Created 0600 before SQLite opens it; its WAL files copy the mode.
-            os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
-            self._lock_fd = os.open(data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-            self.conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
-            self.conn.execute("PRAGMA busy_timeout = 10000")
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.executescript(SCHEMA)
+    name: str
+    """What logs may say of it: the data folder, or the URL without password."""
 
-    def write(self, records: Sequence[ExchangeRecord], full_services: tuple[str, ...]) -> None:
-        """Append the records, chained, in one transaction."""
-        with self._exclusive():
-            # IMMEDIATE takes the write lock before reading the last hash, so
-            # another gateway on the same database cannot chain off it too.
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                last = self.conn.execute(
-                    "SELECT seq, hash FROM exchanges ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-                rows = []
-                for record in records:
-                    seq += 1
-                    full = bool(full_services) and granted(full_services, record.name)
-                    values = record_values(record, seq, full)
-                    chained = hash_values(self.key, prev, values, blobs=full)
-                    rows.append((*values, prev, chained))
-                    prev = chained
-                self.conn.executemany(_INSERT, rows)
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            if self.head_path is not None:
-                Head.sign(self.key, seq, prev).write(self.head_path)
+    @abc.abstractmethod
+    async def append(self, prepared: Sequence[list[Value]]) -> None:
+        """Chain the prepared records (:func:`.chain.prepare`) after the last
+        one written by anyone, and write them and the signed head in one
+        transaction: several gateways on one store keep one chain."""
 
-    @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """Writers of one data dir take turns for the transaction and the
-        head file together, so the head is never older than another's commit."""
-        if self._lock_fd is None:
-            yield
-            return
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+    @abc.abstractmethod
+    async def page(self, query: Query) -> list[Row]:
+        """The records a query names, in log order."""
 
-    def page(self, query: Query) -> list[Row]:
-        return list(select(self.conn, query))
+    @abc.abstractmethod
+    async def columns(
+        self, columns: Sequence[str], start: str, end: str
+    ) -> list[tuple[object, ...]]:
+        """``columns`` of the records received in [start, end) (log timestamps)."""
 
-    def columns(self, columns: str, start: str, end: str) -> list[tuple[object, ...]]:
-        wanted = [c.strip() for c in columns.split(",")]
-        if not set(wanted) <= set(COLUMNS):
-            raise ValueError(f"not columns of the exchange log: {columns}")
-        return self.conn.execute(
-            f"SELECT {', '.join(wanted)} FROM exchanges WHERE received >= ? AND received < ?",
-            (start, end),
-        ).fetchall()
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Let go of the database."""
 
+
+async def open_store(settings: Settings) -> Store:
+    """The engine the settings name: PostgreSQL at ``store_url``, else SQLite
+    in ``data_dir`` (in memory without one)."""
+    if settings.store_url is not None:
+        from lgsp.observe.exchange_log.postgres import PostgresStore
+
+        return await PostgresStore.open(settings.store_url)
+    from lgsp.observe.exchange_log.sqlite import SqliteStore
+
+    return await SqliteStore.open(settings.data_dir)
+
+
+def checked_columns(columns: Sequence[str]) -> list[str]:
+    """``columns`` when each is one of :data:`COLUMNS` (they become SQL)."""
+    wanted = [c.strip() for c in columns]
+    if not set(wanted) <= set(COLUMNS):
+        raise ValueError(f"not columns of the exchange log: {', '.join(columns)}")
+    return wanted
+
+
+class Reader(abc.ABC):
+    """A log opened to read, on one snapshot: what gateways write meanwhile
+    comes after what it shows. Raises :class:`~.chain.AuditError` when the
+    log is not there or cannot be read."""
+
+    @abc.abstractmethod
+    def key(self) -> bytes:
+        """The chain's key."""
+
+    @abc.abstractmethod
+    def head(self) -> Head | None:
+        """The signed head: the last record written (None before the first)."""
+
+    @abc.abstractmethod
+    def archived(self) -> Head | None:
+        """Where the part of the chain moved into archive files ends (None
+        when nothing was archived)."""
+
+    @abc.abstractmethod
+    def rows(self, query: Query) -> Iterator[Row]:
+        """The records a query names, in log order, read as they are used."""
+
+    @abc.abstractmethod
+    def seq_of(self, hash: str) -> int | None:
+        """The seq of the record with this hash, if one has it."""
+
+    @abc.abstractmethod
     def close(self) -> None:
-        self.conn.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
+        """Let go of the database."""
+
+
+@contextlib.contextmanager
+def open_reader(data_dir: Path | None, store_url: str | None = None) -> Iterator[Reader]:
+    """The log of a store, to read: PostgreSQL at ``store_url`` when given,
+    else the SQLite log of ``data_dir``; closed on exit."""
+    reader: Reader
+    if store_url is not None:
+        from lgsp.observe.exchange_log.postgres import PostgresReader
+
+        reader = PostgresReader(store_url)
+    else:
+        from lgsp.observe.exchange_log.sqlite import SqliteReader
+
+        if data_dir is None:
+            raise ValueError("a data folder or a store URL is needed to read an exchange log")
+        reader = SqliteReader(data_dir)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def read(data_dir: Path | None, query: Query, *, store_url: str | None = None) -> Iterator[Row]:
+    """The records of a log that the query names: PostgreSQL at ``store_url``
+    when given, else the data folder's."""
+    with open_reader(data_dir, store_url) as reader:
+        yield from reader.rows(query)
