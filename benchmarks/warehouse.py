@@ -157,6 +157,8 @@ async def inbox_floor() -> dict[str, Any]:
 async def batch() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         os.environ["LGSP_WAREHOUSE_EXPORT_S"] = "100000"
+        # The pull alone, on an idle bus: nothing to leave the loop to.
+        os.environ["LGSP_WAREHOUSE_PULL_SHARE"] = "1"
         async with running_bus("memory", data_dir=Path(folder)):
             started = time.perf_counter()
             async with asyncio.timeout(170):

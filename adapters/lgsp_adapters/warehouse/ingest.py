@@ -447,6 +447,22 @@ async def pull_procedures(wh: Warehouse, ctx: Context) -> int:
     )
 
 
+class _Pace:
+    """Holds a pull to its share of the event loop: after each page, a pause
+    in proportion to the time the page took (the call and its rows), so the
+    bus's own calls keep the rest."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self._started = time.monotonic()
+
+    async def page_done(self) -> None:
+        if self.share < 1:
+            took = time.monotonic() - self._started
+            await asyncio.sleep(took * (1 - self.share) / self.share)
+        self._started = time.monotonic()
+
+
 async def pull_dossiers(wh: Warehouse, ctx: Context) -> int:
     """The dossiers changed since the last pull's newest step, page by page."""
     since_text = await wh.write(wh.store.meta, "dossier_list_since")
@@ -454,6 +470,7 @@ async def pull_dossiers(wh: Warehouse, ctx: Context) -> int:
     after: str | None = None
     count = 0
     newest = since
+    pace = _Pace(wh.settings.pull_share)
     while True:
         page: DanhSachHoSo = await ctx.call(
             "onestop.dossier.list",
@@ -469,23 +486,26 @@ async def pull_dossiers(wh: Warehouse, ctx: Context) -> int:
         if page.khoaTiepTheo is None:
             break
         after = page.khoaTiepTheo
+        await pace.page_done()
     if newest is not None:
         await wh.write(wh.store.set_meta, "dossier_list_since", newest.isoformat())
     return count
 
 
 async def pull_parcels(wh: Warehouse, ctx: Context) -> int:
-    """Every parcel, 5000 a page; the parcel tables are replaced at once."""
+    """Every parcel, 1000 a page (a page is a pause of the loop: small ones
+    let the bus's calls in between); the parcel tables are replaced at once."""
     keep_ids = wh.settings.keeps_personal_ids("land.parcel.snapshot")
     parcels: list[list[Any]] = [[] for _ in range(10)]
     uses: list[list[Any]] = [[] for _ in range(5)]
     owners: list[list[Any]] = [[] for _ in range(5)]
     certificates: list[list[Any]] = [[] for _ in range(6)]
     after: str | None = None
+    pace = _Pace(wh.settings.pull_share)
     while True:
         page: TrangThuaDat = await ctx.call(
             "land.parcel.snapshot",
-            YeuCauSaoChepThuaDat(sauKhoa=after, soBanGhi=5000),
+            YeuCauSaoChepThuaDat(sauKhoa=after, soBanGhi=1000),
             timeout_s=60,
         )
         value: object
@@ -529,6 +549,7 @@ async def pull_parcels(wh: Warehouse, ctx: Context) -> int:
         if page.khoaTiepTheo is None:
             break
         after = page.khoaTiepTheo
+        await pace.page_done()
     await wh.write(
         wh._replace,
         {
