@@ -1,4 +1,4 @@
-"""A private RabbitMQ node for tests and benchmarks.
+"""A private RabbitMQ node, or a cluster of them, for tests and benchmarks.
 
 :func:`start_node` starts a throw-away node of the locally installed
 ``rabbitmq-server``: its own name, data folder, Erlang cookie and free ports,
@@ -8,6 +8,16 @@ bound to 127.0.0.1 only, with no plugins. It never touches a system node::
         connection = await aio_pika.connect_robust(node.url)
         ...
         node.restart()  # same name, data folder and port: durable state survives
+
+:func:`start_cluster` starts several such nodes (in parallel) with one
+cookie and joins them into one cluster; ``cluster.url`` names every node, in
+the form the transport takes, and a node can be crashed and brought back::
+
+    with start_cluster(3) as cluster:
+        transport = AmqpTransport(cluster.url, queue_type="quorum")
+        ...
+        cluster.kill(0)   # SIGKILL its Erlang VM: a real crash
+        cluster.start(0)  # back, and in the cluster again
 
 Run as root, the node runs as the ``rabbitmq`` system user (like the Debian
 service), so its folder is handed to that user; run as anyone else, it runs as
@@ -27,10 +37,14 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypedDict
+
+import orjson
 
 ENV_URL = "LGSP_TEST_AMQP_URL"
 """When set, tests use the broker at this URL instead of starting a node."""
@@ -163,6 +177,34 @@ class RabbitNode:
         except BaseException:
             self._halt()
             raise
+
+    def kill(self) -> None:
+        """Crash the node: SIGKILL its Erlang VM, as a machine's failure
+        would, with no chance to tell its peers or clients. The folder stays:
+        :meth:`start` brings the node back with its data."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            self._process = None
+            return
+        try:
+            vm = int((self.folder / "node.pid").read_text().strip())
+        except (OSError, ValueError):
+            vm = None
+        # The VM is ours only if it runs in the session started here.
+        if vm is not None and _session_of(vm) == process.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(vm, signal.SIGKILL)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        try:
+            # The start script returns once its VM is gone.
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        self._process = None
 
     def restart(self, timeout: float = 90.0) -> None:
         """Stop the node and start it again with the same name, data folder and
@@ -302,6 +344,104 @@ class RabbitNode:
         }
 
 
+class RabbitCluster:
+    """Private RabbitMQ nodes joined in one cluster; a context manager that
+    stops them all on exit. Build it with :func:`start_cluster`.
+
+    ``nodes[i]`` is each :class:`RabbitNode`; :meth:`kill` and :meth:`start`
+    take a node down (a crash) and bring it back (it rejoins by itself: its
+    data folder remembers the cluster).
+    """
+
+    def __init__(self, nodes: Sequence[RabbitNode]) -> None:
+        self.nodes = list(nodes)
+
+    @property
+    def urls(self) -> list[str]:
+        """Each node's own AMQP URL."""
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """One URL naming every node, as the transport takes it:
+        ``amqp://guest:guest@127.0.0.1:<port1>,127.0.0.1:<port2>,.../``."""
+        hosts = ",".join(f"{_LOOPBACK}:{node.port}" for node in self.nodes)
+        return f"amqp://guest:guest@{hosts}/"
+
+    def __enter__(self) -> RabbitCluster:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<RabbitCluster {self.nodes!r}>"
+
+    def index(self, address: str) -> int:
+        """Which node listens at ``host:port`` (e.g. the node a transport is on)."""
+        port = int(address.rpartition(":")[2])
+        return next(i for i, node in enumerate(self.nodes) if node.port == port)
+
+    def kill(self, i: int) -> None:
+        """Crash node ``i`` (SIGKILL of its Erlang VM)."""
+        self.nodes[i].kill()
+
+    def start(self, i: int, timeout: float = 90.0) -> None:
+        """Bring node ``i`` back; it returns once the node is up and in the cluster."""
+        self.nodes[i].start(timeout)
+
+    def stop(self) -> None:
+        """Stop every node and remove their folders; idempotent."""
+        _each(self.nodes, RabbitNode.stop)
+
+    def ctl(self, *args: str, timeout: float = 30.0) -> str:
+        """``rabbitmqctl`` on a running node (what it changes is the cluster's)."""
+        for node in self.nodes:
+            if node.running:
+                return node.ctl(*args, timeout=timeout)
+        raise RabbitNodeError("no node of the cluster is running")
+
+    def add_vhost(self, name: str) -> str:
+        """Create a virtual host (cluster-wide) and return its URL naming every node."""
+        for node in self.nodes:
+            if node.running:
+                node.add_vhost(name)
+                return f"{self.url.rstrip('/')}/{name}"
+        raise RabbitNodeError("no node of the cluster is running")
+
+    def running_nodes(self) -> list[str]:
+        """The names of the nodes the cluster sees running."""
+        status = self.ctl("cluster_status", "--formatter", "json")
+        names: list[str] = orjson.loads(status)["running_nodes"]
+        return names
+
+    def _form(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        # Booting is most of the time: every node at once.
+        _each(self.nodes, lambda node: node.start(timeout))
+        seed, *others = self.nodes
+
+        def ctl(*args: str) -> Callable[[RabbitNode], None]:
+            def run(node: RabbitNode) -> None:
+                node.ctl(*args, timeout=max(1.0, deadline - time.monotonic()) + 15)
+
+            return run
+
+        _each(others, ctl("stop_app"))
+        # One at a time: each join changes the cluster's schema on every member.
+        for node in others:
+            ctl("join_cluster", seed.name)(node)
+        _each(others, ctl("start_app"))
+        running = self.running_nodes()
+        if sorted(running) != sorted(node.name for node in self.nodes):
+            raise RabbitNodeError(f"the cluster formed with {running} only")
+
+
 def start_node(timeout: float = 90.0, *, parent: str | Path | None = None) -> RabbitNode:
     """Start a private RabbitMQ node and return it once it accepts AMQP clients.
 
@@ -310,14 +450,77 @@ def start_node(timeout: float = 90.0, *, parent: str | Path | None = None) -> Ra
     is not installed or the node does not come up within ``timeout`` seconds
     (with its log tail).
     """
-    scripts = _find_scripts()
-    account = _node_account()
+    scripts, account = _find_scripts(), _node_account()
+    port, dist_port = _free_ports(2)
+    node = _new_node(
+        scripts,
+        account,
+        parent,
+        name=f"lgsp-test-{secrets.token_hex(4)}@localhost",
+        ports=(port, dist_port),
+        cookie=_cookie(),
+    )
+    try:
+        node.start(timeout)
+    except BaseException:
+        node.stop()
+        raise
+    return node
+
+
+def start_cluster(
+    size: int = 3, timeout: float = 120.0, *, parent: str | Path | None = None
+) -> RabbitCluster:
+    """Start ``size`` private RabbitMQ nodes, join them in one cluster, and
+    return it once every node runs in it.
+
+    Each node has its own name, folder (in ``parent``), AMQP and distribution
+    ports, all on 127.0.0.1, and one Erlang cookie they share. Raises
+    :class:`RabbitNodeError` (having stopped what it started) when
+    ``rabbitmq-server`` is missing or the cluster is not formed within
+    ``timeout`` seconds.
+    """
+    if size < 1:
+        raise ValueError("a cluster has at least one node")
+    scripts, account = _find_scripts(), _node_account()
+    tag, cookie = secrets.token_hex(4), _cookie()
+    ports = _free_ports(2 * size)
+    nodes: list[RabbitNode] = []
+    try:
+        for i in range(size):
+            nodes.append(
+                _new_node(
+                    scripts,
+                    account,
+                    parent,
+                    name=f"lgsp-test-{tag}-{i + 1}@localhost",
+                    ports=(ports[2 * i], ports[2 * i + 1]),
+                    cookie=cookie,
+                )
+            )
+        cluster = RabbitCluster(nodes)
+        cluster._form(timeout)
+    except BaseException:
+        _each(nodes, RabbitNode.stop)
+        raise
+    return cluster
+
+
+def _new_node(
+    scripts: Path,
+    account: _Account,
+    parent: str | Path | None,
+    *,
+    name: str,
+    ports: tuple[int, int],
+    cookie: str,
+) -> RabbitNode:
+    """A node with its folder made and configured, not started."""
     folder = Path(tempfile.mkdtemp(prefix="lgsp-rabbitmq-", dir=parent))
     try:
-        name = f"lgsp-test-{secrets.token_hex(4)}@localhost"
-        port, dist_port = _free_ports(2)
-        _prepare_folder(folder, port, account)
-        node = RabbitNode(
+        port, dist_port = ports
+        _prepare_folder(folder, port, account, cookie)
+        return RabbitNode(
             scripts=scripts,
             folder=folder,
             name=name,
@@ -328,12 +531,27 @@ def start_node(timeout: float = 90.0, *, parent: str | Path | None = None) -> Ra
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def _each(nodes: Sequence[RabbitNode], job: Callable[[RabbitNode], None]) -> None:
+    """Run ``job`` on every node at once; the first failure is raised once all are done."""
+    if not nodes:
+        return
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        futures = [pool.submit(job, node) for node in nodes]
+    for future in futures:
+        future.result()
+
+
+def _cookie() -> str:
+    return secrets.token_hex(16).upper()
+
+
+def _session_of(pid: int) -> int | None:
     try:
-        node.start(timeout)
-    except BaseException:
-        node.stop()
-        raise
-    return node
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def _find_scripts() -> Path:
@@ -369,7 +587,7 @@ def _node_account() -> _Account:
     return _Account(euid, os.getegid(), pwd.getpwuid(euid).pw_name)
 
 
-def _prepare_folder(folder: Path, port: int, account: _Account) -> None:
+def _prepare_folder(folder: Path, port: int, account: _Account, cookie: str) -> None:
     if not account.is_self:
         # The node's account must be able to reach its folder.
         for above in folder.parents:
@@ -389,9 +607,9 @@ def _prepare_folder(folder: Path, port: int, account: _Account) -> None:
         "log.console.level = warning\n"
         "log.file.level = info\n"
     )
-    cookie = folder / ".erlang.cookie"
-    cookie.write_text(secrets.token_hex(16).upper())
-    cookie.chmod(0o400)
+    cookie_file = folder / ".erlang.cookie"
+    cookie_file.write_text(cookie)
+    cookie_file.chmod(0o400)
     if not account.is_self:
         for path in (folder, *folder.rglob("*")):
             os.chown(path, account.uid, account.gid)

@@ -55,7 +55,7 @@ def test_definitions_match_the_transport() -> None:
     assert exchanges[amqp.EVENTS]["arguments"] == {"alternate-exchange": amqp.UNROUTED}
     assert {amqp.UNROUTED, amqp.DLX, amqp.CONTROL} <= set(exchanges)
     queues = {q["name"]: q for q in d["queues"]}
-    assert queues[amqp.DEAD_LETTERS]["arguments"] == dict(amqp.DEAD_LETTERS_ARGUMENTS)
+    assert queues[amqp.DEAD_LETTERS]["arguments"] == amqp.dead_letters_arguments("classic")
 
 
 @pytest.mark.amqp

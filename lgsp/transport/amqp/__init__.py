@@ -5,8 +5,8 @@ needed; the broker carries everything between them.
 
 Topology (every process declares it, so either side may start first)::
 
-    default exchange --> lgsp.svc.<service>.v<version>   durable, one per service version,
-                                                         dead letters to lgsp.dlx
+    default exchange --> lgsp.svc.<service>.v<version>   durable (classic or quorum), one per
+                                                         service version, dead letters to lgsp.dlx
     lgsp.events (topic, alternate-exchange lgsp.events.unrouted)
         --<topic>--> lgsp.sub.<subscriber>.<topic>       durable quorum queue per subscriber,
                                                          x-delivery-limit, dead letters to lgsp.dlx
@@ -35,15 +35,27 @@ hears of another fingerprint for what it serves refuses: before consuming
 (:meth:`AmqpTransport.serve` raises) or, when it hears later, by cancelling its
 consumer, so it never takes requests from the shared queue.
 
+Queue types: ``queue_type="quorum"`` makes service queues, dead letters and
+unrouted events quorum queues, replicated on a cluster's nodes (subscriber
+queues always are); :mod:`~lgsp.transport.amqp.topology` says what each
+declares. A queue found with the other type fails with
+:class:`QueueTypeMismatch`, which names it and the fix.
+
 :meth:`AmqpTransport.start` fails with :class:`BrokerUnreachable` (a
 :class:`~lgsp.errors.ServiceUnavailable` and a :class:`ConnectionError`) when
 the broker cannot be reached, and the caller (the CLI) decides whether to
-retry. Once connected, the connection is robust: it reconnects and restores
-every declaration and consumer by itself, :meth:`AmqpTransport.ready` is False
-while it is down, and requests and events meanwhile fail at once with 503.
+retry. The URL may name a cluster's nodes
+(``amqp://user:pass@host1:5672,host2:5672,host3:5672/vhost``,
+:mod:`~lgsp.transport.amqp.nodes`): the transport connects to the first that
+answers. Once connected, the connection is robust: it reconnects (to the next
+node in turn) and restores every declaration and consumer by itself,
+:meth:`AmqpTransport.ready` is False while it is down, and requests and events
+meanwhile fail at once with 503.
 
 The package has one module per job, and :class:`AmqpTransport` composes them:
 :mod:`~lgsp.transport.amqp.topology` (names, arguments, declarations),
+:mod:`~lgsp.transport.amqp.nodes` (a cluster's nodes in one URL, and the
+connection that goes round them),
 :mod:`~lgsp.transport.amqp.connection` (the link: connection, channels, tasks,
 work in progress), :mod:`~lgsp.transport.amqp.rpc` (the gateway's requests),
 :mod:`~lgsp.transport.amqp.provider` (serving them),
@@ -63,6 +75,7 @@ from lgsp.envelope import Envelope, Event, Reply
 from lgsp.errors import ServiceUnavailable
 from lgsp.transport.amqp.connection import Link, log
 from lgsp.transport.amqp.consume import Consumer
+from lgsp.transport.amqp.nodes import masked
 from lgsp.transport.amqp.presence import Presence
 from lgsp.transport.amqp.provider import Provider
 from lgsp.transport.amqp.publish import Publisher
@@ -70,11 +83,14 @@ from lgsp.transport.amqp.queues import Queues
 from lgsp.transport.amqp.rpc import Rpc
 from lgsp.transport.amqp.topology import (
     BROKER_ERRORS,
+    QUEUE_TYPES,
     BrokerUnreachable,
+    QueueType,
+    QueueTypeMismatch,
     declare,
-    masked,
     service_queue,
     subscriber_queue,
+    type_mismatch,
 )
 
 # The wire's names, importable from here by whatever checks the broker against
@@ -82,15 +98,17 @@ from lgsp.transport.amqp.topology import (
 from lgsp.transport.amqp.topology import CONTRACTS as CONTRACTS
 from lgsp.transport.amqp.topology import CONTROL as CONTROL
 from lgsp.transport.amqp.topology import DEAD_LETTERS as DEAD_LETTERS
-from lgsp.transport.amqp.topology import DEAD_LETTERS_ARGUMENTS as DEAD_LETTERS_ARGUMENTS
 from lgsp.transport.amqp.topology import DLX as DLX
 from lgsp.transport.amqp.topology import EVENTS as EVENTS
 from lgsp.transport.amqp.topology import GONE as GONE
 from lgsp.transport.amqp.topology import HEARTBEAT as HEARTBEAT
 from lgsp.transport.amqp.topology import QUERY as QUERY
 from lgsp.transport.amqp.topology import REPLY_TO as REPLY_TO
-from lgsp.transport.amqp.topology import SERVICE_QUEUE_ARGUMENTS as SERVICE_QUEUE_ARGUMENTS
 from lgsp.transport.amqp.topology import UNROUTED as UNROUTED
+from lgsp.transport.amqp.topology import dead_letters_arguments as dead_letters_arguments
+from lgsp.transport.amqp.topology import service_queue_arguments as service_queue_arguments
+from lgsp.transport.amqp.topology import subscriber_queue_arguments as subscriber_queue_arguments
+from lgsp.transport.amqp.topology import unrouted_arguments as unrouted_arguments
 from lgsp.transport.base import (
     AdapterStatus,
     EventHandler,
@@ -101,7 +119,16 @@ from lgsp.transport.base import (
     Transport,
 )
 
-__all__ = ["AmqpTransport", "BrokerUnreachable", "masked", "service_queue", "subscriber_queue"]
+__all__ = [
+    "QUEUE_TYPES",
+    "AmqpTransport",
+    "BrokerUnreachable",
+    "QueueType",
+    "QueueTypeMismatch",
+    "masked",
+    "service_queue",
+    "subscriber_queue",
+]
 
 
 class AmqpTransport(Transport):
@@ -115,7 +142,9 @@ class AmqpTransport(Transport):
     ``reconnect_interval`` paces reconnection after the broker is lost;
     ``broker_timeout`` bounds every wait on the broker outside a request's own
     deadline (connecting, confirms, checks) and ``drain_timeout`` how long
-    :meth:`close` waits for work in progress.
+    :meth:`close` waits for work in progress; ``queue_type`` is the type
+    of service queues, dead letters and unrouted events (``"classic"`` or
+    ``"quorum"``, the same for every process on one broker).
     """
 
     name = "amqp"
@@ -132,9 +161,13 @@ class AmqpTransport(Transport):
         reconnect_interval: float = 1.0,
         broker_timeout: float = 10.0,
         drain_timeout: float = 30.0,
+        queue_type: QueueType = "classic",
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if queue_type not in QUEUE_TYPES:
+            raise ValueError(f"queue type {queue_type!r}: expected one of {', '.join(QUEUE_TYPES)}")
+        self._queue_type: QueueType = queue_type
         self._id = uuid.uuid4().hex[:12]
         # The parts, each owning its state; they share the link, and the ones
         # that consume fill the presence part's tables of what this process offers.
@@ -155,10 +188,15 @@ class AmqpTransport(Transport):
             broker_timeout=broker_timeout,
             check_contract=self._check_contract,
             status_hooks=lambda: self.status_hooks,
+            queue_type=queue_type,
         )
         self._rpc = Rpc(self._link, self._presence)
         self._provider = Provider(
-            self._link, self._presence, self._queues, check_contract=self._check_contract
+            self._link,
+            self._presence,
+            self._queues,
+            check_contract=self._check_contract,
+            queue_type=queue_type,
         )
         self._consumer = Consumer(
             self._link,
@@ -181,7 +219,9 @@ class AmqpTransport(Transport):
             connection = await link.connect()
             try:
                 channels = await link.open_channels(connection)
-                declared = await declare(channels.control, channels.events, self._id)
+                declared = await declare(
+                    channels.control, channels.events, self._id, self._queue_type
+                )
                 self._publisher.use(declared)
                 await self._presence.listen(declared)
                 await self._rpc.listen(channels.rpc)
@@ -189,6 +229,8 @@ class AmqpTransport(Transport):
             except BROKER_ERRORS as exc:
                 # E.g. an exchange or queue declared elsewhere with other arguments.
                 await connection.close()
+                if (mismatch := type_mismatch(exc)) is not None:
+                    raise mismatch from exc
                 raise ServiceUnavailable(
                     f"the message broker refused lgsp's topology: {exc}"
                 ) from exc
@@ -199,7 +241,13 @@ class AmqpTransport(Transport):
             link.spawn(self._presence.heartbeat_loop(), "lgsp-amqp-heartbeat")
             await self._presence.announce_contracts()
             await self._presence.query_registry()
-            log.info("amqp.connected", url=masked(link.url), transport_id=self._id)
+            log.info(
+                "amqp.connected",
+                url=masked(link.url),
+                node=link.node(),
+                queue_type=self._queue_type,
+                transport_id=self._id,
+            )
 
     async def close(self) -> None:
         link = self._link
@@ -224,6 +272,17 @@ class AmqpTransport(Transport):
 
     def ready(self) -> bool:
         return self._link.ready()
+
+    @property
+    def queue_type(self) -> QueueType:
+        """The type of the service queues, dead letters and unrouted events it declares."""
+        return self._queue_type
+
+    @property
+    def node(self) -> str | None:
+        """``host:port`` of the broker node the connection is on (None before
+        :meth:`start`): one of the URL's nodes."""
+        return self._link.node()
 
     # -- gateway side -----------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The link to the broker: connecting, one channel per job, what the robust
+"""The link to the broker: connecting (to the first node that answers, when
+the URL names a cluster's nodes), one channel per job, what the robust
 connection reports when it is lost and back, readiness, the background tasks
 the transport owns, and the count of work in progress that closing drains.
 Also how every consumer settles and reads a delivery.
@@ -13,7 +14,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import aio_pika
 import structlog
 from aio_pika.abc import (
     AbstractConnection,
@@ -26,7 +26,8 @@ from aio_pika.abc import (
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, AMQPError, ChannelInvalidStateError
 
 from lgsp.errors import ServiceUnavailable
-from lgsp.transport.amqp.topology import BROKER_ERRORS, BrokerUnreachable, masked
+from lgsp.transport.amqp.nodes import NodesConnection, masked, node_address, node_urls
+from lgsp.transport.amqp.topology import BROKER_ERRORS, BrokerUnreachable
 
 # One logger for the whole engine, whichever of its modules speaks: log lines
 # name the transport, not its internals.
@@ -71,6 +72,8 @@ class Link:
         drain_timeout: float,
     ) -> None:
         self.url = url
+        self.nodes = node_urls(url)
+        """One URL per node: the connection goes round them."""
         self.transport_id = transport_id
         self._prefetch = prefetch
         self._reconnect_interval = reconnect_interval
@@ -91,38 +94,54 @@ class Link:
 
     # -- connecting -------------------------------------------------------
 
-    async def connect(self) -> AbstractRobustConnection:
-        """A robust connection, or :class:`BrokerUnreachable`."""
-        try:
-            return await aio_pika.connect_robust(
-                self.url,
-                timeout=self._broker_timeout,
+    async def connect(self) -> NodesConnection:
+        """A robust connection to the first node that answers, in the order
+        of the URL, or :class:`BrokerUnreachable` when none does."""
+        failure: BaseException | None = None
+        for first, node in enumerate(self.nodes):
+            # What aio_pika.connect_robust does, with the connection that
+            # goes round the nodes when it reconnects.
+            connection = NodesConnection(
+                self.nodes,
+                first,
                 reconnect_interval=self._reconnect_interval,
                 client_properties={"connection_name": f"lgsp-{self.transport_id}"},
             )
-        except CONNECTION_EXCEPTIONS as exc:
-            log.warning("amqp.connect_failed", url=masked(self.url), error=str(exc))
-            raise BrokerUnreachable(_why_unreachable(self.url, exc)) from exc
+            try:
+                await connection.connect(timeout=self._broker_timeout)
+            except CONNECTION_EXCEPTIONS as exc:
+                await connection.close()
+                log.warning("amqp.connect_failed", node=node_address(node), error=str(exc))
+                failure = exc
+                continue
+            return connection
+        assert failure is not None
+        raise BrokerUnreachable(_why_unreachable(self.url, failure)) from failure
 
     async def open_channels(self, connection: AbstractRobustConnection) -> Channels:
-        async def channel(*, confirms: bool = False) -> AbstractRobustChannel:
-            opened = connection.channel(publisher_confirms=confirms, on_return_raises=confirms)
-            await opened.initialize()
-            return opened
-
+        channel = self.open_channel
         channels = Channels(
-            rpc=await channel(),
-            serve=await channel(),
-            subscribe=await channel(),
-            events=await channel(confirms=True),
-            control=await channel(),
-            probe=await channel(),
+            rpc=await channel(connection),
+            serve=await channel(connection),
+            subscribe=await channel(connection),
+            events=await channel(connection, confirms=True),
+            control=await channel(connection),
+            probe=await channel(connection),
         )
         await channels.serve.set_qos(prefetch_count=self._prefetch)
         # One unacknowledged event per subscriber: events reach a subscriber in
         # order and one at a time, as with the memory engine.
         await channels.subscribe.set_qos(prefetch_count=1)
         return channels
+
+    @staticmethod
+    async def open_channel(
+        connection: AbstractRobustConnection, *, confirms: bool = False
+    ) -> AbstractRobustChannel:
+        """A robust channel (with publisher confirms, and returns raised, if asked)."""
+        opened = connection.channel(publisher_confirms=confirms, on_return_raises=confirms)
+        await opened.initialize()
+        return opened
 
     def attach(
         self, connection: AbstractRobustConnection, *, on_reconnected: Callable[[], None]
@@ -158,6 +177,11 @@ class Link:
 
     # -- connection events ------------------------------------------------
 
+    def node(self) -> str | None:
+        """``host:port`` of the node the connection is on (or tries next)."""
+        connection = self.connection
+        return connection.node if isinstance(connection, NodesConnection) else None
+
     def _on_connection_lost(
         self, _connection: AbstractConnection | None, exc: BaseException | None
     ) -> None:
@@ -166,13 +190,13 @@ class Link:
         # Called again for every failed reconnection attempt: say it once.
         if self._up:
             self._up = False
-            log.warning("amqp.disconnected", url=masked(self.url), error=repr(exc))
+            log.warning("amqp.disconnected", node=self.node(), error=repr(exc))
         else:
-            log.debug("amqp.reconnect_failed", url=masked(self.url), error=repr(exc))
+            log.debug("amqp.reconnect_failed", node=self.node(), error=repr(exc))
 
     def _on_reconnected(self, _connection: AbstractRobustConnection | None) -> None:
         self._up = True
-        log.info("amqp.reconnected", url=masked(self.url), transport_id=self.transport_id)
+        log.info("amqp.reconnected", node=self.node(), transport_id=self.transport_id)
         self._on_back()
 
     # -- tasks and work in progress ---------------------------------------

@@ -43,13 +43,13 @@ class Consumer:
 
     async def subscribe(self, topic: str, subscriber: str, handler: EventHandler) -> None:
         channels = self._link.require_channels()
-        queue = await channels.subscribe.declare_queue(
+        queue = await self._queues.declare(
+            channels.subscribe,
             subscriber_queue(subscriber, topic),
-            durable=True,
-            arguments=subscriber_queue_arguments(self._max_attempts),
+            "subscriber",
+            subscriber_queue_arguments(self._max_attempts),
         )
         await queue.bind(EVENTS, routing_key=topic)
-        self._queues.know(queue.name, "subscriber")
 
         async def on_event(message: AbstractIncomingMessage) -> None:
             await self._handle_event(subscriber, handler, message)

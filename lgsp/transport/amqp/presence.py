@@ -33,10 +33,12 @@ from lgsp.transport.amqp.topology import (
     GONE,
     HEARTBEAT,
     QUERY,
-    SERVICE_QUEUE_ARGUMENTS,
     Declared,
+    QueueType,
     service_queue,
+    service_queue_arguments,
     subscriber_queue,
+    type_mismatch,
 )
 from lgsp.transport.base import (
     AdapterStatus,
@@ -96,8 +98,10 @@ class Presence:
         broker_timeout: float,
         check_contract: ContractCheck,
         status_hooks: Callable[[], Mapping[str, tuple[str, StatusHook]]],
+        queue_type: QueueType,
     ) -> None:
         self._link = link
+        self._service_arguments = service_queue_arguments(queue_type)
         self._queues = queues
         self._heartbeat_interval = heartbeat_interval
         self._provider_ttl = provider_ttl
@@ -391,10 +395,13 @@ class Presence:
                 declared = await channel.queue_declare(
                     service_queue(service, version),
                     durable=True,
-                    arguments=SERVICE_QUEUE_ARGUMENTS,
+                    arguments=self._service_arguments,
                 )
-        except (TimeoutError, AMQPError, ChannelInvalidStateError, ConnectionError):
-            log.warning("amqp.probe_failed", service=service, version=version, exc_info=True)
+        except (TimeoutError, AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
+            if (mismatch := type_mismatch(exc)) is not None:
+                log.error("amqp.queue_type_mismatch", queue=mismatch.queue, error=str(mismatch))
+            else:
+                log.warning("amqp.probe_failed", service=service, version=version, exc_info=True)
             return 0
         self._queues.know(service_queue(service, version), "service")
         return declared.consumer_count or 0

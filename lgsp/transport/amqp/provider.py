@@ -15,8 +15,9 @@ from lgsp.transport.amqp.queues import Queues
 from lgsp.transport.amqp.topology import (
     BROKER_ERRORS,
     HEARTBEAT,
-    SERVICE_QUEUE_ARGUMENTS,
+    QueueType,
     service_queue,
+    service_queue_arguments,
 )
 from lgsp.transport.base import ProviderHandler
 
@@ -25,12 +26,19 @@ class Provider:
     """Serves service versions in this process."""
 
     def __init__(
-        self, link: Link, presence: Presence, queues: Queues, *, check_contract: ContractCheck
+        self,
+        link: Link,
+        presence: Presence,
+        queues: Queues,
+        *,
+        check_contract: ContractCheck,
+        queue_type: QueueType,
     ) -> None:
         self._link = link
         self._presence = presence
         self._queues = queues
         self._check_contract = check_contract
+        self._arguments = service_queue_arguments(queue_type)
 
     async def serve(
         self,
@@ -44,10 +52,9 @@ class Provider:
         channels = self._link.require_channels()
         if (refusal := self._check_contract(service, version, instance, fingerprint)) is not None:
             raise refusal  # before consuming: not one request reaches it
-        queue = await channels.serve.declare_queue(
-            service_queue(service, version), durable=True, arguments=SERVICE_QUEUE_ARGUMENTS
+        queue = await self._queues.declare(
+            channels.serve, service_queue(service, version), "service", self._arguments
         )
-        self._queues.know(queue.name, "service")
 
         async def on_request(message: AbstractIncomingMessage) -> None:
             await self._handle_request(channels.serve, handler, message)

@@ -1,6 +1,8 @@
 """The queues this process has known to exist (the service and subscriber
-queues it declared, probed or heard announced, and the dead letters), and
-their depth and consumers for operators.
+queues it declared, probed or heard announced, and the dead letters), their
+depth and consumers for operators, and the declaration of a service or
+subscriber queue that is checked first, so that a queue of the other type
+is named instead of closing a channel that others share.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ import asyncio
 import contextlib
 
 import aiormq.abc
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustQueue
 from aio_pika.exceptions import ChannelNotFoundEntity
+from pamqp.common import FieldValue
 
 from lgsp.transport.amqp.connection import Link, log
-from lgsp.transport.amqp.topology import BROKER_ERRORS, DEAD_LETTERS, QueueKind
+from lgsp.transport.amqp.topology import BROKER_ERRORS, DEAD_LETTERS, QueueKind, type_mismatch
 from lgsp.transport.base import QueueStats
 
 
@@ -28,6 +32,40 @@ class Queues:
 
     def know(self, name: str, kind: QueueKind) -> None:
         self._known[name] = kind
+
+    async def declare(
+        self,
+        channel: AbstractRobustChannel,
+        name: str,
+        kind: QueueKind,
+        arguments: dict[str, FieldValue],
+    ) -> AbstractRobustQueue:
+        """Declare a durable queue on ``channel`` (which restores it after a
+        reconnection) and know it.
+
+        The declaration is tried first on a channel of its own: a broker
+        refuses a queue that exists with other arguments by closing the
+        channel, and ``channel`` carries every consumer of its kind. A queue
+        of the other type raises
+        :class:`~lgsp.transport.amqp.topology.QueueTypeMismatch`.
+        """
+        connection = self._link.connection
+        if connection is not None and connection.transport is not None:
+            trial = await connection.transport.connection.channel()
+            try:
+                await trial.queue_declare(name, durable=True, arguments=arguments)
+            except BROKER_ERRORS as exc:
+                mismatch = type_mismatch(exc)
+                if mismatch is None:
+                    raise
+                raise mismatch from exc
+            finally:
+                if not trial.is_closed:
+                    with contextlib.suppress(*BROKER_ERRORS):
+                        await trial.close()
+        queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+        self.know(name, kind)
+        return queue
 
     async def stats(self) -> list[QueueStats]:
         """What :meth:`~lgsp.transport.amqp.AmqpTransport.queue_stats` reports."""
