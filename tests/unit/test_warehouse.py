@@ -290,3 +290,30 @@ async def test_a_source_down_does_not_stop_the_others(wh: Warehouse) -> None:
     assert "land.parcel.snapshot is down" in errors["land.parcel.snapshot"]
     assert errors["onestop.procedure.list"] is None
     assert set(errors) == set(SOURCES)
+
+
+async def test_a_paged_pull_waits_in_proportion_to_its_pages() -> None:
+    """A pull keeps to its share of the loop: a page that took 0.2 s at a
+    share of 0.25 is followed by a 0.6 s wait; at 1, none."""
+    from lgsp_adapters.warehouse import ingest
+
+    clock = iter([100.0, 100.2, 100.8, 200.0, 200.5, 200.5])
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    pace = ingest._Pace(0.25, clock=lambda: next(clock), sleep=sleep)
+    await pace.page_done()
+    assert waits == [pytest.approx(0.6)]
+    eager = ingest._Pace(1.0, clock=lambda: next(clock), sleep=sleep)
+    await eager.page_done()
+    assert waits == [pytest.approx(0.6)]
+
+
+@pytest.mark.parametrize("raw", ["0", "1.5", "-1", "fast"])
+def test_a_pull_share_outside_zero_to_one_is_refused(raw: str) -> None:
+    from lgsp_adapters.warehouse.config import Settings as WarehouseSettings
+
+    with pytest.raises(ValueError, match="LGSP_WAREHOUSE_PULL_SHARE"):
+        WarehouseSettings.from_env({"LGSP_WAREHOUSE_PULL_SHARE": raw})

@@ -452,15 +452,23 @@ class _Pace:
     in proportion to the time the page took (the call and its rows), so the
     bus's own calls keep the rest."""
 
-    def __init__(self, share: float) -> None:
+    def __init__(
+        self,
+        share: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.share = share
-        self._started = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self._started = clock()
 
     async def page_done(self) -> None:
         if self.share < 1:
-            took = time.monotonic() - self._started
-            await asyncio.sleep(took * (1 - self.share) / self.share)
-        self._started = time.monotonic()
+            took = self._clock() - self._started
+            await self._sleep(took * (1 - self.share) / self.share)
+        self._started = self._clock()
 
 
 async def pull_dossiers(wh: Warehouse, ctx: Context) -> int:
