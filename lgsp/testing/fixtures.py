@@ -14,6 +14,10 @@
   external one). When no node can start, the tests that need one fail if the
   ``CI`` environment variable is set (a CI run must not pass by skipping)
   and are skipped with the reason otherwise.
+- ``lgsp_rabbitmq_cluster``: a private three-node RabbitMQ cluster, started
+  once per session at the first test that asks (its ``url`` names every
+  node), for tests of quorum queues and of a node's loss; without one, the
+  same rule (fail under ``CI``, skip otherwise).
 - ``lgsp_postgres_url``: a fresh, empty PostgreSQL database for one test
   (dropped after it), on ``LGSP_TEST_POSTGRES_URL``'s server, else on a
   private server started once per session; ``lgsp_postgres_node``: that
@@ -36,7 +40,14 @@ from lgsp.adapter import Adapter
 from lgsp.testing.bus import Bus, TransportKind, running_bus
 from lgsp.testing.postgres import ENV_URL as POSTGRES_ENV_URL
 from lgsp.testing.postgres import PostgresNode, PostgresNodeError, start_postgres
-from lgsp.testing.rabbitmq import ENV_URL, RabbitNode, RabbitNodeError, start_node
+from lgsp.testing.rabbitmq import (
+    ENV_URL,
+    RabbitCluster,
+    RabbitNode,
+    RabbitNodeError,
+    start_cluster,
+    start_node,
+)
 from lgsp_contracts.spec import Catalogue
 
 
@@ -91,6 +102,34 @@ def lgsp_amqp_url(lgsp_transport: TransportKind, request: pytest.FixtureRequest)
         return None
     # The run asked for amqp: no broker is a failure, never a skip.
     return os.environ.get(ENV_URL) or _node(request, required=True).url
+
+
+# -- a RabbitMQ cluster ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _lgsp_rabbitmq_cluster_start() -> Iterator[RabbitCluster | RabbitNodeError]:
+    """The session's one private cluster (or why it could not start)."""
+    try:
+        cluster = start_cluster(3)
+    except RabbitNodeError as exc:
+        yield exc
+        return
+    with cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def lgsp_rabbitmq_cluster(request: pytest.FixtureRequest) -> RabbitCluster:
+    """A private three-node RabbitMQ cluster, for tests that kill its nodes."""
+    started: RabbitCluster | RabbitNodeError = request.getfixturevalue(
+        "_lgsp_rabbitmq_cluster_start"
+    )
+    if isinstance(started, RabbitCluster):
+        return started
+    if os.environ.get("CI"):
+        pytest.fail(f"cannot start a RabbitMQ cluster: {started}", pytrace=False)
+    pytest.skip(f"no RabbitMQ cluster: {started}")
 
 
 @pytest.fixture(scope="session")
