@@ -162,6 +162,12 @@ def openapi(
                                     "grant_type": {"const": "client_credentials"},
                                     "client_id": {"type": "string"},
                                     "client_secret": {"type": "string"},
+                                    "scope": {
+                                        "type": "string",
+                                        "description": "Narrow the token to these granted "
+                                        "services and topics (names or patterns such as "
+                                        "`land.*`, separated by spaces; RFC 6749 §3.3)",
+                                    },
                                 },
                             }
                         }
@@ -184,7 +190,10 @@ def openapi(
                             }
                         },
                     },
-                    "400": {"description": "`unsupported_grant_type` or `invalid_request`"},
+                    "400": {
+                        "description": "`unsupported_grant_type`, `invalid_request`, or "
+                        "`invalid_scope` (a scope not granted to the client)"
+                    },
                     "401": {"description": "`invalid_client`"},
                 },
             }

@@ -42,7 +42,7 @@ from lgsp.gateway.responses import PROBLEM_JSON, reply_headers
 from lgsp.observe.metrics import EVENTS_PUBLISHED, IN_FLIGHT
 from lgsp.observe.record import ExchangeRecord, Recorder
 from lgsp.transport.base import Transport
-from lgsp.trust.access import Security
+from lgsp.trust.access import Principal, Security
 from lgsp.trust.quotas import RateLimiter
 from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
 
@@ -110,7 +110,8 @@ class Exchange:
             self._finished(record)
 
     async def _serve(self, request: web.Request, record: ExchangeRecord) -> Outcome:
-        client = self._authenticate(request, record)
+        principal = self._authenticate(request, record)
+        client = principal.client
         contract = self.registry.service(request.match_info["service"], self._version(request))
         record.name, record.version = contract.service, contract.version
         headers = request.headers
@@ -123,11 +124,11 @@ class Exchange:
             record.request = await self._body(request)
             body = record.request
         elif record.target is not None:
-            self.security.authorize(client, f"{contract.service}@{record.target}")
+            self.security.authorize(client, f"{contract.service}@{record.target}", principal.scope)
             self.limiter.check(client)
             body = record.request = await self._body(request)
         else:
-            body = await self._admit(request, record)
+            body = await self._admit(request, record, principal)
         envelope = Envelope(
             request_id=record.request_id,
             client=client,
@@ -155,10 +156,11 @@ class Exchange:
         return await self._once(scope, envelope.idempotency_key, target, forward)
 
     async def _publish(self, request: web.Request, record: ExchangeRecord) -> Outcome:
-        client = self._authenticate(request, record)
+        principal = self._authenticate(request, record)
+        client = principal.client
         contract = self.registry.topic(request.match_info["topic"], self._version(request))
         record.name, record.version = contract.topic, contract.version
-        body = await self._admit(request, record)
+        body = await self._admit(request, record, principal)
         key = self._idempotency_key(request)
         event = Event(
             topic=contract.topic,
@@ -189,17 +191,19 @@ class Exchange:
         target = (contract.topic, contract.version, body)
         return await self._once(client, key, target, accept)
 
-    def _authenticate(self, request: web.Request, record: ExchangeRecord) -> str:
+    def _authenticate(self, request: web.Request, record: ExchangeRecord) -> Principal:
         principal = self.security.verify(
             request.headers.get("Authorization"), peer_certificate(request)
         )
         record.client = principal.client
-        return principal.client
+        return principal
 
-    async def _admit(self, request: web.Request, record: ExchangeRecord) -> bytes:
-        """Grant, quota, then the body: what every exchange passes before its
-        payload is read against the contract."""
-        self.security.authorize(record.client, record.name)
+    async def _admit(
+        self, request: web.Request, record: ExchangeRecord, principal: Principal
+    ) -> bytes:
+        """Grant (and the token's scope), quota, then the body: what every
+        exchange passes before its payload is read against the contract."""
+        self.security.authorize(record.client, record.name, principal.scope)
         self.limiter.check(record.client)
         record.request = await self._body(request)
         return record.request

@@ -19,7 +19,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from lgsp.trust.access import Security
+from lgsp.trust.access import InvalidScope, Security
 from lgsp.trust.clients import Client
 from lgsp.trust.tls import certificate_thumbprint
 
@@ -82,6 +82,9 @@ class TokenEndpoint:
             return _oauth_error(
                 400, "unsupported_grant_type", "only client_credentials is supported"
             )
+        requested = form.get("scope")
+        if requested is not None and not isinstance(requested, str):
+            return _oauth_error(400, "invalid_request", "scope must be a form field")
         credentials = _basic_credentials(request.headers.get("Authorization"))
         bound_to: str | None = None
         if credentials is None:
@@ -96,7 +99,7 @@ class TokenEndpoint:
                     return _oauth_error(
                         401, "invalid_client", "no client certificate configured for this client"
                     )
-                return self._issued(client, bound_to)
+                return self._issued(client, bound_to, requested)
             if not isinstance(client_id, str) or not isinstance(secret, str):
                 return _oauth_error(401, "invalid_client", "client credentials are required")
             credentials = (client_id, secret)
@@ -105,23 +108,35 @@ class TokenEndpoint:
         if client is None:
             log.warning("token.refused", client=self._known(credentials[0]), method="secret")
             return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
-        return self._issued(client, None)
+        return self._issued(client, None, requested)
 
     def _known(self, client_id: str) -> str:
         """The id to log for a refusal: an unknown one is not repeated, as a
         client that typed its secret into client_id would see it logged."""
         return client_id if self.security.client(client_id) is not None else "(unknown)"
 
-    def _issued(self, client: Client, bound_to: str | None) -> web.Response:
-        token, ttl = self.security.issue(client, bound_to=bound_to)
-        log.info("token.issued", client=client.id, expires_in=ttl, bound=bound_to is not None)
+    def _issued(self, client: Client, bound_to: str | None, requested: str | None) -> web.Response:
+        try:
+            # RFC 6749 §3.3: a token narrowed to what was asked, if granted.
+            scope = None if requested is None else self.security.narrow(client, requested)
+        except InvalidScope as exc:
+            log.warning("token.refused", client=client.id, method="scope", reason=str(exc))
+            return _oauth_error(400, "invalid_scope", str(exc))
+        token, ttl = self.security.issue(client, bound_to=bound_to, scope=scope)
+        log.info(
+            "token.issued",
+            client=client.id,
+            expires_in=ttl,
+            bound=bound_to is not None,
+            narrowed=scope is not None,
+        )
         return web.Response(
             body=orjson.dumps(
                 {
                     "access_token": token,
                     "token_type": "Bearer",
                     "expires_in": ttl,
-                    "scope": " ".join(client.grants),
+                    "scope": " ".join(client.grants if scope is None else scope),
                 }
             ),
             content_type="application/json",

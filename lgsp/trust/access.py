@@ -12,6 +12,7 @@ memory and drops it whenever the store changes.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -34,6 +35,15 @@ ISSUER = "lgsp"
 AUDIENCE = "lgsp-gateway"
 
 
+class InvalidScope(Exception):
+    """A token request's scope is malformed or asks for more than the
+    client's grants (OAuth2 ``invalid_scope``)."""
+
+
+# A name or pattern as grants write them, optionally @province or @*.
+_SCOPE_ITEM = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*(\.\*)?(@([a-z0-9_-]+|\*))?$")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated client, as a verified token describes it."""
@@ -43,6 +53,9 @@ class Principal:
     issued: float = 0.0
     bound_to: str | None = None
     """``x5t#S256`` of the certificate the token is bound to (RFC 8705)."""
+    scope: tuple[str, ...] | None = None
+    """What the token was narrowed to when it was asked for (RFC 6749 §3.3),
+    in the grants' own terms; None: whatever the client is granted."""
 
 
 class Security:
@@ -96,9 +109,28 @@ class Security:
             return None
         return client
 
-    def issue(self, client: Client, *, bound_to: str | None = None) -> tuple[str, int]:
+    def narrow(self, client: Client, requested: str) -> tuple[str, ...]:
+        """The scope a token request asks for (RFC 6749 §3.3: names separated
+        by spaces, in the grants' terms: ``land.parcel.lookup``, ``land.*``,
+        ``land.*@gialai``), each covered by one of the client's grants; else
+        :class:`InvalidScope` naming those that are not."""
+        items = tuple(dict.fromkeys(requested.split(" ")))
+        if not requested or "" in items:
+            raise InvalidScope("scope must be names separated by single spaces")
+        malformed = [i for i in items if not _SCOPE_ITEM.match(i)]
+        if malformed:
+            raise InvalidScope(f"not a service, topic or pattern: {', '.join(malformed)}")
+        refused = [i for i in items if not granted(client.grants, i)]
+        if refused:
+            raise InvalidScope(f"{client.id} is not granted {', '.join(refused)}")
+        return items
+
+    def issue(
+        self, client: Client, *, bound_to: str | None = None, scope: tuple[str, ...] | None = None
+    ) -> tuple[str, int]:
         """A signed access token for the client and its lifetime in seconds;
-        ``bound_to`` (an ``x5t#S256``) binds it to a certificate."""
+        ``bound_to`` (an ``x5t#S256``) binds it to a certificate, ``scope``
+        (from :meth:`narrow`) narrows it to part of the client's grants."""
         if self._signing is None:
             raise Unauthenticated("no signing key")
         now = time.time()
@@ -112,8 +144,12 @@ class Security:
             # otherwise carry a later time than the revocation and outlive it.
             "iat": math.floor(now * 1000) / 1000,
             "exp": int(now) + self._ttl,
-            "scope": " ".join(client.grants),
+            "scope": " ".join(client.grants if scope is None else scope),
         }
+        if scope is not None:
+            # A token asked for with a scope is held to it; one without keeps
+            # following the client's grants, as they change.
+            claims["narrowed"] = True
         if bound_to is not None:
             claims["cnf"] = {"x5t#S256": bound_to}
         token = jwt.encode(
@@ -171,15 +207,18 @@ class Security:
             raise Unauthenticated("invalid token") from None
         cnf = claims.get("cnf")
         bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+        scope = claims.get("scope") if claims.get("narrowed") is True else None
         return Principal(
             client=str(claims["sub"]),
             expires=float(claims["exp"]),
             issued=float(claims["iat"]),
             bound_to=str(bound) if bound is not None else None,
+            scope=tuple(scope.split(" ")) if isinstance(scope, str) else None,
         )
 
-    def authorize(self, client: str, name: str) -> None:
-        """403 unless the client was granted this service or topic."""
+    def authorize(self, client: str, name: str, scope: tuple[str, ...] | None = None) -> None:
+        """403 unless the client was granted this service or topic, and
+        ``scope`` (a narrowed token's) includes it."""
         key = (client, name)
         allowed = self._grants.get(key)
         if allowed is None:
@@ -187,6 +226,8 @@ class Security:
             self._grants[key] = allowed
         if not allowed:
             raise Forbidden(f"{client} is not granted {name}")
+        if scope is not None and not granted(scope, name):
+            raise Forbidden(f"this token's scope does not include {name}")
 
     def quota(self, client: str) -> tuple[float, int] | None:
         """(requests per second, burst) of the client, or None: unlimited."""

@@ -98,6 +98,52 @@ async def test_token_errors(bus: Bus, form: dict[str, str], status: int, error: 
     assert (await r.json())["error"] == error
 
 
+async def _scoped(bus: Bus, scope: str) -> tuple[int, dict[str, object]]:
+    r = await bus.http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "test.all",
+            "client_secret": bus.secret("test.all"),
+            "scope": scope,
+        },
+    )
+    return r.status, await r.json()
+
+
+async def test_a_token_asked_with_a_scope_is_narrowed_to_it(bus: Bus) -> None:
+    """RFC 6749 §3.3: the token allows what was asked for, of the grants
+    (``test.*`` here), and says so; the rest of the grants are refused."""
+    status, body = await _scoped(bus, "test.echo.call")
+    assert status == 200
+    assert body["scope"] == "test.echo.call"
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    echoed = await bus.http.post("/v1/services/test.echo.call", json={"text": "a"}, headers=headers)
+    assert echoed.status == 200
+    ping = await bus.http.post("/v1/events/test.ping.sent", json={"n": 1}, headers=headers)
+    assert "scope" in (await problem(ping, 403, "auth.forbidden"))["detail"]
+    # A pattern within a grant is a scope too; without a scope, all the grants.
+    status, body = await _scoped(bus, "test.ping.* test.echo.call")
+    assert (status, body["scope"]) == (200, "test.ping.* test.echo.call")
+    r = await bus.http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "test.all",
+            "client_secret": bus.secret("test.all"),
+        },
+    )
+    assert (await r.json())["scope"] == "test.*"
+
+
+@pytest.mark.parametrize(
+    "scope", ["land.parcel.lookup", "test.echo.call land.*", "", "test.echo.call  test.x", "a b;c"]
+)
+async def test_a_scope_beyond_the_grants_or_malformed_is_refused(bus: Bus, scope: str) -> None:
+    status, body = await _scoped(bus, scope)
+    assert (status, body["error"]) == (400, "invalid_scope")
+
+
 @pytest.mark.parametrize(
     "authorization",
     [None, "Bearer", "Bearer not-a-token", "Basic dXNlcjpwYXNz", "Bearer " + "e" * 40],
