@@ -4,11 +4,13 @@ read-only (gateways may keep writing)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import itertools
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -19,7 +21,18 @@ import click
 
 from lgsp.config import STORE_URL_ENV, STORE_URL_SCHEMES
 from lgsp.errors import MalformedRequest
-from lgsp.observe.exchange_log import COLUMNS, AuditError, Query, Row, as_json, read, verify
+from lgsp.observe.exchange_log import (
+    ARCHIVE_DIR,
+    COLUMNS,
+    AuditError,
+    Query,
+    Row,
+    archive_before,
+    as_json,
+    read,
+    timestamp,
+    verify,
+)
 from lgsp.observe.report import RENDERERS, Report
 
 DEFAULT_DATA_DIR = Path("lgsp-data")
@@ -52,6 +65,13 @@ store_option = click.option(
     callback=_store_url,
     help=f"The PostgreSQL store the gateways write to (env {STORE_URL_ENV}); "
     "instead of --data-dir.",
+)
+archive_option = click.option(
+    "--archive-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LGSP_AUDIT_ARCHIVE_DIR",
+    help=f"The archive files (env LGSP_AUDIT_ARCHIVE_DIR); default: {ARCHIVE_DIR}/ in the "
+    "data dir.",
 )
 out_option = click.option(
     "--out",
@@ -121,11 +141,13 @@ def audit() -> None:
 @audit.command("verify")
 @data_dir_option
 @store_option
-def verify_command(data_dir: Path, store_url: str | None) -> None:
-    """Check the hash chain from the first record to the signed head. Exits
-    0 when intact, 1 naming the first broken record, 2 when there is no log."""
+@archive_option
+def verify_command(data_dir: Path, store_url: str | None, archive_dir: Path | None) -> None:
+    """Check the hash chain from the first record to the signed head, through
+    the archive files first when records were archived. Exits 0 when intact,
+    1 naming the first broken record, 2 when there is no log."""
     try:
-        verdict = verify(data_dir, store_url=store_url)
+        verdict = verify(data_dir, store_url=store_url, archive_dir=archive_dir)
     except AuditError as exc:
         raise _Unreadable(str(exc)) from exc
     if verdict.intact:
@@ -134,6 +156,43 @@ def verify_command(data_dir: Path, store_url: str | None) -> None:
     click.echo(f"record {verdict.broken}: {verdict.reason}")
     click.echo(f"{verdict.records} records intact before it", err=True)
     sys.exit(1)
+
+
+@audit.command("archive")
+@data_dir_option
+@store_option
+@archive_option
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    required=True,
+    envvar="LGSP_AUDIT_RETENTION_DAYS",
+    metavar="DAYS",
+    help="Move out the records received more than DAYS days ago (env LGSP_AUDIT_RETENTION_DAYS).",
+)
+def archive_command(
+    data_dir: Path, store_url: str | None, archive_dir: Path | None, days: int
+) -> None:
+    """Move the oldest records out of the store into signed archive files
+    (gzip JSON lines, each with a signed manifest), which verify then checks
+    with the rest as one chain. Run it daily (archiving waits for writes, and
+    writes for it, one batch at a time)."""
+    folder = archive_dir or data_dir / ARCHIVE_DIR
+    before = timestamp(time.time() - days * 86_400)
+    try:
+        written = asyncio.run(archive_before(data_dir, store_url, folder, before))
+    except AuditError as exc:
+        raise _Unreadable(str(exc)) from exc
+    if not written:
+        click.echo(f"nothing to archive: no record is older than {days} days")
+        return
+    moved = sum(m.records for m in written)
+    click.echo(
+        f"{moved} records archived into {len(written)} file{'s' if len(written) > 1 else ''} "
+        f"in {folder} "
+        f"(records {written[0].first} to {written[-1].last})"
+    )
 
 
 filters = [

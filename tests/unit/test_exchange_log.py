@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -41,6 +42,7 @@ from lgsp.observe.exchange_log import (
     Query,
     Row,
     Verdict,
+    archive,
     read,
     verify,
 )
@@ -597,3 +599,122 @@ async def test_a_log_on_a_newer_schema_is_refused(pg: Place) -> None:
     result = await pg.cli("verify", *pg.where())
     assert result.exit_code == 2
     assert "upgrade lgsp" in result.output
+
+
+# -- archiving --------------------------------------------------------------------
+
+
+def _received(i: int) -> str:
+    """The log timestamp of _record(i)'s arrival."""
+    return audit.timestamp(_record(i).received)
+
+
+async def _archive(place: Place, before: str) -> list[audit.Manifest]:
+    return await audit.archive_before(
+        place.data_dir, place.store_url, place.data_dir / "archive", before
+    )
+
+
+async def test_archived_records_still_verify_with_the_rest(
+    nine: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive, "FILE_RECORDS", 2)
+    written = await _archive(nine, _received(6))
+    assert [(m.first, m.last) for m in written] == [(1, 2), (3, 4), (5, 5)]
+    assert [row["seq"] for row in await nine.rows()] == [6, 7, 8, 9]
+    assert await nine.verify() == Verdict(9)
+    # The chain goes on from what is left.
+    await _write(nine, [_record(10), _record(11)])
+    assert await nine.verify() == Verdict(11)
+    # What an archive file holds is the record as it was, bodies included.
+    [first] = list(archive.read_archive(nine.data_dir / "archive" / written[0].file))[:1]
+    assert first["seq"] == 1
+    assert first["request_body"] == _record(1).request
+
+
+async def test_a_log_archived_whole_goes_on_from_its_last_record(nine: Place) -> None:
+    [manifest] = await _archive(nine, _received(100))
+    assert (manifest.first, manifest.last, manifest.records) == (1, 9, 9)
+    assert await nine.rows() == []
+    assert await nine.verify() == Verdict(9)
+    assert await _archive(nine, _received(100)) == []  # nothing more to move
+    await _write(nine, [_record(10)])
+    [row] = await nine.rows()
+    assert row["seq"] == 10
+    assert row["prev_hash"] == manifest.hash
+    assert await nine.verify() == Verdict(10)
+
+
+async def test_archiving_stops_at_the_first_newer_record(place: Place) -> None:
+    # Written in this order: record 3 arrived after record 4's cut-off.
+    await _write(place, [_record(1), _record(2), _record(9), _record(3)])
+    [manifest] = await _archive(place, _received(5))
+    assert (manifest.first, manifest.last) == (1, 2)
+    assert [row["request_id"] for row in await place.rows()] == ["req-9", "req-3"]
+    assert await place.verify() == Verdict(4)
+
+
+def _rewrite(path: Path, seq: int, column: str, value: Any) -> None:
+    rows = list(archive.read_archive(path))
+    rows[seq - 1][column] = value
+    lines = b"".join(
+        json.dumps([archive._encoded(row[c]) for c in COLUMNS]).encode() + b"\n" for row in rows
+    )
+    path.write_bytes(gzip.compress(lines))
+
+
+async def test_a_record_changed_in_an_archive_is_named(nine: Place) -> None:
+    [manifest] = await _archive(nine, _received(6))
+    _rewrite(nine.data_dir / "archive" / manifest.file, 3, "status", 200)
+    verdict = await nine.verify()
+    assert verdict.broken == 3
+    assert verdict.reason == "altered: its hash does not match its contents"
+
+
+async def test_an_archive_file_changed_in_form_only_is_found(nine: Place) -> None:
+    [manifest] = await _archive(nine, _received(6))
+    path = nine.data_dir / "archive" / manifest.file
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
+    verdict = await nine.verify()
+    assert verdict.broken == 1
+    assert verdict.reason == f"{manifest.file} does not match its signed manifest"
+
+
+async def test_a_removed_archive_is_found(nine: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archive, "FILE_RECORDS", 3)
+    _, second = await _archive(nine, _received(7))
+    for name in (second.file, second.file.replace(".jsonl.gz", ".json")):
+        (nine.data_dir / "archive" / name).unlink()
+    verdict = await nine.verify()
+    assert verdict.broken == 4
+    assert verdict.reason is not None
+    assert verdict.reason.startswith("removed: records 4 to 6 were archived and are not in")
+
+
+async def test_a_forged_manifest_is_found(nine: Place) -> None:
+    [manifest] = await _archive(nine, _received(6))
+    path = nine.data_dir / "archive" / manifest.file.replace(".jsonl.gz", ".json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "last": 4}))
+    verdict = await nine.verify()
+    assert verdict.broken == 1
+    assert verdict.reason == f"the manifest of {manifest.file} is forged or damaged"
+
+
+async def test_cli_archive_then_verify(nine: Place, tmp_path: Path) -> None:
+    folder = tmp_path / "kept"
+    result = await nine.cli(
+        "archive", *nine.where(), "--older-than", "1", "--archive-dir", str(folder)
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"9 records archived into 1 file in {folder} (records 1 to 9)"
+    result = await nine.cli("verify", *nine.where(), "--archive-dir", str(folder))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "9 records, chain intact"
+    # Without its archive, the chain has lost its beginning.
+    result = await nine.cli("verify", *nine.where(), "--archive-dir", str(tmp_path / "none"))
+    assert result.exit_code == 1
+    assert "record 1: removed: records 1 to 9 were archived" in result.output
+    result = await nine.cli(
+        "archive", *nine.where(), "--older-than", "1", "--archive-dir", str(folder)
+    )
+    assert result.output.strip() == "nothing to archive: no record is older than 1 days"

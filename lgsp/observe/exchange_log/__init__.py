@@ -17,7 +17,8 @@ chaining and writes happen in the background, in batches, off the event loop.
 
 The recorder, :class:`ExchangeLog`, is here; its parts are the columns and
 the chain (:mod:`.chain`), the engines (:mod:`.sqlite`, :mod:`.postgres`),
-reading (:mod:`.query`) and verification (:mod:`.verify`).
+reading (:mod:`.query`), archiving the oldest records into signed files
+(:mod:`.archive`) and verification (:mod:`.verify`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import structlog
 
 from lgsp.config import Settings
 from lgsp.errors import ServiceUnavailable
+from lgsp.observe.exchange_log.archive import ARCHIVE_DIR, Manifest, archive_before
 from lgsp.observe.exchange_log.chain import (
     COLUMNS,
     DB_FILE,
@@ -55,6 +57,7 @@ from lgsp.observe.record import ExchangeRecord
 from lgsp.store import StoreError
 
 __all__ = [
+    "ARCHIVE_DIR",
     "COLUMNS",
     "DB_FILE",
     "FLUSH_BATCH",
@@ -68,10 +71,12 @@ __all__ = [
     "ExchangeLog",
     "Head",
     "JsonValue",
+    "Manifest",
     "Query",
     "Row",
     "Value",
     "Verdict",
+    "archive_before",
     "as_json",
     "chain_hash",
     "open_log",

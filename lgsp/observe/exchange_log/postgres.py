@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
 from lgsp.observe.exchange_log.chain import COLUMNS, GENESIS, AuditError, Head, Row, Value, chain
 from lgsp.observe.exchange_log.query import Query
-from lgsp.observe.exchange_log.store import Reader, Store, checked_columns
+from lgsp.observe.exchange_log.store import Reader, Store, archivable, checked_columns
 from lgsp.store import (
     STEPS,
     Database,
@@ -39,6 +39,10 @@ _HEAD = """
 INSERT INTO exchange_log_head (seq, hash, mac) VALUES ($1, $2, $3)
 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac
 """
+_MARK = """
+INSERT INTO exchange_log_archived (seq, hash, mac) VALUES ($1, $2, $3)
+ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac
+"""
 _CHUNK = 2000
 """Rows a reader fetches at a time."""
 
@@ -51,7 +55,7 @@ class PostgresStore(Store):
 
     def __init__(self, db: Database, key: bytes) -> None:
         self._db = db
-        self._key = key
+        self.key = key
         self.name = db.url
 
     @classmethod
@@ -79,14 +83,30 @@ class PostgresStore(Store):
                 # last one archived.
                 last = await conn.fetchrow(_LAST) or await conn.fetchrow(_ARCHIVED)
                 seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-                rows, seq, prev = await asyncio.to_thread(chain, self._key, seq, prev, prepared)
+                rows, seq, prev = await asyncio.to_thread(chain, self.key, seq, prev, prepared)
                 await conn.copy_records_to_table("exchanges", records=rows, columns=COLUMNS)
-                head = Head.sign(self._key, seq, prev)
+                head = Head.sign(self.key, seq, prev)
                 await conn.execute(_HEAD, head.seq, head.hash, head.mac)
         except asyncpg.PostgresError as exc:
             # Not an outage (those are StoreUnavailable already): full disk,
             # a table altered under us... nothing was written either way.
             raise StoreError(f"the exchange log at {self.name}: {exc}") from exc
+
+    async def archive(self, before: str, limit: int, keep: Callable[[list[Row]], object]) -> int:
+        sql, args = Query(limit=limit).sql(numbered=True)
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+                records = await conn.fetch(sql, *args)
+                rows = archivable((dict(zip(COLUMNS, r, strict=True)) for r in records), before)
+                if rows:
+                    await asyncio.to_thread(keep, rows)
+                    last = Head.sign(self.key, int(str(rows[-1]["seq"])), str(rows[-1]["hash"]))
+                    await conn.execute("DELETE FROM exchanges WHERE seq <= $1", last.seq)
+                    await conn.execute(_MARK, last.seq, last.hash, last.mac)
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the exchange log at {self.name}: {exc}") from exc
+        return len(rows)
 
     async def page(self, query: Query) -> list[Row]:
         sql, args = query.sql(numbered=True)

@@ -35,7 +35,7 @@ from lgsp.observe.exchange_log.chain import (
     prepare,
 )
 from lgsp.observe.exchange_log.query import Query
-from lgsp.observe.exchange_log.store import Reader, Store, checked_columns
+from lgsp.observe.exchange_log.store import Reader, Store, archivable, checked_columns
 from lgsp.observe.record import ExchangeRecord
 from lgsp.store import StoreUnavailable
 
@@ -111,6 +111,27 @@ class SqliteLog:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    def archive(self, before: str, limit: int, keep: Callable[[list[Row]], object]) -> int:
+        """Move out the oldest records (see :meth:`Store.archive`)."""
+        with self._exclusive():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = archivable(select(self.conn, Query(limit=limit)), before)
+                if rows:
+                    keep(rows)
+                    last = Head.sign(self.key, int(str(rows[-1]["seq"])), str(rows[-1]["hash"]))
+                    self.conn.execute("DELETE FROM exchanges WHERE seq <= ?", (last.seq,))
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO exchange_log_archived (one, seq, hash, mac) "
+                        "VALUES (1, ?, ?, ?)",
+                        (last.seq, last.hash, last.mac),
+                    )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return len(rows)
+
     def page(self, query: Query) -> list[Row]:
         return list(select(self.conn, query))
 
@@ -134,6 +155,7 @@ class SqliteStore(Store):
 
     def __init__(self, log: SqliteLog, data_dir: Path | None) -> None:
         self._log = log
+        self.key = log.key
         self._lock = asyncio.Lock()
         self.name = str(data_dir) if data_dir is not None else "memory"
 
@@ -150,6 +172,9 @@ class SqliteStore(Store):
 
     async def append(self, prepared: Sequence[list[Value]]) -> None:
         await self._call(lambda: self._log.append(prepared))
+
+    async def archive(self, before: str, limit: int, keep: Callable[[list[Row]], object]) -> int:
+        return await self._call(lambda: self._log.archive(before, limit, keep))
 
     async def page(self, query: Query) -> list[Row]:
         return await self._call(lambda: self._log.page(query))

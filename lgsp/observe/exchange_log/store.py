@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from lgsp.config import Settings
@@ -28,6 +29,8 @@ class Store(abc.ABC):
 
     name: str
     """What logs may say of it: the data folder, or the URL without password."""
+    key: bytes
+    """The chain's key."""
 
     @abc.abstractmethod
     async def append(self, prepared: Sequence[list[Value]]) -> None:
@@ -46,6 +49,14 @@ class Store(abc.ABC):
         """``columns`` of the records received in [start, end) (log timestamps)."""
 
     @abc.abstractmethod
+    async def archive(self, before: str, limit: int, keep: Callable[[list[Row]], object]) -> int:
+        """Move out the oldest records received before ``before`` (a log
+        timestamp), at most ``limit``: from the first, in order, up to the
+        first received later. ``keep`` (blocking: run in a thread) writes
+        them elsewhere; then they are deleted and the archived mark signed,
+        in one transaction that appends wait for. Returns how many moved."""
+
+    @abc.abstractmethod
     async def close(self) -> None:
         """Let go of the database."""
 
@@ -53,13 +64,24 @@ class Store(abc.ABC):
 async def open_store(settings: Settings) -> Store:
     """The engine the settings name: PostgreSQL at ``store_url``, else SQLite
     in ``data_dir`` (in memory without one)."""
-    if settings.store_url is not None:
+    return await open_engine(settings.data_dir, settings.store_url)
+
+
+async def open_engine(data_dir: Path | None, store_url: str | None) -> Store:
+    """PostgreSQL at ``store_url`` when given, else SQLite in ``data_dir``
+    (in memory without one); made when new."""
+    if store_url is not None:
         from lgsp.observe.exchange_log.postgres import PostgresStore
 
-        return await PostgresStore.open(settings.store_url)
+        return await PostgresStore.open(store_url)
     from lgsp.observe.exchange_log.sqlite import SqliteStore
 
-    return await SqliteStore.open(settings.data_dir)
+    return await SqliteStore.open(data_dir)
+
+
+def archivable(rows: Iterable[Row], before: str) -> list[Row]:
+    """The records from the first up to the first received at ``before`` or later."""
+    return list(itertools.takewhile(lambda row: str(row["received"]) < before, rows))
 
 
 def checked_columns(columns: Sequence[str]) -> list[str]:
