@@ -365,8 +365,14 @@ class RabbitCluster:
     def url(self) -> str:
         """One URL naming every node, as the transport takes it:
         ``amqp://guest:guest@127.0.0.1:<port1>,127.0.0.1:<port2>,.../``."""
-        hosts = ",".join(f"{_LOOPBACK}:{node.port}" for node in self.nodes)
-        return f"amqp://guest:guest@{hosts}/"
+        return self.url_for()
+
+    def url_for(self, vhost: str = "", *, first: int = 0) -> str:
+        """The URL naming every node, of a virtual host, with node ``first``
+        first (a transport connects to the first node that answers)."""
+        order = self.nodes[first:] + self.nodes[:first]
+        hosts = ",".join(f"{_LOOPBACK}:{node.port}" for node in order)
+        return f"amqp://guest:guest@{hosts}/{vhost}"
 
     def __enter__(self) -> RabbitCluster:
         return self
@@ -411,7 +417,7 @@ class RabbitCluster:
         for node in self.nodes:
             if node.running:
                 node.add_vhost(name)
-                return f"{self.url.rstrip('/')}/{name}"
+                return self.url_for(name)
         raise RabbitNodeError("no node of the cluster is running")
 
     def running_nodes(self) -> list[str]:
