@@ -25,8 +25,18 @@ MaTinh = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
 MaXa = Annotated[str, StringConstraints(pattern=r"^[0-9]{5}$")]
 TenDonVi = Annotated[str, StringConstraints(min_length=2, max_length=100)]
 ChiTiet = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Whitespace as both regex engines a contract meets read it: JSON Schema's
+# (ECMA-262) and pydantic's (Rust's regex crate) disagree on `\s` (U+0085 is
+# whitespace to Rust only, U+FEFF to ECMA-262 only) and on `.`, so patterns
+# name the characters, and a value valid by the published schema is valid here.
+SPACE = r"\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+LINE = r"[^\n\r\u2028\u2029]"
+"""Any character but a line break (what `.` means to ECMA-262)."""
 # A trimmed name: no leading or trailing space.
-HoVaTen = Annotated[str, StringConstraints(min_length=2, max_length=100, pattern=r"^\S(?:.*\S)?$")]
+HoVaTen = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=100, pattern=rf"^[^{SPACE}](?:{LINE}*[^{SPACE}])?$"),
+]
 SoHieu = Annotated[int, Field(ge=1, le=9999)]
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from lgsp_contracts.fields import CaNhan, ThamChieuThuaDat
+from lgsp_contracts.fields import SPACE, CaNhan, ThamChieuThuaDat
 from lgsp_contracts.spec import Contract, ErrorSpec, Example, ServiceContract, TopicContract
 
 OWNER: Final = "UBND tỉnh Đồng Tháp — Hệ thống thông tin giải quyết thủ tục hành chính (mock)"
@@ -133,7 +133,12 @@ class YeuCauNopHoSo(Contract):
         default=None, description="The applicant's phone number (số điện thoại), 10 digits from 0."
     )
     email: (
-        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$", max_length=254
+            ),
+        ]
         | None
     ) = Field(default=None, description="The applicant's e-mail address (thư điện tử).")
     ngayTiepNhan: AwareDatetime | None = Field(

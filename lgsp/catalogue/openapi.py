@@ -80,8 +80,9 @@ _HEADERS: list[dict[str, Any]] = [
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "description": "A retry with the same key returns the first outcome.",
-        "schema": {"type": "string", "maxLength": 255},
+        "description": "A retry with the same key (and the same request) returns the first "
+        "outcome; a key is 1-255 characters and belongs to its client.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     },
 ]
 
@@ -122,6 +123,16 @@ def _problem_responses(problems: Iterable[tuple[int, str, str]]) -> dict[str, An
 
 def _bus_problems(errs: Iterable[type[errors.LgspError]]) -> list[tuple[int, str, str]]:
     return [(e.status, e.code, e.title) for e in errs]
+
+
+def _catalogue_read(summary: str) -> dict[str, Any]:
+    """A GET of the catalogue: what it answers, and its two problems."""
+    return {
+        "summary": summary,
+        "security": [{"oauth2": []}],
+        "responses": {"200": {"description": summary, "content": {"application/json": {}}}}
+        | _problem_responses(_bus_problems((errors.Unauthenticated, errors.UnknownService))),
+    }
 
 
 def _version_note(contract: ServiceContract) -> str:
@@ -289,18 +300,28 @@ def openapi(
         ("/v1/topics", "Catalogue of event topics"),
         ("/v1/topics/{topic}", "One topic: versions, payload schemas, examples, subscribers"),
     ):
-        op: dict[str, Any] = {
-            "summary": summary,
-            "security": [{"oauth2": []}],
-            "responses": {"200": {"description": summary, "content": {"application/json": {}}}}
-            | _problem_responses(_bus_problems((errors.Unauthenticated, errors.UnknownService))),
-        }
+        op: dict[str, Any] = _catalogue_read(summary)
         if "{" in route:
             param = route.rsplit("{", 1)[1].rstrip("}")
             op["parameters"] = [
                 {"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
             ]
         paths.setdefault(route, {})["get"] = op
+    # Each service's own path is read (GET) as well as called (POST), as the
+    # gateway's Allow says; a name this document does not list is 404 both ways.
+    for name in registry.services:
+        paths[f"/v1/services/{name}"]["get"] = _catalogue_read(
+            f"{name}: versions, schemas, errors, examples, providers"
+        ) | {"operationId": f"describe_{name.replace('.', '_').replace('-', '_')}"}
+    paths["/v1/services/{service}"]["post"] = {
+        "summary": "A service this document does not list: 404",
+        "security": [{"oauth2": []}],
+        "parameters": paths["/v1/services/{service}"]["get"]["parameters"],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": _problem_responses(
+            _bus_problems((errors.Unauthenticated, errors.UnknownService))
+        ),
+    }
     for route, summary in (
         ("/healthz", "Liveness"),
         ("/readyz", "Readiness: broker connected, registry loaded"),
