@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from lgsp.catalogue.registry import Registry
+from lgsp.config import STORE_URL_ENV
 from lgsp.envelope import Envelope, Event, Reply, new_id
 from lgsp.errors import DomainError, TransientError
 from lgsp.inbox import Inbox, open_inbox
@@ -398,7 +399,9 @@ class Adapter:
         finally:
             _RUNNING.reset(token)
         if self._subscriptions:
-            self._inbox = open_inbox(self.data_dir)
+            # The bus's store when it has one (every process of a subscriber
+            # shares it), else the adapter's folder.
+            self._inbox = open_inbox(self.data_dir, self.env.get(STORE_URL_ENV) or None)
             await self._inbox.open()
         for binding in self._services:
             contract = registry.service(binding.service, binding.version)

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from lgsp.store import Database
+
 T = TypeVar("T")
 
 RETENTION_S = 7 * 24 * 3600.0
@@ -151,7 +153,55 @@ class SqliteInbox(Inbox):
         )
 
 
-def open_inbox(folder: Path | None) -> Inbox:
+class PostgresInbox(Inbox):
+    """The bus's PostgreSQL store: one inbox for every process of a
+    subscriber, on any machine."""
+
+    def __init__(self, url: str, *, retention_s: float = RETENTION_S) -> None:
+        self._url = url
+        self._retention = retention_s
+        self._db: Database | None = None
+
+    def _open_db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the inbox is not open")
+        return self._db
+
+    async def open(self) -> None:
+        self._db = await Database.open(self._url, max_size=2)
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "DELETE FROM inbox WHERE processed_at < $1", time.time() - self._retention
+            )
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def processed(self, subscriber: str, event_id: str) -> bool:
+        async with self._open_db().connection() as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM inbox WHERE subscriber = $1 AND event_id = $2",
+                subscriber,
+                event_id,
+            )
+        return found is not None
+
+    async def record(self, subscriber: str, event_id: str) -> None:
+        async with self._open_db().connection() as conn:
+            await conn.execute(
+                "INSERT INTO inbox (subscriber, event_id, processed_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING",
+                subscriber,
+                event_id,
+                time.time(),
+            )
+
+
+def open_inbox(folder: Path | None, store_url: str | None = None) -> Inbox:
     """The inbox of an adapter whose state lives in ``folder`` (in memory
-    when it has none)."""
+    when it has none), or in the bus's PostgreSQL store at ``store_url``."""
+    if store_url is not None:
+        return PostgresInbox(store_url)
     return MemoryInbox() if folder is None else SqliteInbox(folder)

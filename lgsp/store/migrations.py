@@ -100,6 +100,19 @@ STEPS: tuple[Step, ...] = (
         );
         """,
     ),
+    Step(
+        2,
+        "the subscribers' inbox: the events each subscriber processed",
+        """
+        CREATE TABLE inbox (
+            subscriber TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            processed_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (subscriber, event_id)
+        );
+        CREATE INDEX inbox_processed_at ON inbox (processed_at);
+        """,
+    ),
 )
 """Every step, in order: version N is ``STEPS[N - 1]``."""
 

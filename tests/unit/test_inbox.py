@@ -5,6 +5,7 @@ the adapter has a data folder; a handler that failed runs again."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from prometheus_client import REGISTRY
 from lgsp import Adapter, Context
 from lgsp.catalogue.registry import Registry
 from lgsp.envelope import Event
-from lgsp.inbox import MemoryInbox, SqliteInbox
+from lgsp.inbox import Inbox, MemoryInbox, PostgresInbox, SqliteInbox
 from lgsp.transport.base import EventHandler
 from lgsp.transport.memory import MemoryTransport
 from tests.support.echo import TEST_CATALOGUE, Ping
@@ -25,9 +26,11 @@ def _event(n: int = 1) -> Event:
     return Event("test.ping.sent", 1, "test.all", "req-1", b'{"n": %d}' % n)
 
 
-def _counting(name: str = "test.counter") -> tuple[Adapter, list[int]]:
+def _counting(
+    name: str = "test.counter", env: dict[str, str] | None = None
+) -> tuple[Adapter, list[int]]:
     seen: list[int] = []
-    adapter = Adapter("counter", agency="test suite")
+    adapter = Adapter("counter", agency="test suite", env=env)
 
     @adapter.subscribe("test.ping.sent", name=name)
     async def count(ping: Ping, ctx: Context) -> None:
@@ -123,16 +126,45 @@ async def test_two_deliveries_at_once_run_the_handler_once() -> None:
     assert seen == [5]
 
 
-@pytest.mark.parametrize("engine", ["memory", "sqlite"])
-async def test_engines_remember_per_subscriber(engine: str, tmp_path: Path) -> None:
-    inbox = MemoryInbox() if engine == "memory" else SqliteInbox(tmp_path)
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Inbox]:
+    """A maker of inboxes that share what they hold (one file, one database)."""
+    if request.param == "memory":
+        shared = MemoryInbox()
+        return lambda: shared
+    if request.param == "sqlite":
+        return lambda: SqliteInbox(tmp_path)
+    url: str = request.getfixturevalue("lgsp_postgres_url")
+    return lambda: PostgresInbox(url)
+
+
+async def test_engines_remember_per_subscriber(engine: Callable[[], Inbox]) -> None:
+    inbox = engine()
     await inbox.open()
     assert not await inbox.processed("a", "e1")
     await inbox.record("a", "e1")
     await inbox.record("a", "e1")  # recording twice is harmless
     assert await inbox.processed("a", "e1")
     assert not await inbox.processed("b", "e1")
+    # Another process of the subscriber, on the same store, knows it too.
+    other = engine()
+    await other.open()
+    assert await other.processed("a", "e1")
+    await other.close()
     await inbox.close()
+
+
+@pytest.mark.postgres
+async def test_subscribers_on_the_bus_s_store_share_one_inbox(lgsp_postgres_url: str) -> None:
+    """Two adapter processes (here two adapters) of one subscriber with
+    LGSP_STORE_URL: an event one of them processed is not run by the other."""
+    env = {"LGSP_STORE_URL": lgsp_postgres_url}
+    event = _event(9)
+    first, seen_first = _counting("test.shared", env=env)
+    await _deliver(first, [event], data_dir=None)
+    second, seen_second = _counting("test.shared", env=env)
+    await _deliver(second, [event, _event(10)], data_dir=None)
+    assert (seen_first, seen_second) == ([9], [10])
 
 
 async def test_sqlite_forgets_past_its_retention(tmp_path: Path) -> None:
