@@ -1,9 +1,12 @@
 """deploy/ is checked, not just shipped: the compose file runs commands that
-exist, and the RabbitMQ definitions load into a real broker and declare the
-topology the transport uses (a mismatch would make the broker refuse it)."""
+exist, the cluster's compose file forms one cluster of three nodes that the
+gateway and the adapters all name, and the RabbitMQ definitions load into a
+real broker and declare the topology the transport uses, quorum queues and
+policies included (a mismatch would make the broker refuse it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,12 +21,33 @@ from click.testing import CliRunner
 from lgsp.cli import main
 from lgsp.testing.rabbitmq import RabbitNode
 from lgsp.transport import amqp
+from lgsp.transport.amqp.nodes import node_address, node_urls
+from tests.behaviour.transport.base import Inbox, echo
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-def compose() -> dict[str, Any]:
-    return dict(yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8")))
+def compose(name: str = "compose.yaml") -> dict[str, Any]:
+    return dict(yaml.safe_load((DEPLOY / name).read_text(encoding="utf-8")))
+
+
+def cluster_compose() -> dict[str, dict[str, Any]]:
+    """compose.yaml's services with compose.cluster.yaml over them, merged
+    as ``docker compose -f compose.yaml -f compose.cluster.yaml`` does:
+    mappings key by key, volumes by their path in the container."""
+    services: dict[str, dict[str, Any]] = compose()["services"]
+    for name, override in compose("compose.cluster.yaml")["services"].items():
+        merged = dict(services.get(name, {}))
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merged[key] | value
+            elif key == "volumes" and key in merged:
+                mounts = {v.split(":")[1]: v for v in merged[key]}
+                merged[key] = list((mounts | {v.split(":")[1]: v for v in value}).values())
+            else:
+                merged[key] = value
+        services[name] = merged
+    return services
 
 
 def test_compose_services_run_real_commands() -> None:
@@ -49,26 +73,124 @@ def test_dockerfile_builds_from_the_repository_layout() -> None:
     assert compose()["x-lgsp"]["build"]["dockerfile"] == "deploy/Dockerfile"
 
 
+def definitions() -> dict[str, Any]:
+    return dict(json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text(encoding="utf-8")))
+
+
 def test_definitions_match_the_transport() -> None:
-    d = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text(encoding="utf-8"))
+    d = definitions()
     exchanges = {e["name"]: e for e in d["exchanges"]}
     assert exchanges[amqp.EVENTS]["arguments"] == {"alternate-exchange": amqp.UNROUTED}
     assert {amqp.UNROUTED, amqp.DLX, amqp.CONTROL} <= set(exchanges)
+    # Quorum queues, as the processes of compose.yaml declare them.
+    assert compose()["x-lgsp"]["environment"]["LGSP_AMQP_QUEUE_TYPE"] == "quorum"
     queues = {q["name"]: q for q in d["queues"]}
-    assert queues[amqp.DEAD_LETTERS]["arguments"] == amqp.dead_letters_arguments("classic")
+    assert queues[amqp.DEAD_LETTERS]["arguments"] == amqp.dead_letters_arguments("quorum")
+    assert queues[amqp.UNROUTED]["arguments"] == amqp.unrouted_arguments("quorum")
+
+
+def import_definitions(node: RabbitNode, vhost: str) -> str:
+    """The definitions imported into a virtual host of the node (their "/"
+    becomes ``vhost``); its URL."""
+    url = node.add_vhost(vhost)
+    text = json.dumps(definitions()).replace('"vhost": "/"', f'"vhost": "{vhost}"')
+    # The node runs as its own user: give it a copy it can read.
+    copy = Path(node.folder) / "definitions.json"
+    copy.write_text(text, encoding="utf-8")
+    shutil.chown(copy, user=Path(node.folder).owner())
+    node.ctl("import_definitions", str(copy), timeout=60)
+    return url
 
 
 @pytest.mark.amqp
-def test_definitions_load_into_a_real_broker(lgsp_rabbitmq_node: RabbitNode) -> None:
-    # The node runs as its own user: give it a copy it can read.
-    copy = Path(lgsp_rabbitmq_node.folder) / "definitions.json"
-    shutil.copyfile(DEPLOY / "rabbitmq" / "definitions.json", copy)
-    shutil.chown(copy, user=Path(lgsp_rabbitmq_node.folder).owner())
-    lgsp_rabbitmq_node.ctl("import_definitions", str(copy), timeout=60)
-    queues = lgsp_rabbitmq_node.ctl("list_queues", "name", "arguments", timeout=60)
-    assert amqp.DEAD_LETTERS in queues
-    policies = lgsp_rabbitmq_node.ctl("list_policies", timeout=60)
-    assert "lgsp-dead-letters-bounded" in policies
+async def test_definitions_load_into_a_real_broker_and_apply_to_lgsps_queues(
+    lgsp_rabbitmq_node: RabbitNode,
+) -> None:
+    node, vhost = lgsp_rabbitmq_node, "deploy-definitions"
+    url = await asyncio.to_thread(import_definitions, node, vhost)
+    # A process of compose.yaml starts on them (no queue of another type) and
+    # declares its queues; each is a quorum queue under lgsp's policy.
+    transport = amqp.AmqpTransport(url, queue_type="quorum")
+    await transport.start()
+    try:
+        await transport.serve("deploy.check", 1, echo, instance="p1")
+        await transport.subscribe("deploy.checked", "deploy", Inbox().handle)
+        listed = await asyncio.to_thread(
+            node.ctl, "list_queues", "-p", vhost, "name", "type", "policy",
+            "--quiet", "--no-table-headers", timeout=60,
+        )  # fmt: skip
+    finally:
+        await transport.close()
+    queues = {
+        name: (kind, policy)
+        for name, kind, policy in (line.split("\t") for line in listed.splitlines() if line)
+    }
+    assert queues[amqp.service_queue("deploy.check", 1)] == ("quorum", "lgsp-services")
+    assert queues[amqp.subscriber_queue("deploy", "deploy.checked")] == (
+        "quorum",
+        "lgsp-subscribers",
+    )
+    assert queues[amqp.DEAD_LETTERS] == ("quorum", "lgsp-dead-letters-bounded")
+    assert queues[amqp.UNROUTED] == ("quorum", "lgsp-unrouted-bounded")
+
+
+# -- the cluster ----------------------------------------------------------------
+
+NODES = ("rabbitmq", "rabbitmq-2", "rabbitmq-3")
+
+
+def test_the_cluster_compose_file_runs_three_nodes_with_one_cookie() -> None:
+    services = cluster_compose()
+    assert {s for s in services if "rabbitmq" in s} == set(NODES)
+    nodes = [services[name] for name in NODES]
+    assert [n.get("hostname") for n in nodes] == list(NODES)
+    assert len({n["environment"]["RABBITMQ_ERLANG_COOKIE"] for n in nodes}) == 1
+    assert len({n["image"] for n in nodes}) == 1
+    for name, node in zip(NODES, nodes, strict=True):
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in node["volumes"]}
+        assert mounts["/etc/rabbitmq/definitions.json"] == "./rabbitmq/definitions.json", name
+        assert mounts["/etc/rabbitmq/conf.d/20-lgsp-cluster.conf"] == (
+            "./rabbitmq/rabbitmq-cluster.conf"
+        ), name
+        for source in mounts.values():
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), (name, source)
+        assert "load_definitions" in node["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
+        assert node["healthcheck"]["test"], name
+        # Published ports stay on the host's loopback.
+        for port in node.get("ports", []):
+            assert port.startswith("127.0.0.1:"), port
+    # Each node its own data.
+    data = [next(v for v in n["volumes"] if v.endswith(":/var/lib/rabbitmq")) for n in nodes]
+    assert len(set(data)) == 3
+    # The first boots alone; the others join it once it is healthy.
+    for name in NODES[1:]:
+        assert services[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+
+
+def test_the_nodes_find_each_other_by_the_names_compose_gives_them() -> None:
+    conf = (DEPLOY / "rabbitmq" / "rabbitmq-cluster.conf").read_text(encoding="utf-8")
+    settings = dict(
+        line.split(" = ", 1) for line in conf.splitlines() if line and not line.startswith("#")
+    )
+    assert settings["cluster_formation.peer_discovery_backend"] == "classic_config"
+    peers = {v for k, v in settings.items() if k.startswith("cluster_formation.classic_config.")}
+    assert peers == {f"rabbit@{name}" for name in NODES}
+    assert settings["cluster_partition_handling"] == "pause_minority"
+
+
+def test_the_gateway_and_the_adapters_name_every_node_and_use_quorum_queues() -> None:
+    services = cluster_compose()
+    for name in ("gateway", "adapters"):
+        env = services[name]["environment"]
+        nodes = [node_address(url) for url in node_urls(env["LGSP_AMQP_URL"])]
+        assert nodes == [f"{node}:5672" for node in NODES], name
+        assert env["LGSP_AMQP_QUEUE_TYPE"] == "quorum", name
+        assert {node: {"condition": "service_healthy"} for node in NODES} == services[name][
+            "depends_on"
+        ], name
+        # The rest of the service is compose.yaml's, checked above.
+        assert services[name]["command"] == compose()["services"][name]["command"]
 
 
 # -- Prometheus and Grafana ---------------------------------------------------
