@@ -170,6 +170,15 @@ class ClientExists(LgspError):
         super().__init__(f"client {client_id!r} exists")
 
 
+class IdempotencyConflict(LgspError):
+    """409: the Idempotency-Key was used before with another request (the
+    draft standard's "conflict with the key's stored request")."""
+
+    status = 409
+    code = "request.idempotency_conflict"
+    title = "Idempotency-Key already used with another request"
+
+
 class RateLimited(LgspError):
     status = 429
     code = "rate.limited"

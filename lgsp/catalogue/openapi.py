@@ -42,6 +42,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 _EDGE_ERRORS: tuple[type[errors.LgspError], ...] = (
     errors.MalformedRequest,
+    errors.IdempotencyConflict,
     errors.Unauthenticated,
     errors.Forbidden,
     errors.UnknownService,

@@ -6,7 +6,7 @@ error, or an answer outside the contract). Calls that never reached a
 provider (503) or whose fate is unknown (504) are not kept, so retrying them
 does reach a provider; the key travels in the envelope so a provider can
 deduplicate what a timed-out call may already have done. A key reused with a
-different request is refused with 400.
+different request is refused with 409 (request.idempotency_conflict).
 
 One store, two engines, as the transports: :class:`IdempotencyStore` keeps
 this process's calls in flight (a retry in the same process waits for the
@@ -44,7 +44,7 @@ import orjson
 import structlog
 
 from lgsp.config import Settings
-from lgsp.errors import LgspError, MalformedRequest, ServiceTimeout, ServiceUnavailable
+from lgsp.errors import IdempotencyConflict, LgspError, ServiceTimeout, ServiceUnavailable
 from lgsp.trust.workers import worker_count
 
 log = structlog.get_logger("lgsp.idempotency")
@@ -374,7 +374,7 @@ class IdempotencyStore:
             mine = self._in_flight.get(at)
             if mine is not None:
                 if mine.fingerprint != fingerprint:
-                    raise MalformedRequest(
+                    raise IdempotencyConflict(
                         "Idempotency-Key was already used with a different request"
                     )
                 # An identical call is in flight here: wait for its outcome.
@@ -435,7 +435,9 @@ class IdempotencyStore:
             if verdict is Verdict.CLAIMED:
                 return None
             if verdict is Verdict.MISMATCH:
-                raise MalformedRequest("Idempotency-Key was already used with a different request")
+                raise IdempotencyConflict(
+                    "Idempotency-Key was already used with a different request"
+                )
             if isinstance(verdict, Outcome):
                 return verdict
             wait = delay if deadline is None else min(delay, deadline - self._clock())

@@ -357,7 +357,7 @@ async def test_idempotency_key_reused_with_another_request(bus: Bus) -> None:
     key = {"Idempotency-Key": f"k-{time.time_ns()}"}
     assert (await bus.send("test.echo.call", {"text": "a"}, headers=key)).status == 200
     r = await bus.send("test.echo.call", {"text": "b"}, headers=key)
-    await problem(r, 400, "request.malformed")
+    await problem(r, 409, "request.idempotency_conflict")
 
 
 async def test_idempotency_replays_domain_errors_but_not_unavailability(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lgsp.config import Settings
-from lgsp.errors import MalformedRequest, ServiceTimeout
+from lgsp.errors import IdempotencyConflict, ServiceTimeout
 from lgsp.gateway.idempotency import (
     IDEMPOTENCY_FILE,
     Claim,
@@ -55,7 +55,7 @@ async def test_unsettled_outcome_lets_the_retry_try_again() -> None:
 async def test_other_request_with_the_same_key_is_refused() -> None:
     store = IdempotencyStore(ttl=60)
     await store.claim("c", "k", FP)
-    with pytest.raises(MalformedRequest):
+    with pytest.raises(IdempotencyConflict):
         await store.claim("c", "k", IdempotencyStore.fingerprint("a.b.c", 1, b'{"x":1}'))
 
 
@@ -122,9 +122,9 @@ class TestEveryEngine:
         store = opened(engine, clock)
         assert await store.claim("c", "k", FP) is None
         store.settle("c", "k", Outcome(200, b"{}"))
-        with pytest.raises(MalformedRequest) as refused:
+        with pytest.raises(IdempotencyConflict) as refused:
             await store.claim("c", "k", OTHER)
-        assert refused.value.status == 400
+        assert refused.value.status == 409
         await store.close()
 
     async def test_an_outcome_not_kept_lets_the_retry_run(
@@ -190,7 +190,7 @@ async def test_a_key_used_on_one_worker_is_replayed_on_the_other(
     # Settled means written before the answer leaves, or waited for.
     async with asyncio.timeout(10):
         assert await other.claim("c", "k", FP) == Outcome(201, b'{"id": 1}', (("Location", "/x"),))
-    with pytest.raises(MalformedRequest):
+    with pytest.raises(IdempotencyConflict):
         await other.claim("c", "k", OTHER)
     for store in (one, other):
         await store.close()
