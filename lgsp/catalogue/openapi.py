@@ -317,7 +317,14 @@ def openapi(
     paths["/v1/services/{service}"]["post"] = {
         "summary": "A service this document does not list: 404",
         "security": [{"oauth2": []}],
-        "parameters": paths["/v1/services/{service}"]["get"]["parameters"],
+        "parameters": [
+            {
+                "name": "service",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "not": {"enum": sorted(registry.services)}},
+            }
+        ],
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
         "responses": _problem_responses(
             _bus_problems((errors.Unauthenticated, errors.UnknownService))
