@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib.metadata import entry_points
@@ -160,6 +161,7 @@ async def run(
     sidecars: Sequence[Sidecar] = (),
     host: str = "127.0.0.1",
     port: int = 8080,
+    sockets: Sequence[socket.socket] = (),
     metrics_port: int | None = None,
     on_ready: Callable[[], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
@@ -170,8 +172,10 @@ async def run(
 ) -> None:
     """Serve until ``stop`` is set or the process is told to stop.
 
-    With ``settings`` the gateway listens on host:port; without it,
-    ``metrics_port`` serves ``/metrics`` alone on host. ``sidecars`` run
+    With ``settings`` the gateway listens on host:port, or on ``sockets``
+    when given (bound, not yet listening: a supervisor's, for its workers on
+    one port); ``metrics_port`` serves ``/metrics`` alone on host, beside
+    the gateway's own (a gateway worker's counters). ``sidecars`` run
     beside; with ``ssl_context`` the gateway serves HTTPS. ``adapters`` and
     ``http_providers`` are bound to the transport
     once it is connected. An HTTP provider for a service version the registry
@@ -192,7 +196,7 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner: web.AppRunner | None = None
+    runners: list[web.AppRunner] = []
     gateway_app = (
         create_app(settings, registry, transport, starting=True) if settings is not None else None
     )
@@ -202,11 +206,12 @@ async def run(
             await companions.enter_async_context(
                 sidecar(gateway_url=gateway_url, data_dir=data_dir, env=sidecar_env)
             )
-        connected = tasks.create_task(connect(transport))
         flusher = tasks.create_task(flush_periodically())
+        connected: asyncio.Task[None] | None = None
         try:
-            if settings is None and metrics_port is not None:
+            if metrics_port is not None:
                 runner = web.AppRunner(create_metrics_app(), access_log=None)
+                runners.append(runner)
                 await runner.setup()
                 await web.TCPSite(runner, host, metrics_port, reuse_address=True).start()
                 log.info("metrics.listening", host=host, port=metrics_port)
@@ -218,10 +223,13 @@ async def run(
                     access_log=None,
                     shutdown_timeout=settings.max_timeout_ms / 1000,
                 )
+                runners.append(runner)
                 await runner.setup()
-                await web.TCPSite(
-                    runner, host, port, reuse_address=True, ssl_context=ssl_context
-                ).start()
+                sites: list[web.BaseSite] = [
+                    web.SockSite(runner, sock, ssl_context=ssl_context) for sock in sockets
+                ] or [web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)]
+                for site in sites:
+                    await site.start()  # a supervisor's socket starts listening here
                 log.info(
                     "gateway.listening",
                     host=host,
@@ -229,6 +237,10 @@ async def run(
                     transport=transport.name,
                     tls=ssl_context is not None,
                 )
+            # Connected once the sites are bound: a port that cannot be bound
+            # ends the start before a connection attempt is cut half-way
+            # (aio-pika's robust connection would retry it for ever).
+            connected = tasks.create_task(connect(transport))
             await _until(connected, stop)
             if connected.done() and not stop.is_set():
                 for adapter in adapters:
@@ -246,10 +258,11 @@ async def run(
                         await result
                 await stop.wait()
         finally:
-            connected.cancel()
+            if connected is not None:
+                connected.cancel()
             flusher.cancel()
             log.info("server.stopping")
-            if runner is not None:
+            for runner in reversed(runners):
                 if settings is not None:
                     await _drain(runner, limit=settings.max_timeout_ms / 1000)
                 await runner.cleanup()  # closes what is left, after the drain's bound

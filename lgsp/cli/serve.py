@@ -10,6 +10,7 @@ import os
 import pkgutil
 import shlex
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import structlog
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
 from lgsp.cli.audit import DEFAULT_DATA_DIR
+from lgsp.cli.workers import WORKERS_ENV, Plan, Supervisor, inherited_sockets, resolve, supervised
 from lgsp.config import DEMO_PROVINCES, DEMO_SECRETS, Settings
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
@@ -35,6 +37,7 @@ from lgsp.server import (
 from lgsp.transport import create_transport
 from lgsp.trust.clients import ClientStoreError
 from lgsp.trust.tls import tls_context
+from lgsp.trust.workers import this_worker
 
 AMQP_URL_HELP = "RabbitMQ URL, e.g. amqp://user:pass@host:5672/ (env LGSP_AMQP_URL)."
 
@@ -255,6 +258,16 @@ def _province_keys(given: str | None, default: str) -> list[str]:
     return keys
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    envvar=WORKERS_ENV,
+    help=f"Gateway processes sharing the port (env {WORKERS_ENV}); more than 1 needs a data "
+    "folder, where they share clients, keys, idempotency keys and the exchange log.",
+)
+
+
 @click.command()
 @amqp_option
 @host_option
@@ -264,6 +277,16 @@ def _province_keys(given: str | None, default: str) -> list[str]:
 @tls_cert_option
 @tls_key_option
 @tls_client_ca_option
+@workers_option
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    envvar="LGSP_METRICS_PORT",
+    help="Serve /metrics on this port too (env LGSP_METRICS_PORT); with --workers N, "
+    "worker i serves its own counters on this port + i - 1.",
+)
+@click.option("--listen-fd", type=int, multiple=True, hidden=True)
+@click.option("--supervisor-fd", type=int, hidden=True)
 def gateway(
     amqp_url: str | None,
     host: str,
@@ -273,13 +296,46 @@ def gateway(
     tls_cert: Path | None,
     tls_key: Path | None,
     tls_client_ca: Path | None,
+    workers: int,
+    metrics_port: int | None,
+    listen_fd: tuple[int, ...],
+    supervisor_fd: int | None,
 ) -> None:
-    """The gateway alone, reaching providers through RabbitMQ."""
+    """The gateway alone, reaching providers through RabbitMQ; with
+    --workers N, N gateway processes on one port."""
     if not amqp_url:
         raise click.UsageError("the gateway needs --amqp-url or LGSP_AMQP_URL")
     settings = _with_data_dir(_settings(config), data_dir)
     settings, ssl_context = _with_tls(settings, tls_cert, tls_key, tls_client_ca)
     registry = Registry.from_entry_points()
+    if listen_fd or supervisor_fd is not None:
+        worker = this_worker()
+        if worker is None or supervisor_fd is None or not listen_fd:
+            raise click.UsageError("--listen-fd is for the workers of `lgsp gateway --workers`")
+        # Every line a worker logs says which one it is.
+        structlog.contextvars.bind_contextvars(worker=worker.index)
+
+        async def serve_as_worker(link: int) -> None:
+            async with supervised(link) as (stop, ready):
+                await run(
+                    transport=create_transport("amqp", amqp_url=amqp_url),
+                    registry=registry,
+                    settings=settings,
+                    http_providers=settings.http_providers,
+                    host=host,
+                    port=port,
+                    sockets=inherited_sockets(listen_fd),
+                    metrics_port=metrics_port,
+                    on_ready=ready,
+                    stop=stop,
+                    ssl_context=ssl_context,
+                )
+
+        _serve(serve_as_worker(supervisor_fd))
+        return
+    if workers > 1:
+        _supervise(settings, registry, workers, host, port, metrics_port, amqp_url, config)
+        return
     _serve(
         run(
             transport=create_transport("amqp", amqp_url=amqp_url),
@@ -288,10 +344,96 @@ def gateway(
             http_providers=settings.http_providers,
             host=host,
             port=port,
+            metrics_port=metrics_port,
             on_ready=lambda: click.echo(_banner(settings, registry, host, port, "amqp"), err=True),
             ssl_context=ssl_context,
         )
     )
+
+
+def _supervise(
+    settings: Settings,
+    registry: Registry,
+    workers: int,
+    host: str,
+    port: int,
+    metrics_port: int | None,
+    amqp_url: str,
+    config: Path | None,
+) -> None:
+    """Run ``workers`` gateway processes on one port until told to stop."""
+    if settings.data_dir is None:
+        raise click.UsageError(
+            f"--workers {workers} needs a data folder (--data-dir, LGSP_DATA_DIR or "
+            "the config's data_dir): the workers share their clients, keys, idempotency keys "
+            "and exchange log there"
+        )
+    if metrics_port is not None and metrics_port + workers - 1 > 65535:
+        raise click.UsageError(
+            f"--metrics-port {metrics_port} leaves no room for {workers} workers"
+        )
+    try:
+        addresses, port = resolve(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot start: {exc}") from exc
+    root = click.get_current_context().find_root().params
+    log_format = root.get("log_format", "auto")
+    if log_format == "auto":
+        # A worker writes to this process, never to a terminal: decided here.
+        log_format = "console" if sys.stdout.isatty() else "json"
+    # What the workers read as this process did: the same settings, with
+    # one token key (the configured one, or the one made here) beside the
+    # client store they share, never a key of each one's own.
+    env = {
+        "LGSP_AMQP_URL": amqp_url,
+        "LGSP_DATA_DIR": str(settings.data_dir),
+        "LGSP_TOKEN_SECRET": settings.token_secret,
+    }
+    if config is not None:
+        env["LGSP_CONFIG"] = str(config)
+    for name, path in (
+        ("LGSP_TLS_CERT", settings.tls_cert),
+        ("LGSP_TLS_KEY", settings.tls_key),
+        ("LGSP_TLS_CLIENT_CA", settings.tls_client_ca),
+    ):
+        if path is not None:
+            env[name] = str(path)
+    argv = [
+        sys.executable,
+        "-m",
+        "lgsp.cli",
+        "--log-level",
+        str(root.get("log_level", "info")),
+        "--log-format",
+        log_format,
+        "gateway",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    plan = Plan(
+        count=workers,
+        addresses=addresses,
+        port=port,
+        argv=argv,
+        env=env,
+        metrics_port=metrics_port,
+        stop_grace_s=settings.max_timeout_ms / 1000 + 10,
+    )
+
+    def banner(pids: Sequence[int]) -> None:
+        told = f"workers     {workers} processes on port {port} (pids {', '.join(map(str, pids))})"
+        if plan.metrics_port is not None:
+            told += f"; each one's metrics on ports {', '.join(map(str, plan.metrics_ports()))}"
+        click.echo(_banner(settings, registry, host, port, "amqp", notes=[told]), err=True)
+
+    supervisor = Supervisor(plan, on_ready=banner)
+    code = asyncio.run(supervisor.run())
+    if supervisor.failure is not None:
+        raise click.ClickException(supervisor.failure)
+    if code != 0:
+        raise click.exceptions.Exit(code)
 
 
 @click.command()
@@ -402,6 +544,7 @@ def _banner(
     port: int,
     transport: str,
     companions: Sequence[object] = (),
+    notes: Sequence[str] = (),
 ) -> str:
     base = f"{'https' if settings.tls_cert else 'http'}://{host}:{port}"
     lines = [
@@ -410,6 +553,7 @@ def _banner(
         f"  catalogue   {base}/v1/services   API docs {base}/openapi.json   metrics {base}/metrics",
     ]
     lines.append(f"  dashboard   {base}/dashboard   (operators: HTTP Basic)")
+    lines += [f"  {note}" for note in notes]
     # A companion server says where it is, when it has a line to say it.
     for handle in companions:
         describe = getattr(handle, "describe", None)

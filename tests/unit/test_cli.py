@@ -69,3 +69,30 @@ def test_adapter_run_resolves_its_target() -> None:
         )
         assert result.exit_code == 2, result.output
         assert message in result.output
+
+
+def test_gateway_workers_need_a_data_folder_to_share() -> None:
+    runner = CliRunner(env={"LGSP_DATA_DIR": None, "LGSP_AMQP_URL": "amqp://127.0.0.1:1/"})
+    for args, env in ((["gateway", "--workers", "2"], {}), (["gateway"], {"LGSP_WORKERS": "2"})):
+        result = runner.invoke(main, args, env=env)
+        assert result.exit_code == 2
+        assert "--workers 2 needs a data folder" in result.output
+
+
+def test_gateway_workers_on_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["gateway", "--workers", "2", "--port", str(port), "--amqp-url", "amqp://x/"]
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "cannot start" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_only_the_workers_of_a_gateway_take_its_descriptors() -> None:
+    args = ["gateway", "--amqp-url", "amqp://x/", "--listen-fd", "5", "--supervisor-fd", "6"]
+    result = CliRunner(env={"LGSP_GATEWAY_WORKER": None}).invoke(main, args)
+    assert result.exit_code == 2
+    assert "--workers" in result.output
