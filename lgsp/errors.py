@@ -260,6 +260,7 @@ _BUS_ERRORS: tuple[type[LgspError], ...] = (
     RequestTooLarge,
     UnsupportedMediaType,
     RequestInvalid,
+    IdempotencyConflict,
     RateLimited,
     ResponseInvalid,
     ServiceUnavailable,
