@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog.testing
 
-from lgsp.envelope import Envelope, Reply
-from lgsp.errors import ServiceTimeout
+from lgsp.envelope import Envelope, Event, Reply
+from lgsp.errors import ServiceTimeout, ServiceUnavailable
 from lgsp.testing.rabbitmq import RabbitNode
 from lgsp.transport import Transport
 from lgsp.transport.amqp import DEAD_LETTERS, DLX, UNROUTED, AmqpTransport, QueueTypeMismatch
@@ -25,7 +27,7 @@ from lgsp.transport.amqp.topology import (
     subscriber_queue,
 )
 from tests.behaviour.transport import test_amqp as classic
-from tests.behaviour.transport.base import Inbox, Make, echo, envelope
+from tests.behaviour.transport.base import Inbox, Make, echo, envelope, event
 from tests.support.waiting import eventually
 
 amqp = pytest.mark.amqp
@@ -160,3 +162,51 @@ async def test_a_service_queue_of_the_other_type_is_named_and_others_keep_servin
     assert f"rabbitmqctl delete_queue -p quorum-queues lgsp.svc.{name}.old.v1" in str(refused.value)
     # The refusal closed a channel of its own, not the one serving the rest.
     assert (await gateway.request(envelope(f"{name}.fine"))).status == 200
+
+
+@amqp
+async def test_events_the_queues_refuse_are_503_and_publishing_resumes_when_they_take_them(
+    make: Make, lgsp_rabbitmq_node: RabbitNode
+) -> None:
+    """A nack is a 503, never a 202, and the events channel the broker
+    nacked on is replaced by a new one that publishes as the old did."""
+    name = f"test.quorum.{time.monotonic_ns()}"
+    publisher, away = await make(), await make()
+    await away.subscribe(name, name, Inbox().handle)  # its queue now exists
+    await away.close()
+    # A full queue that refuses more: the broker nacks what is published to it.
+    pattern = f"^{re.escape(subscriber_queue(name, name))}$"
+    full = '{"max-length": 1, "overflow": "reject-publish"}'
+    ctl = lgsp_rabbitmq_node.ctl
+    await asyncio.to_thread(ctl, "set_policy", "-p", "quorum-queues", name, pattern, full)
+    taken: list[Event] = []
+
+    async def refused(n: int) -> bool:
+        sent = event(name, n)
+        try:
+            await publisher.publish(sent)
+        except ServiceUnavailable:
+            return True
+        taken.append(sent)
+        return False
+
+    with structlog.testing.capture_logs() as logs:
+        try:
+            await eventually(lambda: refused(0), "the queue refuses")
+            await eventually(
+                lambda: any(e["event"] == "amqp.events_channel_renewed" for e in logs),
+                "the events channel is renewed",
+            )
+        finally:
+            await asyncio.to_thread(ctl, "clear_policy", "-p", "quorum-queues", name)
+
+    async def accepted() -> bool:
+        return not await refused(1)
+
+    await eventually(accepted, "events are taken again")
+    inbox = Inbox()
+    await (await make()).subscribe(name, name, inbox.handle)
+    # What the full queue kept, then the one taken after: every 202, nothing else.
+    received = await inbox.wait_for(len(taken))
+    assert [e.event_id for e in received] == [e.event_id for e in taken]
+    assert received[-1].body == b'{"n":1}'
