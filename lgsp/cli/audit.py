@@ -47,7 +47,8 @@ data_dir_option = click.option(
 )
 
 
-def _store_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def check_store_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """click callback: a PostgreSQL URL, or a clear error that does not quote it."""
     # The URL is not quoted back: it may carry a password.
     if value is not None and not value.startswith(STORE_URL_SCHEMES):
         raise click.BadParameter(
@@ -62,7 +63,7 @@ store_option = click.option(
     "store_url",
     metavar="URL",
     envvar=STORE_URL_ENV,
-    callback=_store_url,
+    callback=check_store_url,
     help=f"The PostgreSQL store the gateways write to (env {STORE_URL_ENV}); "
     "instead of --data-dir.",
 )

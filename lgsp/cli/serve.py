@@ -20,9 +20,9 @@ import structlog
 
 from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
-from lgsp.cli.audit import DEFAULT_DATA_DIR
+from lgsp.cli.audit import DEFAULT_DATA_DIR, check_store_url
 from lgsp.cli.workers import WORKERS_ENV, Plan, Supervisor, inherited_sockets, resolve, supervised
-from lgsp.config import DEMO_PROVINCES, DEMO_SECRETS, Settings
+from lgsp.config import DEMO_PROVINCES, DEMO_SECRETS, STORE_URL_ENV, Settings
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
 from lgsp.network import Province, province_settings, run_network, vhost_url
@@ -34,6 +34,7 @@ from lgsp.server import (
     load_sidecars,
     run,
 )
+from lgsp.store import StoreError
 from lgsp.transport import create_transport
 from lgsp.trust.clients import ClientStoreError
 from lgsp.trust.tls import tls_context
@@ -42,21 +43,26 @@ from lgsp.trust.workers import this_worker
 AMQP_URL_HELP = "RabbitMQ URL, e.g. amqp://user:pass@host:5672/ (env LGSP_AMQP_URL)."
 
 
+_REFUSALS = (UnknownProvider, ContractMismatch, ClientStoreError, StoreError, OSError)
+"""What stops a server from starting, said in one line, not a traceback."""
+
+
 def _serve(main: Coroutine[Any, Any, None]) -> None:
-    """Run a server until it stops; a port already taken (or another OS
-    refusal at start-up) is a clear one-line error, not a traceback."""
+    """Run a server until it stops; a port already taken, a store that does
+    not answer (or another refusal at start-up) is a clear one-line error,
+    also when it comes out of the task groups that run the server."""
     try:
         asyncio.run(main)
-    except (UnknownProvider, ContractMismatch, ClientStoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except (OSError, ExceptionGroup) as exc:
-        refusal = exc
-        if isinstance(exc, ExceptionGroup):
-            matched, _ = exc.split(OSError)
+    except (*_REFUSALS, ExceptionGroup) as exc:
+        refusal: BaseException = exc
+        while isinstance(refusal, BaseExceptionGroup):
+            matched, _ = refusal.split(_REFUSALS)
             if matched is None:
                 raise
             refusal = matched.exceptions[0]
-        raise click.ClickException(f"cannot start: {refusal}") from exc
+        if isinstance(refusal, OSError):
+            raise click.ClickException(f"cannot start: {refusal}") from exc
+        raise click.ClickException(str(refusal)) from exc
 
 
 def _settings(config: Path | None) -> Settings:
@@ -84,6 +90,14 @@ def _with_data_dir(
     return settings.model_copy(update={"data_dir": data_dir or settings.data_dir or default})
 
 
+def _with_store(settings: Settings, store_url: str | None) -> Settings:
+    """``--store`` wins over the config's ``store_url``; the adapters of this
+    process (which read their settings from its environment) get it too."""
+    url = store_url or settings.store_url
+    _adapters_store(url)
+    return settings.model_copy(update={"store_url": url})
+
+
 def _adapters(names: tuple[str, ...]) -> list[Adapter]:
     try:
         return load_adapters(names)
@@ -91,6 +105,16 @@ def _adapters(names: tuple[str, ...]) -> list[Adapter]:
         raise click.UsageError(str(exc)) from exc
 
 
+store_option = click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    envvar=STORE_URL_ENV,
+    callback=check_store_url,
+    help=f"PostgreSQL for the bus's shared state (env {STORE_URL_ENV}): clients, keys, "
+    "idempotency keys, the exchange log, subscribers' inboxes, so gateways and adapters on "
+    "several machines share it; default: SQLite files in the data folder.",
+)
 config_option = click.option(
     "--config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -183,6 +207,7 @@ adapters_data_dir_option = click.option(
     f"known: {', '.join(DEMO_PROVINCES)}): one gateway each on --port, --port + 1, ...; "
     "on amqp each in its own virtual host. Default: the configuration's one province.",
 )
+@store_option
 def up(
     host: str,
     port: int,
@@ -194,15 +219,22 @@ def up(
     tls_key: Path | None,
     tls_client_ca: Path | None,
     provinces: str | None,
+    store_url: str | None,
 ) -> None:
     """The whole bus in one process: gateway and every mock system, for one
     province or a network of them with the national platforms."""
     if kind == "amqp" and not amqp_url:
         raise click.UsageError("--transport amqp needs --amqp-url or LGSP_AMQP_URL")
-    settings = _with_data_dir(_settings(config), data_dir, DEFAULT_DATA_DIR)
+    settings = _with_store(_with_data_dir(_settings(config), data_dir, DEFAULT_DATA_DIR), store_url)
     settings, ssl_context = _with_tls(settings, tls_cert, tls_key, tls_client_ca)
     keys = _province_keys(provinces, settings.province)
     several = len(keys) > 1
+    if several and settings.store_url is not None:
+        # Each province's state is its own (clients, keys, the exchange log).
+        raise click.UsageError(
+            "--store serves one province: run each province of a network as its own "
+            "process with its own database (LGSP_PROVINCE, LGSP_STORE_URL)"
+        )
     if several and port + len(keys) - 1 > 65535:
         raise click.UsageError(f"--port {port} leaves no room for {len(keys)} gateways")
     registry = Registry.from_entry_points()
@@ -287,6 +319,7 @@ workers_option = click.option(
 )
 @click.option("--listen-fd", type=int, multiple=True, hidden=True)
 @click.option("--supervisor-fd", type=int, hidden=True)
+@store_option
 def gateway(
     amqp_url: str | None,
     host: str,
@@ -300,12 +333,13 @@ def gateway(
     metrics_port: int | None,
     listen_fd: tuple[int, ...],
     supervisor_fd: int | None,
+    store_url: str | None,
 ) -> None:
     """The gateway alone, reaching providers through RabbitMQ; with
     --workers N, N gateway processes on one port."""
     if not amqp_url:
         raise click.UsageError("the gateway needs --amqp-url or LGSP_AMQP_URL")
-    settings = _with_data_dir(_settings(config), data_dir)
+    settings = _with_store(_with_data_dir(_settings(config), data_dir), store_url)
     settings, ssl_context = _with_tls(settings, tls_cert, tls_key, tls_client_ca)
     registry = Registry.from_entry_points()
     if listen_fd or supervisor_fd is not None:
@@ -445,15 +479,18 @@ def _supervise(
     help="Serve /metrics (the adapters' counters, e.g. the NDXP connector's) on this port.",
 )
 @adapters_data_dir_option
+@store_option
 @click.argument("names", nargs=-1)
 def adapters(
     amqp_url: str | None,
     host: str,
     metrics_port: int | None,
     data_dir: Path,
+    store_url: str | None,
     names: tuple[str, ...],
 ) -> None:
     """Run adapters (default: every installed mock system) against RabbitMQ."""
+    _adapters_store(store_url)
     _serve_adapters(amqp_url, host, metrics_port, data_dir, lambda: _adapters(names))
 
 
@@ -468,12 +505,26 @@ def adapter() -> None:
 @click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port.")
 @adapters_data_dir_option
+@store_option
 def adapter_run(
-    target: str, amqp_url: str | None, host: str, metrics_port: int | None, data_dir: Path
+    target: str,
+    amqp_url: str | None,
+    host: str,
+    metrics_port: int | None,
+    data_dir: Path,
+    store_url: str | None,
 ) -> None:
     """Run the adapter TARGET (an lgsp.Adapter, or a function returning one)
     against RabbitMQ, e.g. `lgsp adapter run my_agency.adapter:adapter`."""
+    _adapters_store(store_url)
     _serve_adapters(amqp_url, host, metrics_port, data_dir, lambda: [_resolve_adapter(target)])
+
+
+def _adapters_store(store_url: str | None) -> None:
+    # Adapters read their settings from the process's environment (their
+    # subscribers' inbox lives in the store it names).
+    if store_url is not None:
+        os.environ[STORE_URL_ENV] = store_url
 
 
 def _serve_adapters(

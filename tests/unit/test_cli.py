@@ -96,3 +96,37 @@ def test_only_the_workers_of_a_gateway_take_its_descriptors() -> None:
     result = CliRunner(env={"LGSP_GATEWAY_WORKER": None}).invoke(main, args)
     assert result.exit_code == 2
     assert "--workers" in result.output
+
+
+@pytest.mark.parametrize("command", [["up"], ["gateway", "--amqp-url", "amqp://127.0.0.1:1/"]])
+def test_a_store_that_is_not_postgresql_is_refused_without_quoting_it(command: list[str]) -> None:
+    result = CliRunner(env={"LGSP_STORE_URL": None}).invoke(
+        main, [*command, "--store", "mysql://root:hunter2@db/lgsp"]
+    )
+    assert result.exit_code == 2
+    assert "expected a PostgreSQL URL" in result.output
+    assert "hunter2" not in result.output
+
+
+def test_a_network_of_provinces_does_not_share_one_store() -> None:
+    result = CliRunner(env={"LGSP_STORE_URL": None}).invoke(
+        main, ["up", "--provinces", "dongthap,gialai", "--store", "postgresql://u:pw@db/lgsp"]
+    )
+    assert result.exit_code == 2
+    assert "--store serves one province" in result.output
+    assert "pw@" not in result.output
+
+
+def test_an_unreachable_store_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    result = CliRunner(env={"LGSP_NDXP_PORT": "0", "LGSP_OPENDATA_PORT": "0"}).invoke(
+        main,
+        ["up", "--port", "0", "--data-dir", str(tmp_path), "--store",
+         f"postgresql://lgsp:secret@127.0.0.1:{port}/lgsp"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "unavailable" in result.output
+    assert "secret" not in result.output
+    assert "Traceback" not in result.output
