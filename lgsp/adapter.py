@@ -38,6 +38,7 @@ from lgsp.envelope import Envelope, Event, Reply, new_id
 from lgsp.errors import DomainError, TransientError
 from lgsp.inbox import Inbox, open_inbox
 from lgsp.observe.metrics import EVENTS_DELIVERED, EVENTS_DUPLICATES, EVENTS_PUBLISHED
+from lgsp.store import StoreUnavailable
 from lgsp.transport.base import StatusHook, Transport
 from lgsp_contracts.spec import Contract, ServiceContract
 
@@ -431,6 +432,30 @@ class Adapter:
             topics=self.topics,
         )
 
+    async def _waiting_out(
+        self, call: Callable[[str, str], Awaitable[T]], sub: _Subscription, key: tuple[str, str]
+    ) -> T:
+        """``call(subscriber, event_id)`` on the inbox, waiting out a store
+        that is away (a PostgreSQL restart) with capped backoff rather than
+        failing the delivery: a failed delivery is redelivered at once, and
+        dead-lettered after a few attempts. Raises once the adapter stops."""
+        delay = 0.2
+        while True:
+            try:
+                return await call(*key)
+            except StoreUnavailable as exc:
+                if self._stopped():
+                    raise
+                log.warning(
+                    "subscriber.inbox_unavailable",
+                    subscriber=sub.name,
+                    event_id=key[1],
+                    error=str(exc),
+                    retry_in=delay,
+                )
+                await self._pause(delay)
+                delay = min(delay * 2, 5.0)
+
     def _stopped(self) -> bool:
         return self._stopping is not None and self._stopping.is_set()
 
@@ -524,7 +549,7 @@ class Adapter:
                 duplicate(event)  # the same event, handled meanwhile by another delivery
                 return
             inbox = self._inbox
-            if inbox is not None and await inbox.processed(*key):
+            if inbox is not None and await self._waiting_out(inbox.processed, sub, key):
                 duplicate(event)
                 return
             handled: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -532,7 +557,9 @@ class Adapter:
             try:
                 await handle(event)
                 if inbox is not None:
-                    await inbox.record(*key)
+                    # Handled: noted before it is acknowledged, however long
+                    # the store is away, or a redelivery would run it again.
+                    await self._waiting_out(inbox.record, sub, key)
                 handled.set_result(True)
             finally:
                 if not handled.done():

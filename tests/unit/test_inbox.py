@@ -15,6 +15,7 @@ from lgsp import Adapter, Context
 from lgsp.catalogue.registry import Registry
 from lgsp.envelope import Event
 from lgsp.inbox import Inbox, MemoryInbox, PostgresInbox, SqliteInbox
+from lgsp.store import StoreUnavailable
 from lgsp.transport.base import EventHandler
 from lgsp.transport.memory import MemoryTransport
 from tests.support.echo import TEST_CATALOGUE, Ping
@@ -187,3 +188,39 @@ def test_memory_is_bounded() -> None:
         return await inbox.processed("a", "e0")
 
     assert asyncio.run(fill()) is False
+
+
+class _Flaky(MemoryInbox):
+    """An inbox whose store is away for its first calls of each kind."""
+
+    def __init__(self, away: int) -> None:
+        super().__init__()
+        self.away = {"processed": away, "record": away}
+
+    async def processed(self, subscriber: str, event_id: str) -> bool:
+        self._outage("processed")
+        return await super().processed(subscriber, event_id)
+
+    async def record(self, subscriber: str, event_id: str) -> None:
+        self._outage("record")
+        await super().record(subscriber, event_id)
+
+    def _outage(self, call: str) -> None:
+        if self.away[call] > 0:
+            self.away[call] -= 1
+            raise StoreUnavailable("PostgreSQL at postgresql://***@db/lgsp unavailable")
+
+
+async def test_a_store_away_is_waited_out_not_a_failed_delivery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the inbox's store restarts, a delivery neither fails (it would
+    be redelivered at once, and dead-lettered after a few attempts) nor
+    forgets that its handler ran (a redelivery would run it again)."""
+    flaky = _Flaky(away=2)
+    monkeypatch.setattr("lgsp.adapter.open_inbox", lambda *_args: flaky)
+    adapter, seen = _counting("test.flaky-store")
+    event = _event(4)
+    await _deliver(adapter, [event, event], data_dir=None)
+    assert seen == [4]
+    assert flaky.away == {"processed": 0, "record": 0}
