@@ -25,8 +25,8 @@ from benchmarks.wrk import Load, Target
 CLIENT_ID = "dongthap.onestop"
 CLIENT_SECRET = "demo-onestop-secret"  # the demo province's published secret (PROTOCOL.md)
 
-CASES = ("bare-aiohttp", "lgsp-memory", "bare-rpc", "lgsp-amqp", "faststream")
-AMQP_CASES = frozenset({"bare-rpc", "lgsp-amqp", "faststream"})
+CASES = ("bare-aiohttp", "lgsp-memory", "bare-rpc", "lgsp-amqp", "lgsp-amqp-2w", "faststream")
+AMQP_CASES = frozenset({"bare-rpc", "lgsp-amqp", "lgsp-amqp-2w", "faststream"})
 
 
 @dataclass
@@ -101,12 +101,12 @@ def token(base: str) -> str:
     return access_token
 
 
-def providers_online(base: str, bearer: str) -> Callable[[], bool]:
+def providers_online(base: str, bearer: str, providers: int = 1) -> Callable[[], bool]:
     def probe() -> bool:
         status, body = http(
             "GET", f"{base}/v1/services/{SERVICE}", headers={"Authorization": f"Bearer {bearer}"}
         )
-        return status == 200 and orjson.loads(body)["versions"][0]["providers_online"] >= 1
+        return status == 200 and orjson.loads(body)["versions"][0]["providers_online"] >= providers
 
     return probe
 
@@ -201,10 +201,11 @@ def start_faststream(run: Run, fleet: Fleet) -> Target:
     return Target(base)
 
 
-def _lgsp_ready(run: Run, fleet: Fleet, base: str, what: str) -> Target:
+def _lgsp_ready(run: Run, fleet: Fleet, base: str, what: str, providers: int = 1) -> Target:
     wait_for(what, ready(base), fleet, run.load.start_timeout_s)
     bearer = token(base)
-    wait_for(f"{what} providers", providers_online(base, bearer), fleet, run.load.start_timeout_s)
+    online = providers_online(base, bearer, providers)
+    wait_for(f"{what} providers", online, fleet, run.load.start_timeout_s)
     wait_for(f"{what} adapters settled", settled(base), fleet, run.load.start_timeout_s)
     return Target(base, bearer)
 
@@ -228,11 +229,49 @@ def start_lgsp_amqp(run: Run, fleet: Fleet) -> Target:
     return _lgsp_ready(run, fleet, f"http://127.0.0.1:{port}", "lgsp-amqp")
 
 
+def start_lgsp_amqp_2w(run: Run, fleet: Fleet) -> Target:
+    """``lgsp-amqp`` scaled out on one machine: the gateway with two workers
+    on one port (sharing a data folder, as workers must) and, beside the
+    adapters of ``lgsp-amqp``, a second process of the land database (with
+    a data folder of its own) on the same service queue."""
+    url, port = run.broker(), free_port()
+    state = fleet.logs.parent
+    fleet.spawn("lgsp-adapters", [*lgsp_argv(), "adapters", "--amqp-url", url])
+    second = ["adapters", "--amqp-url", url, "--data-dir", str(state / "adapters-2"), "land"]
+    fleet.spawn("lgsp-adapters-land", [*lgsp_argv(), *second])
+    gateway = fleet.spawn(
+        "lgsp-gateway-2w",
+        [
+            *lgsp_argv(),
+            "gateway",
+            "--workers",
+            "2",
+            "--amqp-url",
+            url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(state / "gateway"),
+        ],
+    )
+
+    def both() -> bool:
+        # /readyz answers for whichever worker takes the connection: the
+        # supervisor says when both are.
+        return '"gateway.workers_ready"' in gateway.log.read_text(errors="replace")
+
+    wait_for("lgsp-amqp-2w workers", both, fleet, run.load.start_timeout_s)
+    return _lgsp_ready(run, fleet, f"http://127.0.0.1:{port}", "lgsp-amqp-2w", providers=2)
+
+
 STARTERS: dict[str, Callable[[Run, Fleet], Target]] = {
     "bare-aiohttp": start_bare_aiohttp,
     "lgsp-memory": start_lgsp_memory,
     "bare-rpc": start_bare_rpc,
     "lgsp-amqp": start_lgsp_amqp,
+    "lgsp-amqp-2w": start_lgsp_amqp_2w,
     "faststream": start_faststream,
 }
 

@@ -62,6 +62,24 @@ def measure(case: str, run: Run) -> tuple[Measurement, Measurement | None, int]:
     return m, first, size
 
 
+SCALE_OUT = ("lgsp-amqp-2w", "lgsp-amqp")
+"""The gateway with two workers and two adapter processes, beside one of each."""
+
+
+def scale_out(results: dict[str, Measurement]) -> dict[str, object] | None:
+    """The throughput of two gateway workers to one's, when both ran."""
+    if not all(case in results for case in SCALE_OUT):
+        return None
+    two, one = (results[case] for case in SCALE_OUT)
+    return {
+        "case": SCALE_OUT[0],
+        "to": SCALE_OUT[1],
+        "throughput_ratio": round(two.rps / one.rps, 3),
+        "p99_ratio": round(two.latency_us["p99"] / one.latency_us["p99"], 3),
+        "cpus": os.cpu_count(),
+    }
+
+
 # -- entry point -----------------------------------------------------------------
 
 
@@ -152,6 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results, load, firsts))
     document = report(results, sizes, load, exchange, busy, firsts)
+    scaled = scale_out(results)
+    if scaled is not None:
+        print(
+            f"{scaled['case']} / {scaled['to']}: {scaled['throughput_ratio']:.2f}x req/s, "
+            f"p99 {scaled['p99_ratio']:.2f}x (2 gateway workers and 2 adapter processes "
+            f"beside 1 of each, on {scaled['cpus']} cores shared with wrk and RabbitMQ)"
+        )
+        document["scale_out"] = scaled
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
