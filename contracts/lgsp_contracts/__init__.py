@@ -5,10 +5,19 @@ Each domain module declares its ``SERVICES`` and ``TOPICS``; the catalogue
 collects them.
 """
 
-from lgsp_contracts import dvcqg, exchange, land, ndop, onestop, population, warehouse
+from lgsp_contracts import (
+    dvcqg,
+    exchange,
+    feedback,
+    land,
+    ndop,
+    onestop,
+    population,
+    warehouse,
+)
 from lgsp_contracts.spec import Catalogue
 
-_DOMAINS = (population, land, onestop, dvcqg, warehouse, exchange, ndop)
+_DOMAINS = (population, land, onestop, dvcqg, warehouse, exchange, ndop, feedback)
 
 CATALOGUE = Catalogue(
     services=tuple(s for d in _DOMAINS for s in d.SERVICES),

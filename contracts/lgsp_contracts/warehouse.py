@@ -14,6 +14,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
+from lgsp_contracts.feedback import MaDonVi
 from lgsp_contracts.fields import MaXa, TenDonVi
 from lgsp_contracts.land import KyHieuMucDich
 from lgsp_contracts.onestop import MaTTHC
@@ -198,6 +199,59 @@ class TraoDoiTheoNgay(DoTuoiDuLieu):
     )
 
 
+# -- citizens' satisfaction by month, procedure and agency (VNForm) -----------------
+
+
+class YeuCauMucDoHaiLong(Contract):
+    """Request of ``warehouse.feedback.satisfaction``."""
+
+    maTTHC: MaTTHC | None = Field(default=None, description="Only this procedure (mã TTHC).")
+    maDonVi: MaDonVi | None = Field(
+        default=None, description="Only this agency (mã đơn vị), e.g. '000.00.00.H20'."
+    )
+    tuThang: Thang | None = Field(
+        default=None, description="First month of the answers (từ tháng), YYYY-MM."
+    )
+    denThang: Thang | None = Field(
+        default=None, description="Last month of the answers (đến tháng), included."
+    )
+
+
+class DongMucDoHaiLong(Contract):
+    """How satisfied the citizens who answered VNForm's survey in one month
+    were with one procedure at one agency."""
+
+    thang: Thang = Field(description="Month of the answers (tháng), YYYY-MM.")
+    maTTHC: MaTTHC = Field(description="The procedure (mã thủ tục hành chính).")
+    tenTTHC: Annotated[str, StringConstraints(min_length=2, max_length=500)] = Field(
+        description="Its name."
+    )
+    maDonVi: MaDonVi = Field(description="The agency that handled the dossiers (mã đơn vị).")
+    soPhanHoi: int = Field(ge=1, description="Answers (số phản hồi).")
+    soHaiLong: int = Field(
+        ge=0, description="Of which satisfied overall (hài lòng: a score of 4 or 5)."
+    )
+    soChuaHaiLong: int = Field(ge=0, description="Of which not satisfied (scores 1 to 3).")
+    tyLeHaiLong: float = Field(
+        ge=0, le=1, description="Share of the answers satisfied overall (tỷ lệ hài lòng)."
+    )
+    diemTongThe: float = Field(ge=1, le=5, description="Average overall score (điểm tổng thể).")
+    diemThoiGian: float = Field(
+        ge=1, le=5, description="Average score of the time taken (điểm thời gian giải quyết)."
+    )
+    diemThaiDo: float = Field(
+        ge=1, le=5, description="Average score of the officers' attitude (điểm thái độ phục vụ)."
+    )
+
+
+class MucDoHaiLong(DoTuoiDuLieu):
+    """Response of ``warehouse.feedback.satisfaction``."""
+
+    danhSach: list[DongMucDoHaiLong] = Field(
+        description="One row per month, procedure and agency, in that order."
+    )
+
+
 # -- read-only SQL for the warehouse's operators ----------------------------------------
 
 GiaTri = str | int | float | bool | None
@@ -366,6 +420,28 @@ EXCHANGES_DAILY_V1 = ServiceContract(
 )
 """``warehouse.exchanges.daily`` v1."""
 
+FEEDBACK_SATISFACTION_V1 = ServiceContract(
+    service="warehouse.feedback.satisfaction",
+    version=1,
+    owner=OWNER,
+    description="Citizens' satisfaction with the administrative procedures, by month of "
+    "answer, procedure and the agency that handled the dossier: answers, the share "
+    "satisfied overall (4 or 5 out of 5) and the average scores (overall, time taken, "
+    "officers' attitude), from VNForm's survey answers (vnform.feedback.submitted). No "
+    "comment and no dossier number leave the warehouse through it." + _NOT_LOADED,
+    request=YeuCauMucDoHaiLong,
+    response=MucDoHaiLong,
+    errors=(_PERIOD,),
+    examples=(
+        Example(
+            request={"tuThang": "2024-01", "denThang": "2024-12"},
+            response={"capNhatLuc": None, "danhSach": []},
+            title="A year before VNForm's survey ran: nothing",
+        ),
+    ),
+)
+"""``warehouse.feedback.satisfaction`` v1."""
+
 SQL_QUERY_V1 = ServiceContract(
     service="warehouse.sql.query",
     version=1,
@@ -419,6 +495,7 @@ SERVICES: tuple[ServiceContract, ...] = (
     PARCELS_LAND_USE_V1,
     POPULATION_AGE_GROUPS_V1,
     EXCHANGES_DAILY_V1,
+    FEEDBACK_SATISFACTION_V1,
     SQL_QUERY_V1,
 )
 TOPICS: tuple[TopicContract, ...] = ()

@@ -68,13 +68,16 @@ def test_the_catalogue_declares_the_demo_province() -> None:
         ("warehouse.parcels.land-use", 1),
         ("warehouse.population.age-groups", 1),
         ("warehouse.exchanges.daily", 1),
+        ("warehouse.feedback.satisfaction", 1),
         ("warehouse.sql.query", 1),
         ("lgsp.exchange.statistics", 1),
         ("ndop.access.history", 1),
     }
     assert "population.citizen.lookup" in {s.service for s in CATALOGUE.services}
     assert {(t.topic, t.version) for t in CATALOGUE.topics} == {
-        ("onestop.dossier.status-changed", 1)
+        ("onestop.dossier.status-changed", 1),
+        ("onestop.feedback.invited", 1),
+        ("vnform.feedback.submitted", 1),
     }
 
 

@@ -343,7 +343,11 @@ def test_export_is_deterministic_and_readable(tmp_path: Path) -> None:
     index = documents["index.json"]
     assert {"service": "land.parcel.lookup", "version": 1, "owner": lookup["owner"],
             "path": "services/land.parcel.lookup/v1.json"} in index["services"]  # fmt: skip
-    assert [t["topic"] for t in index["topics"]] == ["onestop.dossier.status-changed"]
+    assert [t["topic"] for t in index["topics"]] == [
+        "onestop.dossier.status-changed",
+        "onestop.feedback.invited",
+        "vnform.feedback.submitted",
+    ]
 
 
 def test_export_removes_stale_versions_only(tmp_path: Path) -> None:
