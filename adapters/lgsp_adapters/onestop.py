@@ -6,6 +6,12 @@ and announces every step on ``onestop.dossier.status-changed``.
 It starts with the demo dossiers of the contracts (``DEMO_DOSSIERS``), so the
 status and update-status examples are real on a fresh one-stop-shop.
 
+When a dossier's result is returned (status '10', đã trả kết quả), it
+invites the applicant to rate the service: ``onestop.feedback.invited``,
+naming the citizen by a pseudonym (:func:`citizen_reference`, a keyed hash
+of the personal id), which the province's VNForm connector turns into an
+invitation on VNForm.
+
 One one-stop-shop per province: each copy of the adapter made for a province
 of a network (``Adapter.copy``) keeps its own :class:`DossierBook`
 (:func:`book`), numbering dossiers with its province's agency code; the demo
@@ -16,6 +22,8 @@ keeps the module's :data:`dossiers`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +35,7 @@ import structlog
 from lgsp import Adapter, Context, DomainError
 from lgsp_adapters import provinces
 from lgsp_adapters.workdays import VN_TZ, add_working_days
+from lgsp_contracts.feedback import INVITED_TOPIC, LoiMoiKhaoSat
 from lgsp_contracts.fields import CaNhan, ThamChieuThuaDat
 from lgsp_contracts.onestop import (
     CAN_GHI_CHU,
@@ -73,6 +82,10 @@ ILLEGAL_TRANSITION: Final = "onestop.dossier.illegal_transition"
 TIME_INVALID: Final = "onestop.dossier.time_invalid"
 REASON_REQUIRED: Final = "onestop.dossier.reason_required"
 STATUS_TOPIC: Final = "onestop.dossier.status-changed"
+RETURNED: Final = "10"
+"""The status of a dossier whose result was returned: its applicant is
+invited to rate the service."""
+DEMO_PSEUDONYM_KEY: Final = "demo-onestop-pseudonym-key"
 RECEIVED_NOTE: Final = "Tiếp nhận hồ sơ"
 # Clocks differ a little between a counter's PC and the server.
 _CLOCK_SKEW: Final = dt.timedelta(minutes=5)
@@ -318,10 +331,32 @@ def _now() -> dt.datetime:
     return dt.datetime.now(VN_TZ).replace(microsecond=0)
 
 
+def citizen_reference(so_dinh_danh: str, env: Mapping[str, str] | None = None) -> str:
+    """The applicant as the survey invitation names them: 32 hex digits of
+    HMAC-SHA256 of the personal id under ``LGSP_ONESTOP_PSEUDONYM_KEY`` (a
+    demo key without it; a real one-stop-shop keeps its own). The same
+    citizen has the same reference, and nobody without the key can tell
+    whose it is."""
+    env = os.environ if env is None else env
+    key = env.get("LGSP_ONESTOP_PSEUDONYM_KEY") or DEMO_PSEUDONYM_KEY
+    return hmac.new(key.encode(), so_dinh_danh.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _invitation(dossier: Dossier, step: Step, env: Mapping[str, str]) -> LoiMoiKhaoSat:
+    return LoiMoiKhaoSat(
+        maHoSo=dossier.ma_ho_so,
+        maTTHC=dossier.ma_tthc,
+        maDonVi=dossier.ma_ho_so.split("-", 1)[0],
+        thamChieuCongDan=citizen_reference(dossier.applicant.soDinhDanh, env),
+        thoiDiem=step.at,
+    )
+
+
 async def _announce(dossier: Dossier, ctx: Context) -> None:
-    """Publish the steps of a dossier not published yet, oldest first. A step
-    is kept before it is announced: if publishing fails, the caller gets an
-    error, and asking again announces it."""
+    """Publish the steps of a dossier not published yet, oldest first (and
+    for a returned result, the survey invitation). A step is kept before it
+    is announced: if publishing fails, the caller gets an error, and asking
+    again announces it."""
     previous: TrangThaiHoSo | None = None
     for step in dossier.steps:
         if not step.announced:
@@ -336,6 +371,8 @@ async def _announce(dossier: Dossier, ctx: Context) -> None:
                     ghiChu=step.note,
                 ),
             )
+            if step.status == RETURNED:
+                await ctx.publish(INVITED_TOPIC, _invitation(dossier, step, ctx.adapter.env))
             step.announced = True
         previous = step.status
 
