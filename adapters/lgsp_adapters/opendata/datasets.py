@@ -1,4 +1,4 @@
-"""What the portal publishes: the four datasets, each fed by one warehouse
+"""What the portal publishes: the five datasets, each fed by one warehouse
 service. Each definition is an allow-list: only the columns named here
 leave the warehouse (anything else its answer holds is dropped), with the
 rules of their suppression (:mod:`.deidentify`)."""
@@ -267,6 +267,58 @@ DATASETS: tuple[Dataset, ...] = (
         groups_of_cells=((("ngay",), "soLuot"),),
         aggregate=_exchanges_per_service_and_day,
         chart={"kind": "days", "x": "ngay", "y": "soLuot"},
+    ),
+    Dataset(
+        name="muc-do-hai-long-ve-thu-tuc-hanh-chinh",
+        service="warehouse.feedback.satisfaction",
+        title_vi="Mức độ hài lòng của người dân về giải quyết thủ tục hành chính",
+        title_en="Citizens' satisfaction with how administrative procedures are handled",
+        notes_vi="Số phản hồi khảo sát, số và tỷ lệ người dân hài lòng (4 hoặc 5 trên 5), "
+        "điểm trung bình về kết quả, thời gian giải quyết và thái độ phục vụ, theo tháng, "
+        "thủ tục hành chính và cơ quan giải quyết, từ khảo sát trên Nền tảng khảo sát, thu "
+        "thập ý kiến người dân (VNForm). Không công bố ý kiến góp ý.",
+        notes_en="Survey answers, how many citizens were satisfied (4 or 5 out of 5) and "
+        "the share, and the average scores of the result, the time taken and the officers' "
+        "attitude, by month, administrative procedure and handling agency, from the survey "
+        "on the national survey platform (VNForm). No comment is published.",
+        organization="van-phong-ubnd-tinh-dong-thap",
+        groups=("gove",),
+        frequency="MONTHLY",
+        tags=("mức độ hài lòng", "khảo sát", "dịch vụ công", "citizen satisfaction"),
+        columns=(
+            Column("thang", "text", "Tháng", "Month"),
+            Column("maTTHC", "text", "Mã thủ tục", "Procedure code"),
+            Column("tenTTHC", "text", "Tên thủ tục", "Procedure name"),
+            Column("maDonVi", "text", "Mã cơ quan giải quyết", "Handling agency code"),
+            Column("soPhanHoi", "int", "Số phản hồi", "Answers", "count"),
+            Column("soHaiLong", "int", "Hài lòng", "Satisfied", "count"),
+            Column("soChuaHaiLong", "int", "Chưa hài lòng", "Not satisfied", "count"),
+            Column(
+                "tyLeHaiLong",
+                "numeric",
+                "Tỷ lệ hài lòng",
+                "Share satisfied",
+                "derived",
+                ("soHaiLong", "soPhanHoi"),
+            ),
+            *(
+                Column(name, "numeric", vi, en, "derived", ("soPhanHoi",))
+                for name, vi, en in (
+                    ("diemTongThe", "Điểm hài lòng chung", "Average overall score"),
+                    ("diemThoiGian", "Điểm thời gian giải quyết", "Average score of the time"),
+                    ("diemThaiDo", "Điểm thái độ phục vụ", "Average score of the attitude"),
+                )
+            ),
+        ),
+        relations=(("soPhanHoi", ("soHaiLong", "soChuaHaiLong")),),
+        groups_of_cells=((("thang", "maTTHC"), "soPhanHoi"),),
+        chart={
+            "kind": "months",
+            "x": "thang",
+            "y": "soPhanHoi",
+            "rate_num": "soHaiLong",
+            "rate_den": "soPhanHoi",
+        },
     ),
 )
 

@@ -2,7 +2,9 @@
 dataset's warehouse service through the bus, de-identifies the answer and
 replaces that dataset's publication. A service that cannot answer (503: not
 loaded yet, or any other failure) leaves the last publication as it was,
-until the next run."""
+until the next run. A service the portal's client is not granted (403) is
+left out until an operator grants it: the portal does not retry it sooner
+than its schedule."""
 
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ class Publisher:
         self.catalog = catalog
         self.min_count = min_count
         self.last_run: list[Outcome] = []
+        self.not_granted: set[str] = set()
+        """Datasets whose service the client was refused (403) at the last run."""
         self._lock = asyncio.Lock()
 
     async def run(self) -> list[Outcome]:
@@ -60,8 +64,11 @@ class Publisher:
 
     @property
     def complete(self) -> bool:
-        """Whether every dataset has a publication."""
-        return all(d.name in self.catalog.publications for d in DATASETS)
+        """Whether every dataset has a publication (or is not granted: no
+        retry makes it one)."""
+        return all(
+            d.name in self.catalog.publications or d.name in self.not_granted for d in DATASETS
+        )
 
     async def _one(self, dataset: Dataset) -> Outcome:
         try:
@@ -69,6 +76,16 @@ class Publisher:
         except (TimeoutError, CredentialsRefused, aiohttp.ClientError, OSError) as exc:
             log.warning("opendata.publish.unreachable", dataset=dataset.name, error=str(exc))
             return Outcome(dataset.name, False, reason=f"unreachable: {exc}")
+        if answer.status == 403:
+            self.not_granted.add(dataset.name)
+            log.warning(
+                "opendata.publish.not_granted",
+                dataset=dataset.name,
+                service=dataset.service,
+                client=self.client.client_id,
+            )
+            return Outcome(dataset.name, False, reason=f"{dataset.service} is not granted")
+        self.not_granted.discard(dataset.name)
         if answer.status != 200:
             log.info("opendata.publish.kept", dataset=dataset.name, status=answer.status)
             return Outcome(dataset.name, False, reason=f"the warehouse answered {answer.status}")

@@ -1,5 +1,5 @@
 """A stand-in warehouse for testing the portal (or a client of it) without
-the real one: an adapter serving the four dataset services with the rows a
+the real one: an adapter serving the five dataset services with the rows a
 test gives, and a 503 for the services a test marks not loaded."""
 
 from __future__ import annotations
@@ -13,19 +13,46 @@ from typing import Any
 
 from lgsp import Adapter, Context, ServiceUnavailable
 from lgsp.testing import Bus, running_bus
+from lgsp_adapters.opendata.datasets import DATASETS
 from lgsp_adapters.opendata.server import OpenDataPortal, PortalConfig, running
 from lgsp_contracts.warehouse import (
     DanSoTheoNhomTuoi,
     HoSoTheoThang,
+    MucDoHaiLong,
     ThuaDatTheoMucDich,
     TraoDoiTheoNgay,
     YeuCauDanSoTheoNhomTuoi,
     YeuCauHoSoTheoThang,
+    YeuCauMucDoHaiLong,
     YeuCauThuaDatTheoMucDich,
     YeuCauTraoDoiTheoNgay,
 )
 
 UPDATED = "2026-11-30T17:00:00+07:00"
+PORTAL_CLIENT = {
+    "id": "dongthap.opendata",
+    "secret": "demo-opendata-secret",
+    "grants": sorted({d.service for d in DATASETS}),
+}
+"""The demo portal's client, granted every dataset's service."""
+
+
+def _satisfaction(
+    thang: str, ma_tthc: str, ten: str, answers: int, satisfied: int
+) -> dict[str, Any]:
+    return {
+        "thang": thang,
+        "maTTHC": ma_tthc,
+        "tenTTHC": ten,
+        "maDonVi": "000.00.00.H20",
+        "soPhanHoi": answers,
+        "soHaiLong": satisfied,
+        "soChuaHaiLong": answers - satisfied,
+        "tyLeHaiLong": round(satisfied / answers, 4),
+        "diemTongThe": 4.1,
+        "diemThoiGian": 3.9,
+        "diemThaiDo": 4.4,
+    }
 
 
 def _dossier(thang: str, ma_tthc: str, ma_xa: str, ten_xa: str, **counts: Any) -> dict[str, Any]:
@@ -168,6 +195,12 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
                 ("2026-11-30", "dongthap.onestop", 90, 6),
             )
         ],
+        "warehouse.feedback.satisfaction": [
+            _satisfaction("2026-10", "1.004873", "Cấp Giấy xác nhận tình trạng hôn nhân", 40, 33),
+            # Two not satisfied: hidden, and the satisfied with them.
+            _satisfaction("2026-11", "1.004873", "Cấp Giấy xác nhận tình trạng hôn nhân", 12, 10),
+            _satisfaction("2026-11", "1.012784", "Tách thửa hoặc hợp thửa đất", 3, 3),
+        ],
     }
 
 
@@ -209,6 +242,12 @@ class FakeWarehouse:
                 self._answer("warehouse.exchanges.daily"), strict=False
             )
 
+        @a.service("warehouse.feedback.satisfaction")
+        async def satisfaction(request: YeuCauMucDoHaiLong, ctx: Context) -> MucDoHaiLong:
+            return MucDoHaiLong.model_validate(
+                self._answer("warehouse.feedback.satisfaction"), strict=False
+            )
+
     def _answer(self, service: str) -> dict[str, Any]:
         self.calls.append(service)
         if service in self.unavailable:
@@ -222,9 +261,12 @@ async def running_portal(
 ) -> AsyncIterator[tuple[Bus, OpenDataPortal, FakeWarehouse]]:
     """A test bus with the stand-in warehouse (no installed adapters or
     sidecars) and a portal on any free port publishing from it as the demo
-    client ``dongthap.opendata``, once published."""
+    client ``dongthap.opendata`` (granted every dataset's service), once
+    published."""
     warehouse = warehouse or FakeWarehouse()
-    async with running_bus(installed=False, sidecars=False, adapters=[warehouse.adapter]) as bus:
+    async with running_bus(
+        installed=False, sidecars=False, adapters=[warehouse.adapter], clients=[PORTAL_CLIENT]
+    ) as bus:
         config = PortalConfig(
             gateway_url=bus.url,
             port=0,

@@ -1,7 +1,8 @@
 """The province's shared data warehouse (Kho dữ liệu dùng chung) on the bus.
 
 It takes in what the agencies exchange: the one-stop-shop's dossier events
-in real time (:mod:`.inbox`, :mod:`.ingest`), and on a schedule the
+and the citizens' answers to VNForm's survey in real time (:mod:`.inbox`,
+:mod:`.ingest`), and on a schedule the
 procedures and changed dossiers, the land database's parcels, the national
 population database's counts (through NDXP) and the bus's own exchange
 statistics. It keeps them in DuckDB (:mod:`.store`), copies them as Parquet
@@ -32,17 +33,20 @@ import structlog
 from lgsp import Adapter, Context, Contract, ServiceUnavailable
 from lgsp_adapters.warehouse import datasets, export, sql
 from lgsp_adapters.warehouse.config import Settings
-from lgsp_adapters.warehouse.ingest import DOSSIER_TOPICS, SOURCES, Warehouse
+from lgsp_adapters.warehouse.ingest import DOSSIER_TOPICS, FEEDBACK_TOPICS, SOURCES, Warehouse
+from lgsp_contracts.feedback import SUBMITTED_TOPIC, PhanHoiKhaoSat
 from lgsp_contracts.onestop import SuKienTrangThaiHoSo
 from lgsp_contracts.warehouse import (
     OWNER,
     DanSoTheoNhomTuoi,
     HoSoTheoThang,
     KetQuaTruyVan,
+    MucDoHaiLong,
     ThuaDatTheoMucDich,
     TraoDoiTheoNgay,
     YeuCauDanSoTheoNhomTuoi,
     YeuCauHoSoTheoThang,
+    YeuCauMucDoHaiLong,
     YeuCauThuaDatTheoMucDich,
     YeuCauTraoDoiTheoNgay,
     YeuCauTruyVan,
@@ -237,14 +241,20 @@ async def _land(topic: str, payload: Contract, ctx: Context) -> None:
     await current(ctx.adapter).accept(topic, payload, ctx.event_id)
 
 
-TOPICS: Final = tuple(sorted(DOSSIER_TOPICS))
-"""Topics the warehouse subscribes to (dossier steps)."""
+TOPICS: Final = tuple(sorted(DOSSIER_TOPICS | FEEDBACK_TOPICS))
+"""Topics the warehouse subscribes to (dossier steps, citizens' answers)."""
 
 
 @adapter.subscribe("onestop.dossier.status-changed", name="warehouse.dossiers")
 async def on_dossier_event(event: SuKienTrangThaiHoSo, ctx: Context) -> None:
     """Land a dossier step; acknowledged once it is in the inbox."""
     await _land("onestop.dossier.status-changed", event, ctx)
+
+
+@adapter.subscribe(SUBMITTED_TOPIC, name="warehouse.feedback")
+async def on_feedback(event: PhanHoiKhaoSat, ctx: Context) -> None:
+    """Land a citizen's answer to VNForm's survey."""
+    await _land(SUBMITTED_TOPIC, event, ctx)
 
 
 # -- the services -----------------------------------------------------------------------
@@ -310,6 +320,14 @@ async def population_age_groups(
 async def exchanges_daily(request: YeuCauTraoDoiTheoNgay, ctx: Context) -> TraoDoiTheoNgay:
     """``warehouse.exchanges.daily`` v1."""
     return await _dataset("warehouse.exchanges.daily", datasets.exchanges_daily, request)
+
+
+@adapter.service("warehouse.feedback.satisfaction", version=1)
+async def feedback_satisfaction(request: YeuCauMucDoHaiLong, ctx: Context) -> MucDoHaiLong:
+    """``warehouse.feedback.satisfaction`` v1."""
+    return await _dataset(
+        "warehouse.feedback.satisfaction", datasets.feedback_satisfaction, request
+    )
 
 
 @adapter.service("warehouse.sql.query", version=1)

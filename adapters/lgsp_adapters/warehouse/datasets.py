@@ -13,18 +13,22 @@ import duckdb
 
 from lgsp import DomainError
 from lgsp_adapters.warehouse.store import aware
+from lgsp_contracts.feedback import HAI_LONG_TU
 from lgsp_contracts.warehouse import (
     PERIOD_INVALID,
     DanSoTheoNhomTuoi,
     DongDanSoTheoNhomTuoi,
     DongHoSoTheoThang,
+    DongMucDoHaiLong,
     DongThuaDatTheoMucDich,
     DongTraoDoiTheoNgay,
     HoSoTheoThang,
+    MucDoHaiLong,
     ThuaDatTheoMucDich,
     TraoDoiTheoNgay,
     YeuCauDanSoTheoNhomTuoi,
     YeuCauHoSoTheoThang,
+    YeuCauMucDoHaiLong,
     YeuCauThuaDatTheoMucDich,
     YeuCauTraoDoiTheoNgay,
 )
@@ -34,6 +38,7 @@ SOURCES_OF: Final[dict[str, tuple[str, ...]]] = {
     "warehouse.parcels.land-use": ("land.parcel.snapshot",),
     "warehouse.population.age-groups": ("population.commune.statistics",),
     "warehouse.exchanges.daily": ("lgsp.exchange.statistics",),
+    "warehouse.feedback.satisfaction": ("onestop.procedure.list",),
 }
 """What each dataset is made of: it answers once these have loaded."""
 
@@ -165,3 +170,53 @@ def exchanges_daily(cur: duckdb.DuckDBPyConnection, q: YeuCauTraoDoiTheoNgay) ->
             for d, c, s, n, e in rows
         ],
     )
+
+
+_SATISFACTION: Final = """
+SELECT strftime(f.thoi_diem, '%Y-%m') AS thang,
+       left(f.ma_tthc, 8) AS ma_tthc,
+       coalesce(any_value(p.ten_tthc), left(f.ma_tthc, 8)) AS ten_tthc,
+       f.ma_don_vi,
+       count(*) AS so_phan_hoi,
+       count(*) FILTER (WHERE f.diem_tong_the >= $5) AS so_hai_long,
+       avg(f.diem_tong_the),
+       avg(f.diem_thoi_gian),
+       avg(f.diem_thai_do),
+       max(f.thoi_diem)
+FROM feedback f
+LEFT JOIN procedures p ON p.ma_tthc = left(f.ma_tthc, 8)
+WHERE ($1 IS NULL OR left(f.ma_tthc, 8) = $1)
+  AND ($2 IS NULL OR f.ma_don_vi = $2)
+  AND ($3 IS NULL OR strftime(f.thoi_diem, '%Y-%m') >= $3)
+  AND ($4 IS NULL OR strftime(f.thoi_diem, '%Y-%m') <= $4)
+GROUP BY thang, left(f.ma_tthc, 8), f.ma_don_vi
+ORDER BY thang, ma_tthc, f.ma_don_vi
+"""
+
+
+def feedback_satisfaction(cur: duckdb.DuckDBPyConnection, q: YeuCauMucDoHaiLong) -> MucDoHaiLong:
+    """Satisfaction per month, procedure and agency: counts and averages
+    only (no comment, no dossier number)."""
+    _period(q.tuThang, q.denThang)
+    code = None if q.maTTHC is None else q.maTTHC[:8]
+    rows = cur.execute(
+        _SATISFACTION, [code, q.maDonVi, q.tuThang, q.denThang, HAI_LONG_TU]
+    ).fetchall()
+    lines = [
+        DongMucDoHaiLong(
+            thang=r[0],
+            maTTHC=r[1],
+            tenTTHC=r[2],
+            maDonVi=r[3],
+            soPhanHoi=r[4],
+            soHaiLong=r[5],
+            soChuaHaiLong=r[4] - r[5],
+            tyLeHaiLong=round(r[5] / r[4], 4),
+            diemTongThe=round(float(r[6]), 2),
+            diemThoiGian=round(float(r[7]), 2),
+            diemThaiDo=round(float(r[8]), 2),
+        )
+        for r in rows
+    ]
+    newest = max((r[9] for r in rows), default=None)
+    return MucDoHaiLong(capNhatLuc=aware(newest), danhSach=lines)

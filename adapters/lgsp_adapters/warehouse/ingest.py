@@ -1,5 +1,10 @@
 """Taking data in: events in real time, sources in batch.
 
+Dossier steps land in ``dossier_events`` and ``dossier_steps``; citizens'
+answers to VNForm's survey (``vnform.feedback.submitted``) in
+``feedback``, one row per answer (VNForm's submission id: an answer
+delivered twice is one row).
+
 Events land in the inbox (:mod:`.inbox`) and are acknowledged once
 committed there; the loader moves new inbox rows into DuckDB in one
 transaction that also moves the watermark (the last inbox ``seq`` loaded),
@@ -32,6 +37,7 @@ from lgsp_adapters.warehouse.inbox import Inbox, InboxRow
 from lgsp_adapters.warehouse.store import Store, local
 from lgsp_adapters.workdays import VN_TZ, add_working_days
 from lgsp_contracts.exchange import ThongKeTraoDoi, YeuCauThongKeTraoDoi
+from lgsp_contracts.feedback import SUBMITTED_TOPIC, PhanHoiKhaoSat
 from lgsp_contracts.land import TrangThuaDat, YeuCauSaoChepThuaDat
 from lgsp_contracts.onestop import (
     DanhSachHoSo,
@@ -184,7 +190,11 @@ class Warehouse:
         con = self.store.con
         procedures = dict(self.store.query("SELECT ma_tthc, so_ngay_xu_ly FROM procedures"))
         events: list[list[Any]] = [[] for _ in range(10)]
+        answers: list[list[Any]] = [[] for _ in range(12)]
         for seq, key, topic, body, accepted_at in rows:
+            if topic in FEEDBACK_TOPICS:
+                _answer_row(answers, seq, PhanHoiKhaoSat.model_validate_json(body), accepted_at)
+                continue
             e = SuKienTrangThaiHoSo.model_validate_json(body) if topic in DOSSIER_TOPICS else None
             if e is None:
                 continue
@@ -207,6 +217,7 @@ class Warehouse:
                 column.append(value)
         con.execute("BEGIN")
         try:
+            self.store.insert("feedback", answers, on_conflict="ON CONFLICT DO NOTHING")
             self.store.insert("dossier_events", events, on_conflict="ON CONFLICT DO NOTHING")
             steps = {
                 (n, s, t): note
@@ -635,3 +646,26 @@ dossiers' due dates need them)."""
 
 DOSSIER_TOPICS: Final = frozenset({"onestop.dossier.status-changed"})
 """Topics whose events are dossier steps (SuKienTrangThaiHoSo)."""
+FEEDBACK_TOPICS: Final = frozenset({SUBMITTED_TOPIC})
+"""Topics whose events are citizens' answers (PhanHoiKhaoSat)."""
+
+
+def _answer_row(columns: list[list[Any]], seq: int, a: PhanHoiKhaoSat, accepted_at: object) -> None:
+    """One answer as a row of ``feedback`` (its comment as the event
+    carries it: masked by the province's connector)."""
+    row = (
+        a.maPhanHoi,
+        seq,
+        a.maBieuMau,
+        a.maHoSo,
+        a.maTTHC,
+        a.maDonVi,
+        a.diemTongThe,
+        a.diemThoiGian,
+        a.diemThaiDo,
+        a.gopY,
+        local(a.thoiDiem),
+        accepted_at,
+    )
+    for column, value in zip(columns, row, strict=True):
+        column.append(value)
