@@ -14,7 +14,7 @@
 Settings come from the adapter's settings (``LGSP_VNFORM_URL``: the
 platform; unset, the connector is not linked and does neither, so a bus
 without VNForm stays quiet; ``LGSP_VNFORM_API_KEY``, default
-``demo-vnform-key-<province>``; ``LGSP_VNFORM_RECEIVER_PORT``, default 8086
+``demo-vnform-key-<province>``; ``LGSP_VNFORM_RECEIVER_PORT``, default 8086,
 plus the province's index, 0 for any free port, and any free one when the
 default is taken; ``LGSP_VNFORM_RECEIVER_HOST``, 127.0.0.1;
 ``LGSP_VNFORM_RECEIVER_URL``, the URL VNForm is to post to when it is not
@@ -82,14 +82,16 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         province = province_of(env)
-        port = env.get("LGSP_VNFORM_RECEIVER_PORT")
+        given = env.get("LGSP_VNFORM_RECEIVER_PORT") or None
+        base = RECEIVER_PORT if given is None else int(given)
         return cls(
             url=(env.get("LGSP_VNFORM_URL") or "").rstrip("/") or None,
             api_key=env.get("LGSP_VNFORM_API_KEY") or demo_api_key(province.key),
             province=province.key,
             receiver_host=env.get("LGSP_VNFORM_RECEIVER_HOST", "127.0.0.1"),
-            receiver_port=int(port) if port else RECEIVER_PORT + province.index,
-            receiver_port_given=bool(port),
+            # Each province of a network on its own port, as the portals are.
+            receiver_port=0 if base == 0 else base + province.index,
+            receiver_port_given=given is not None,
             receiver_url=env.get("LGSP_VNFORM_RECEIVER_URL") or None,
             public_key=env.get("LGSP_VNFORM_PUBLIC_KEY") or None,
         )

@@ -1,7 +1,8 @@
 """``lgsp warehouse``: the warehouse's analysts' command (entry point group
-``lgsp.commands``): read-only SQL and the state of its loads, through the
-gateway with a client's credentials (the mock systems' one client of the
-gateway, :mod:`lgsp_adapters.gateway_client`)."""
+``lgsp.commands``): read-only SQL, the state of its loads and the citizens'
+satisfaction per procedure and agency, through the gateway with a client's
+credentials (the mock systems' one client of the gateway,
+:mod:`lgsp_adapters.gateway_client`)."""
 
 from __future__ import annotations
 
@@ -31,11 +32,16 @@ class Failed(click.ClickException):
 
 def _query(base: str, client_id: str, secret: str, sql: str, limit: int) -> Any:
     """``warehouse.sql.query`` through the gateway, as ``client_id``."""
+    return _call(base, client_id, secret, "warehouse.sql.query", {"sql": sql, "gioiHan": limit})
+
+
+def _call(base: str, client_id: str, secret: str, service: str, payload: dict[str, Any]) -> Any:
+    """One of the warehouse's services through the gateway, as ``client_id``."""
 
     async def ask() -> Answer:
         client = GatewayClient(base, client_id, secret, timeout_s=30)
         try:
-            return await client.call_json("warehouse.sql.query", {"sql": sql, "gioiHan": limit})
+            return await client.call_json(service, payload)
         finally:
             await client.close()
 
@@ -129,3 +135,54 @@ def sql_command(
 def status_command(url: str, client_id: str, client_secret: str, fmt: str) -> None:
     """When each source last loaded, how many rows, how long, its error."""
     _print(_query(url.rstrip("/"), client_id, client_secret, STATUS_SQL, 100), fmt)
+
+
+SATISFACTION_COLUMNS = (
+    "thang",
+    "maTTHC",
+    "maDonVi",
+    "soPhanHoi",
+    "tyLeHaiLong",
+    "diemTongThe",
+    "diemThoiGian",
+    "diemThaiDo",
+    "tenTTHC",
+)
+
+
+@command.command("satisfaction")
+@click.option("--procedure", "ma_tthc", help="Only this procedure (maTTHC).")
+@click.option("--agency", "ma_don_vi", help="Only this agency (maDonVi), e.g. 000.00.00.H20.")
+@click.option("--from", "first", help="First month, YYYY-MM.")
+@click.option("--to", "last", help="Last month, YYYY-MM.")
+@_url
+@_client
+@_secret
+@_format
+def satisfaction_command(
+    ma_tthc: str | None,
+    ma_don_vi: str | None,
+    first: str | None,
+    last: str | None,
+    url: str,
+    client_id: str,
+    client_secret: str,
+    fmt: str,
+) -> None:
+    """Citizens' satisfaction per month, procedure and agency, from VNForm's
+    survey answers (warehouse.feedback.satisfaction)."""
+    asked = {"maTTHC": ma_tthc, "maDonVi": ma_don_vi, "tuThang": first, "denThang": last}
+    answer = _call(
+        url.rstrip("/"),
+        client_id,
+        client_secret,
+        "warehouse.feedback.satisfaction",
+        {k: v for k, v in asked.items() if v is not None},
+    )
+    rows = [[row.get(c) for c in SATISFACTION_COLUMNS] for row in answer["danhSach"]]
+    table = {
+        "cot": [{"ten": c, "kieu": ""} for c in SATISFACTION_COLUMNS],
+        "dong": rows,
+        "biCatBot": False,
+    }
+    _print(table, fmt)
