@@ -36,11 +36,15 @@ from lgsp.server import (
 )
 from lgsp.store import StoreError
 from lgsp.transport import create_transport
+from lgsp.transport.amqp.topology import QUEUE_TYPE_ENV, QUEUE_TYPES
 from lgsp.trust.clients import ClientStoreError
 from lgsp.trust.tls import tls_context
 from lgsp.trust.workers import this_worker
 
-AMQP_URL_HELP = "RabbitMQ URL, e.g. amqp://user:pass@host:5672/ (env LGSP_AMQP_URL)."
+AMQP_URL_HELP = (
+    "RabbitMQ URL, e.g. amqp://user:pass@host:5672/, or a cluster's nodes "
+    "amqp://user:pass@host1:5672,host2:5672,host3:5672/ (env LGSP_AMQP_URL)."
+)
 
 
 _REFUSALS = (UnknownProvider, ContractMismatch, ClientStoreError, StoreError, OSError)
@@ -126,6 +130,23 @@ port_option = click.option(
     "--port", default=8080, type=click.IntRange(0, 65535), help="Gateway port."
 )
 amqp_option = click.option("--amqp-url", envvar="LGSP_AMQP_URL", help=AMQP_URL_HELP)
+
+
+def _queue_type(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # Read where the transport is made (and by workers this process starts).
+    if value is not None:
+        os.environ[QUEUE_TYPE_ENV] = value
+
+
+queue_type_option = click.option(
+    "--amqp-queue-type",
+    type=click.Choice(QUEUE_TYPES),
+    envvar=QUEUE_TYPE_ENV,
+    expose_value=False,
+    callback=_queue_type,
+    help=f"Queues classic (one node) or quorum (replicated over a cluster's nodes; env "
+    f"{QUEUE_TYPE_ENV}; default classic). Every process of one bus needs the same.",
+)
 tls_cert_option = click.option(
     "--tls-cert",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -195,6 +216,7 @@ adapters_data_dir_option = click.option(
 @port_option
 @click.option("--transport", "kind", type=click.Choice(["memory", "amqp"]), default="memory")
 @amqp_option
+@queue_type_option
 @config_option
 @data_dir_option
 @tls_cert_option
@@ -302,6 +324,7 @@ workers_option = click.option(
 
 @click.command()
 @amqp_option
+@queue_type_option
 @host_option
 @port_option
 @config_option
@@ -472,6 +495,7 @@ def _supervise(
 
 @click.command()
 @amqp_option
+@queue_type_option
 @click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
 @click.option(
     "--metrics-port",
@@ -502,6 +526,7 @@ def adapter() -> None:
 @adapter.command("run")
 @click.argument("target", metavar="MODULE:OBJECT")
 @amqp_option
+@queue_type_option
 @click.option("--host", default="127.0.0.1", help="Address the metrics endpoint binds.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port.")
 @adapters_data_dir_option

@@ -130,3 +130,11 @@ def test_an_unreachable_store_is_a_one_line_error(tmp_path: Path) -> None:
     assert "unavailable" in result.output
     assert "secret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_queue_type_is_classic_or_quorum() -> None:
+    result = CliRunner().invoke(
+        main, ["adapters", "--amqp-url", "amqp://127.0.0.1:1/", "--amqp-queue-type", "mirrored"]
+    )
+    assert result.exit_code == 2
+    assert "'classic', 'quorum'" in result.output
