@@ -4,15 +4,19 @@ Two engines implement it: :mod:`lgsp.transport.memory` (everything in one
 process, the embedded default) and :mod:`lgsp.transport.amqp` (RabbitMQ, for
 separate processes on as many machines as needed). Code above this interface
 never knows which one it runs on; both pass the same behavioural suite.
+What only some engines may offer is a protocol of its own beside the
+interface, asked for with ``isinstance``: :class:`Broadcasting` (notices to
+every process on the bus).
 """
 
 from __future__ import annotations
 
 import abc
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import structlog
 
@@ -221,3 +225,57 @@ def read_status(adapter: str, hook: StatusHook) -> dict[str, StatusValue]:
     except Exception as exc:
         log.warning("adapter.status_failed", adapter=adapter, error=repr(exc))
         return {"error": f"status hook failed: {type(exc).__name__}"}
+
+
+NoticeListener = Callable[[bytes | None], None]
+"""Hears the notices of one subject: each one's body, or None when notices
+may have been missed (the transport's link was lost and is back, or has just
+come up): re-read whatever they would have said. It must not block."""
+
+
+@runtime_checkable
+class Broadcasting(Protocol):
+    """An optional capability of a transport: short notices to every process
+    on the bus (this one included), such as "the clients changed". A notice
+    says only that something changed; its listeners re-read the truth from
+    where it is kept. Delivery is at most once, so listeners also hear None
+    whenever notices may have been missed, and do the same re-read then."""
+
+    async def broadcast(self, subject: str, body: bytes = b"") -> None:
+        """Send a notice to every listener of ``subject`` in every process.
+        Never raises: a notice that cannot go now goes once the transport
+        is connected again."""
+
+    def listen(self, subject: str, listener: NoticeListener) -> Callable[[], None]:
+        """Hand every notice of ``subject`` to ``listener``; returns what stops it."""
+
+
+class Listeners:
+    """The notice listeners of one process, by subject: what an engine that
+    broadcasts hands each notice it receives to."""
+
+    def __init__(self) -> None:
+        self._by_subject: defaultdict[str, list[NoticeListener]] = defaultdict(list)
+
+    def listen(self, subject: str, listener: NoticeListener) -> Callable[[], None]:
+        listeners = self._by_subject[subject]
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
+
+    def deliver(self, subject: str, body: bytes | None) -> None:
+        for listener in list(self._by_subject.get(subject, ())):
+            _hear(subject, listener, body)
+
+    def missed(self) -> None:
+        """Every listener hears None: notices may have been missed."""
+        for subject, listeners in list(self._by_subject.items()):
+            for listener in list(listeners):
+                _hear(subject, listener, None)
+
+
+def _hear(subject: str, listener: NoticeListener, body: bytes | None) -> None:
+    # One listener that fails must not keep the notice from the others.
+    try:
+        listener(body)
+    except Exception:
+        log.exception("notice.listener_failed", subject=subject)

@@ -3,7 +3,9 @@
 No broker to install; what ``make run`` starts. Requests are direct awaits on
 the provider's handler (the validated payload travels as an object, never
 re-serialised); each subscriber has its own queue and worker, so a slow or
-failing subscriber never holds up the publisher or the others.
+failing subscriber never holds up the publisher or the others. Notices
+(:class:`~lgsp.transport.base.Broadcasting`) are handed to this process's
+listeners as they are sent.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -20,6 +23,8 @@ from lgsp.errors import ServiceTimeout, ServiceUnavailable
 from lgsp.transport.base import (
     EventHandler,
     Fingerprints,
+    Listeners,
+    NoticeListener,
     ProviderHandler,
     ProviderInfo,
     QueueStats,
@@ -60,6 +65,7 @@ class MemoryTransport(Transport):
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
         self._started = False
+        self._listeners = Listeners()
         self.dead_letters: list[Event] = []
         """Events a subscriber failed on ``max_attempts`` times, kept for inspection."""
 
@@ -167,6 +173,14 @@ class MemoryTransport(Transport):
         sub = _Subscriber(subscriber, topic, handler)
         sub.task = asyncio.create_task(self._deliver(sub), name=f"lgsp-sub-{subscriber}-{topic}")
         self._subscribers[topic].append(sub)
+
+    async def broadcast(self, subject: str, body: bytes = b"") -> None:
+        """A notice to every listener in this process (:class:`~lgsp.transport.base.Broadcasting`):
+        handed over at once, started or not; none is ever missed."""
+        self._listeners.deliver(subject, body)
+
+    def listen(self, subject: str, listener: NoticeListener) -> Callable[[], None]:
+        return self._listeners.listen(subject, listener)
 
     async def withdraw(self, instance: str) -> None:
         """Take a provider instance offline (it stops receiving requests)."""

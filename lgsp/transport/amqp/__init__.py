@@ -14,7 +14,8 @@ Topology (every process declares it, so either side may start first)::
     lgsp.dlx (fanout) --> lgsp.dead-letters                  what could not be delivered
     lgsp.control (topic)                                 presence: provider.heartbeat,
                                                          provider.gone, registry.query,
-                                                         registry.contracts
+                                                         registry.contracts; notices:
+                                                         notice.<subject>
 
 Requests travel over direct reply-to (``amq.rabbitmq.reply-to``): no reply
 queue, no publisher confirms, one publish per request. A request carries the
@@ -34,6 +35,11 @@ never counts a provider with another fingerprint online, and a provider that
 hears of another fingerprint for what it serves refuses: before consuming
 (:meth:`AmqpTransport.serve` raises) or, when it hears later, by cancelling its
 consumer, so it never takes requests from the shared queue.
+
+Notices (:class:`~lgsp.transport.base.Broadcasting`): a notice travels on
+``lgsp.control`` under ``notice.<subject>`` to every process's control
+queue; every listener also hears None when the connection comes up or back
+(:mod:`~lgsp.transport.amqp.notices`).
 
 Queue types: ``queue_type="quorum"`` makes service queues, dead letters and
 unrouted events quorum queues, replicated on a cluster's nodes (subscriber
@@ -61,14 +67,15 @@ work in progress), :mod:`~lgsp.transport.amqp.rpc` (the gateway's requests),
 :mod:`~lgsp.transport.amqp.provider` (serving them),
 :mod:`~lgsp.transport.amqp.publish` and :mod:`~lgsp.transport.amqp.consume`
 (events out and in), :mod:`~lgsp.transport.amqp.presence` (announcements,
-who is online, contract refusals, the adapters' statuses) and
+who is online, contract refusals, the adapters' statuses),
+:mod:`~lgsp.transport.amqp.notices` (notices to every process) and
 :mod:`~lgsp.transport.amqp.queues` (queue statistics).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from lgsp.envelope import Envelope, Event, Reply
@@ -76,6 +83,7 @@ from lgsp.errors import ServiceUnavailable
 from lgsp.transport.amqp.connection import Link, log
 from lgsp.transport.amqp.consume import Consumer
 from lgsp.transport.amqp.nodes import masked
+from lgsp.transport.amqp.notices import Notices
 from lgsp.transport.amqp.presence import Presence
 from lgsp.transport.amqp.provider import Provider
 from lgsp.transport.amqp.publish import Publisher
@@ -113,6 +121,7 @@ from lgsp.transport.base import (
     AdapterStatus,
     EventHandler,
     Fingerprints,
+    NoticeListener,
     ProviderHandler,
     ProviderInfo,
     QueueStats,
@@ -208,6 +217,8 @@ class AmqpTransport(Transport):
         # Events are published apart from requests: persistent and confirmed
         # on a channel of their own, where a request is one unconfirmed write.
         self._publisher = Publisher(self._link, broker_timeout=broker_timeout)
+        self._notices = Notices(self._link, broker_timeout=broker_timeout)
+        self._presence.on_notice = self._notices.hear
 
     # -- lifecycle --------------------------------------------------------
 
@@ -223,6 +234,7 @@ class AmqpTransport(Transport):
                     channels.control, channels.events, self._id, self._queue_type
                 )
                 self._publisher.use(declared)
+                self._notices.use(declared)
                 await self._presence.listen(declared)
                 await self._rpc.listen(channels.rpc)
                 link.channels = channels
@@ -237,7 +249,8 @@ class AmqpTransport(Transport):
             except BaseException:
                 await connection.close()
                 raise
-            link.attach(connection, on_reconnected=self._presence.on_reconnected)
+            link.attach(connection, on_reconnected=self._on_reconnected)
+            self._notices.connected()
             link.spawn(self._presence.heartbeat_loop(), "lgsp-amqp-heartbeat")
             await self._presence.announce_contracts()
             await self._presence.query_registry()
@@ -269,6 +282,10 @@ class AmqpTransport(Transport):
             self._presence.forget_own()
             link.closing = False
             log.info("amqp.closed", transport_id=self._id)
+
+    def _on_reconnected(self) -> None:
+        self._presence.on_reconnected()
+        self._notices.connected()
 
     def ready(self) -> bool:
         return self._link.ready()
@@ -339,3 +356,14 @@ class AmqpTransport(Transport):
 
     async def subscribe(self, topic: str, subscriber: str, handler: EventHandler) -> None:
         await self._consumer.subscribe(topic, subscriber, handler)
+
+    # -- notices ----------------------------------------------------------
+
+    async def broadcast(self, subject: str, body: bytes = b"") -> None:
+        """A notice to every process on the broker, this one included
+        (:class:`~lgsp.transport.base.Broadcasting`); kept and sent once
+        connected when the broker cannot take it now."""
+        await self._notices.broadcast(subject, body)
+
+    def listen(self, subject: str, listener: NoticeListener) -> Callable[[], None]:
+        return self._notices.listen(subject, listener)

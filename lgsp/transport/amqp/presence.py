@@ -32,6 +32,7 @@ from lgsp.transport.amqp.topology import (
     CONTRACTS,
     GONE,
     HEARTBEAT,
+    NOTICE,
     QUERY,
     Declared,
     QueueType,
@@ -124,6 +125,8 @@ class Presence:
         # and what other processes' adapters reported: (adapter, values, when).
         self._status_hooks = status_hooks
         self._heard_status: dict[str, tuple[str, dict[str, StatusValue], float]] = {}
+        self.on_notice: Callable[[AbstractIncomingMessage], None] = _ignore
+        """Takes the notices the control queue also carries."""
 
     async def listen(self, declared: Declared) -> None:
         """Announce on the declared control exchange, and hear on this
@@ -280,6 +283,9 @@ class Presence:
 
     async def _on_control(self, message: AbstractIncomingMessage) -> None:
         key = message.routing_key
+        if key is not None and key.startswith(NOTICE):
+            self.on_notice(message)  # not presence's: the transport's notices
+            return
         if key == QUERY:
             await self.announce(HEARTBEAT)
             await self.announce_contracts()
@@ -440,6 +446,10 @@ class Presence:
             if seen >= horizon and name not in names:
                 names.append(name)
         return names
+
+
+def _ignore(_message: AbstractIncomingMessage) -> None:
+    pass
 
 
 def _bounded(values: dict[object, object]) -> dict[str, StatusValue]:

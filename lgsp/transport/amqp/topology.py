@@ -52,6 +52,8 @@ HEARTBEAT = "provider.heartbeat"
 GONE = "provider.gone"
 QUERY = "registry.query"
 CONTRACTS = "registry.contracts"
+NOTICE = "notice."
+"""The prefix of notices' routing keys: ``notice.<subject>``."""
 
 QueueKind = Literal["service", "subscriber", "dead-letter"]
 
@@ -199,6 +201,6 @@ async def declare(
     presence = await control.declare_queue(
         f"lgsp.control.{transport_id}", exclusive=True, auto_delete=True
     )
-    for key in (HEARTBEAT, GONE, QUERY, CONTRACTS):
+    for key in (HEARTBEAT, GONE, QUERY, CONTRACTS, f"{NOTICE}#"):
         await presence.bind(control_exchange, routing_key=key)
     return Declared(events_exchange, control_exchange, presence)

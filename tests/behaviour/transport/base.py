@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import pytest
@@ -25,7 +26,7 @@ from lgsp.envelope import Envelope, Event, Reply
 from lgsp.errors import ContractMismatch, ServiceTimeout, ServiceUnavailable
 from lgsp.testing import TransportKind
 from lgsp.transport import Transport
-from lgsp.transport.base import ProviderHandler, QueueStats
+from lgsp.transport.base import Broadcasting, ProviderHandler, QueueStats
 from tests.support.waiting import eventually
 
 
@@ -331,3 +332,30 @@ class TransportContract(abc.ABC):
             assert all(0.0 <= age <= self.heard_within for age in ages), ages
         finally:
             release.set()
+
+    # -- notices ----------------------------------------------------------------
+
+    async def test_a_notice_reaches_every_listener_of_its_subject(
+        self, make: Make, name: str
+    ) -> None:
+        sender, receiver = await make(), await make()
+        assert isinstance(sender, Broadcasting)
+        assert isinstance(receiver, Broadcasting)
+        heard: list[bytes] = []
+        own: list[bytes] = []
+        other: list[bytes] = []
+
+        def into(bodies: list[bytes]) -> Callable[[bytes | None], None]:
+            # None says notices may have been missed: not a notice itself.
+            return lambda body: None if body is None else bodies.append(body)
+
+        stop = receiver.listen(f"{name}.changed", into(heard))
+        sender.listen(f"{name}.changed", into(own))  # the sender's process hears it too
+        receiver.listen(f"{name}.other", into(other))
+        await sender.broadcast(f"{name}.changed", b"one")
+        await eventually(lambda: heard == own == [b"one"], "every listener heard the notice")
+        stop()
+        await sender.broadcast(f"{name}.changed", b"two")
+        await eventually(lambda: own == [b"one", b"two"], "the listener left heard the next")
+        assert heard == [b"one"]
+        assert other == []

@@ -298,6 +298,35 @@ async def test_broker_restart(make: Make, name: str, lgsp_rabbitmq_node: RabbitN
     assert (await inbox.wait_for(3))[-1].event_id == after.event_id
 
 
+@amqp
+async def test_notices_missed_while_the_broker_was_away_are_made_good(
+    make: Make, name: str, lgsp_rabbitmq_node: RabbitNode
+) -> None:
+    """A notice is at most once; what a process may have missed while its
+    connection was down, its listeners are told when it is back (None), and
+    a notice it could not send then goes out."""
+    sender, receiver = await make(), await make()
+    assert isinstance(sender, AmqpTransport)
+    assert isinstance(receiver, AmqpTransport)
+    subject = f"{name}.changed"
+    own: list[bytes | None] = []
+    heard: list[bytes | None] = []
+    sender.listen(subject, own.append)
+    receiver.listen(subject, heard.append)
+    await asyncio.to_thread(lgsp_rabbitmq_node.kill)  # its folder stays: start() brings it back
+    try:
+        await eventually(lambda: not sender.ready(), "the sender notices", timeout=30)
+        await sender.broadcast(subject, b"while away")  # kept: no broker to take it
+        assert own == heard == []
+    finally:
+        await asyncio.to_thread(lgsp_rabbitmq_node.start)
+    for t in (sender, receiver):
+        await eventually(t.ready, "every transport reconnects", timeout=30)
+    await eventually(lambda: None in heard, "the receiver is told it may have missed some")
+    await eventually(lambda: b"while away" in own, "the kept notice went out once back")
+    assert None in own
+
+
 # -- queue statistics -------------------------------------------------------
 
 
