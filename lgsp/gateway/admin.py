@@ -3,14 +3,17 @@ and the exchange log (``/v1/admin/...``), for operators presenting admin
 credentials.
 
 Every change goes to the client store, which this process reloads at once
-and other gateway processes sharing its data dir within a second. A secret
-is shown once, in the answer that created it, and never logged.
+and other gateway processes as soon as they hear of it (the store's notice
+on the transport; on SQLite, also its file's version). A secret is shown
+once, in the answer that created it, and never logged. While the store
+cannot be written (its database away), a change is 503.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
@@ -22,12 +25,14 @@ from lgsp.config import ClientId, Thumbprint
 from lgsp.errors import (
     ClientExists,
     RequestInvalid,
+    ServiceUnavailable,
     UnknownClient,
     UnsupportedMediaType,
 )
 from lgsp.gateway.middlewares import OPERATOR
 from lgsp.gateway.responses import NO_STORE, json_response
 from lgsp.observe.exchange_log import ExchangeLog, Query, as_json
+from lgsp.store import StoreError
 from lgsp.trust.clients import Client, ClientStore, hash_secret, new_secret, revoked
 
 log = structlog.get_logger("lgsp.admin")
@@ -96,6 +101,16 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return json_response(data, status=status, headers=NO_STORE)
 
 
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """A change of the client store; 503 while its database cannot take it."""
+    try:
+        yield
+    except StoreError as exc:
+        log.warning("admin.store_unavailable", error=str(exc))
+        raise ServiceUnavailable("the client store cannot be changed now") from exc
+
+
 class AdminApi:
     """Handlers of ``/v1/admin/clients...`` and ``/v1/admin/keys...``."""
 
@@ -126,9 +141,10 @@ class AdminApi:
             raise UnknownClient(request.match_info["id"])
         return client
 
-    def _update(self, request: web.Request, change: Callable[[Client], Client]) -> Client:
+    async def _update(self, request: web.Request, change: Callable[[Client], Client]) -> Client:
         """Apply ``change`` to the client the route names (404 if none)."""
-        updated = self.store.update(request.match_info["id"], change)
+        with _writing():
+            updated = await self.store.update(request.match_info["id"], change)
         if updated is None:
             raise UnknownClient(request.match_info["id"])
         return updated
@@ -157,7 +173,9 @@ class AdminApi:
             certificate_sha256=new.certificate_sha256,
             description=new.description,
         )
-        if not self.store.add(client):
+        with _writing():
+            added = await self.store.add(client)
+        if not added:
             raise ClientExists(new.id)
         log.info("admin.client_added", operator=operator, client=client.id)
         answer = client.public()
@@ -191,7 +209,7 @@ class AdminApi:
                 client = replace(client, certificate_sha256=change.certificate_sha256)
             return client
 
-        updated = self._update(request, apply)
+        updated = await self._update(request, apply)
         log.info(
             "admin.client_changed",
             operator=operator,
@@ -202,7 +220,9 @@ class AdminApi:
 
     async def delete_client(self, request: web.Request) -> web.Response:
         operator = self._operator(request)
-        if not self.store.delete(request.match_info["id"]):
+        with _writing():
+            deleted = await self.store.delete(request.match_info["id"])
+        if not deleted:
             raise UnknownClient(request.match_info["id"])
         log.info("admin.client_deleted", operator=operator, client=request.match_info["id"])
         return web.Response(status=204)
@@ -214,7 +234,9 @@ class AdminApi:
         secret_hash = await asyncio.to_thread(hash_secret, secret)
         # Tokens already issued keep working until they expire; revoke the
         # client (and enable it) to end them too.
-        updated = self._update(request, lambda c: replace(c, secret_hash=secret_hash, demo=False))
+        updated = await self._update(
+            request, lambda c: replace(c, secret_hash=secret_hash, demo=False)
+        )
         log.info("admin.secret_rotated", operator=operator, client=updated.id)
         return _json({**updated.public(), "client_secret": secret})
 
@@ -231,7 +253,7 @@ class AdminApi:
             added = [g for g in dict.fromkeys(change.add) if g not in kept]
             return replace(client, grants=(*kept, *added))
 
-        updated = self._update(request, apply)
+        updated = await self._update(request, apply)
         log.info(
             "admin.grants_changed",
             operator=operator,
@@ -247,7 +269,8 @@ class AdminApi:
 
     async def rotate_key(self, request: web.Request) -> web.Response:
         operator = self._operator(request)
-        key = self.store.rotate_key()
+        with _writing():
+            key = await self.store.rotate_key()
         log.info("admin.key_rotated", operator=operator, kid=key.kid)
         return _json({**key.public(), "signing": True}, status=201)
 

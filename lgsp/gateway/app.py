@@ -29,9 +29,9 @@ from lgsp.observe.metrics import ExchangeMetrics, refresh_periodically
 from lgsp.observe.record import Recorder
 from lgsp.observe.stats import LiveStats
 from lgsp.observe.tracing import TraceReporter
-from lgsp.transport.base import Transport
+from lgsp.transport.base import Broadcasting, Transport
 from lgsp.trust.access import Security
-from lgsp.trust.clients import ClientStore, watching
+from lgsp.trust.clients import NOTICE_SUBJECT, ClientStore
 from lgsp.trust.operators import AdminAuth
 
 STARTING = web.AppKey("lgsp.starting", Starting)
@@ -40,6 +40,8 @@ DRAIN = web.AppKey("lgsp.drain", Drain)
 closing its connections (:meth:`Drain.drain`)."""
 """Whether the gateway still waits for its process's systems:
 ``app[STARTING].done()`` once they can answer (``/readyz`` says 503 before)."""
+CLIENT_STORE = web.AppKey("lgsp.client_store", ClientStore)
+"""The gateway's client store, open while the application runs."""
 EXCHANGE_STATISTICS = web.AppKey("lgsp.exchange_statistics", ExchangeStatistics)
 """The bus's own ``lgsp.exchange.statistics`` provider over this gateway's
 exchange log: ``await app[EXCHANGE_STATISTICS].serve(transport, registry)``."""
@@ -58,8 +60,9 @@ def create_app(
 ) -> web.Application:
     """The gateway's web application; the caller owns the transport's life.
     With ``starting``, ``/readyz`` answers 503 until ``app[STARTING].done()``."""
-    # The client store: seeded from the settings when new, then authoritative.
-    store = ClientStore.open(settings)
+    # The client store: opened with the app, seeded from the settings when
+    # new, then authoritative; its readers follow each snapshot it loads.
+    store = ClientStore(settings)
     security = Security(settings, store)
     live = LiveStats()
     # Written off the request path; flushed and closed with the app.
@@ -91,7 +94,7 @@ def create_app(
     )
     app.cleanup_ctx.extend(
         [
-            _watching_clients(store),
+            _client_store(store, transport),
             exchange_log.lifespan,
             _refreshing_metrics(transport),
             tracing.lifespan,
@@ -100,6 +103,7 @@ def create_app(
     if hub is not None:
         app.on_cleanup.append(lambda _app: hub.close())
     app[PROVINCE] = settings.province
+    app[CLIENT_STORE] = store
     app[STARTING] = start
     app[DRAIN] = drain
     # Offered on the transport once it is connected, by whoever runs the app.
@@ -145,13 +149,35 @@ def _refreshing_metrics(
     return refreshing
 
 
-def _watching_clients(store: ClientStore) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Changes other gateway processes make to the shared client store are
-    picked up while the application runs; the store closes with it."""
+def _client_store(
+    store: ClientStore, transport: Transport
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The client store, open while the application runs. On a transport
+    that broadcasts, each change made here is announced to every gateway,
+    and each gateway reloads when it hears one, or when the transport says
+    it may have missed some."""
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        async with watching(store):
-            yield
+        unlisten: Callable[[], None] | None = None
+        if isinstance(transport, Broadcasting):
+            notices = transport
+
+            async def announce() -> None:
+                await notices.broadcast(NOTICE_SUBJECT, store.notice)
+
+            store.announce = announce
+            # Listening before the store loads: a change committed meanwhile
+            # is heard, never missed.
+            unlisten = notices.listen(NOTICE_SUBJECT, store.heard)
+        try:
+            await store.start()
+            try:
+                yield
+            finally:
+                await store.close()
+        finally:
+            if unlisten is not None:
+                unlisten()
 
     return lifespan
 

@@ -113,6 +113,38 @@ STEPS: tuple[Step, ...] = (
         CREATE INDEX inbox_processed_at ON inbox (processed_at);
         """,
     ),
+    Step(
+        3,
+        "the client store: clients, the token signing keys, the config applied last",
+        # The rows of lgsp.trust.clients' Client and SigningKey, as SQLite
+        # keeps them; times are epoch seconds.
+        """
+        CREATE TABLE clients (
+            id TEXT PRIMARY KEY,
+            grants TEXT[] NOT NULL,
+            secret_hash TEXT,
+            rate DOUBLE PRECISION,
+            burst INTEGER,
+            enabled BOOLEAN NOT NULL,
+            certificate_sha256 TEXT,
+            description TEXT NOT NULL,
+            not_before DOUBLE PRECISION NOT NULL,
+            demo BOOLEAN NOT NULL
+        );
+        CREATE TABLE signing_keys (
+            kid TEXT PRIMARY KEY,
+            secret BYTEA NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            retired DOUBLE PRECISION
+        );
+        -- One row: the argon2 fingerprint of the config whose clients were
+        -- applied last (salt:hash), so a start applies a changed config only.
+        CREATE TABLE clients_config (
+            one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+            fingerprint TEXT NOT NULL
+        );
+        """,
+    ),
 )
 """Every step, in order: version N is ``STEPS[N - 1]``."""
 

@@ -60,12 +60,11 @@ class Principal:
 
 class Security:
     """Client authentication, token issuing and checking, grants and quotas,
-    over the client store's current snapshot."""
+    over the client store's current snapshot (the store may open later: it
+    hands over each snapshot as it loads one)."""
 
-    def __init__(
-        self, settings: Settings, store: ClientStore | None = None, *, cache_size: int = 4096
-    ) -> None:
-        self.store = store if store is not None else ClientStore.open(settings)
+    def __init__(self, settings: Settings, store: ClientStore, *, cache_size: int = 4096) -> None:
+        self.store = store
         self._ttl = settings.token_ttl_s
         # Verifying an HMAC signature costs more than the rest of a small
         # exchange; a verified token is remembered until it expires.

@@ -1,33 +1,39 @@
 """The client store: the runtime source of truth for clients, their grants
 and quotas, and the keys that sign access tokens.
 
-SQLite (stdlib ``sqlite3``): ``<data_dir>/clients.db`` (mode 0600) when the
-settings name a data dir, else an in-memory database for the life of the
-process. A new, empty store is seeded from the configuration's clients and
-``token_secret``; after that the store is authoritative: the config's
-clients are applied again only when they change (docs/security.md).
+One store, two engines (:mod:`lgsp.trust.client_store`), as the exchange
+log has: SQLite, the embedded default (``<data_dir>/clients.db``, mode
+0600, or in memory without a data folder), and PostgreSQL when
+``Settings.store_url`` names a database, so gateways on several machines
+share their clients and keys. The request path reads a snapshot in memory,
+never the database; a change (the admin API) is awaited on either engine,
+one transaction each, after which this process's snapshot is reloaded.
 
-Several gateway processes may share one data dir: each polls
-``PRAGMA data_version`` (a counter SQLite bumps when *another* connection
-commits) off the request path and reloads its snapshot when it moved, so a
-change made through any process shows on all of them within a poll interval;
-the process making a change reloads at once.
+A new, empty store is seeded from the configuration's clients and
+``token_secret`` (the first signing key); after that the store is
+authoritative, and the config's clients are applied again only when they
+change. Gateways starting at once on one new store seed it once.
+
+Other processes' changes: whoever runs the store wires :attr:`ClientStore.announce`
+to tell the other processes after each change, and :meth:`ClientStore.heard`
+to what they tell (the gateway does it on the transport), and the store
+reloads in the background. On SQLite, processes sharing one data folder
+also see each other's commits through SQLite's ``data_version``, polled off
+the request path; PostgreSQL is never polled.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
-import contextlib
 import hashlib
 import math
-import os
 import secrets
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import structlog
@@ -36,6 +42,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import hash_secret_raw
 
 from lgsp.config import DEMO_SECRETS, ClientConfig, Settings
+from lgsp.store import StoreError
 
 log = structlog.get_logger("lgsp.clients")
 
@@ -47,9 +54,16 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 INITIAL_KID = "k1"
 """The kid of the key seeded from ``Settings.token_secret``: processes that
-share that secret (and no data dir) verify each other's tokens."""
+share that secret (and no store) verify each other's tokens."""
 
-POLL_INTERVAL_S = 0.5
+NOTICE_SUBJECT = "clients.changed"
+"""What the gateways broadcast on the transport after a change of the store."""
+
+RETRY_S = 1.0
+"""After a reload that failed (the database away), the wait before the next."""
+SEED_ATTEMPTS = 5
+"""How many times a start applies the config when other gateways keep
+applying theirs at the same moment."""
 
 
 def new_secret() -> str:
@@ -174,238 +188,269 @@ class ClientStoreError(Exception):
     """The store cannot be used as configured (e.g. demo secrets in production)."""
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS clients (
-    id TEXT PRIMARY KEY,
-    grants TEXT NOT NULL,
-    secret_hash TEXT,
-    rate REAL,
-    burst INTEGER,
-    enabled INTEGER NOT NULL,
-    certificate_sha256 TEXT,
-    description TEXT NOT NULL,
-    not_before REAL NOT NULL,
-    demo INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS keys (
-    kid TEXT PRIMARY KEY,
-    secret BLOB NOT NULL,
-    created REAL NOT NULL,
-    retired REAL
-);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-_CLIENT_COLUMNS = (
-    "id, grants, secret_hash, rate, burst, enabled, certificate_sha256, description, "
-    "not_before, demo"
-)
+Applied = Literal["seeded", "applied", "raced"]
+"""What applying a config did: filled a new store, wrote the config's clients
+again into one seeded before, or nothing (another gateway applied one first)."""
+
+
+class Engine(abc.ABC):
+    """Where the store keeps clients and keys: each method is one transaction
+    and may raise :class:`~lgsp.store.StoreError` (nothing was written)."""
+
+    name: str
+    """What logs may say of it: the file, or the URL without its password."""
+    persistent: bool
+    """Whether it outlives the process (and may be opened again)."""
+
+    @abc.abstractmethod
+    async def load(self) -> Snapshot:
+        """Every client and key, read at one moment."""
+
+    @abc.abstractmethod
+    async def applied(self) -> str | None:
+        """The fingerprint of the config applied last (None: a new store)."""
+
+    @abc.abstractmethod
+    async def apply(
+        self, clients: Sequence[Client], key: SigningKey, fingerprint: str, *, over: str | None
+    ) -> Applied:
+        """In one transaction: the config's clients (each replacing the stored
+        one of its id, whose ``not_before`` it keeps), ``key`` if the store
+        holds none, and ``fingerprint`` as the config applied; unless the
+        config applied is no longer ``over`` (``"raced"``, nothing written)."""
+
+    @abc.abstractmethod
+    async def add(self, client: Client) -> bool:
+        """Insert a new client; False when the id is taken."""
+
+    @abc.abstractmethod
+    async def update(self, client_id: str, change: Callable[[Client], Client]) -> Client | None:
+        """Apply ``change`` to the stored client, reading and writing in one
+        transaction (two processes' edits never overwrite each other); None
+        when there is no such client. What ``change`` raises rolls it back."""
+
+    @abc.abstractmethod
+    async def delete(self, client_id: str) -> bool:
+        """Remove a client; False when there was none."""
+
+    @abc.abstractmethod
+    async def rotate(self, key: SigningKey, prune_before: float) -> None:
+        """Retire every key, add ``key``, and remove the keys retired before
+        ``prune_before`` (they verify nothing alive any more)."""
+
+    @abc.abstractmethod
+    async def watch(self, stale: Callable[[], None]) -> None:
+        """Call ``stale`` whenever the engine sees by itself that another
+        process committed a change, until cancelled; return at once when it
+        cannot (changes then arrive as notices)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Let go of the database."""
+
+
+async def open_engine(settings: Settings) -> Engine:
+    """PostgreSQL at ``store_url`` when the settings name one, else SQLite in
+    ``data_dir`` (in memory without one). Each engine is imported only when
+    asked for, so SQLite's users never load the driver."""
+    if settings.store_url is not None:
+        from lgsp.trust.client_store.postgres import PostgresEngine
+
+        return await PostgresEngine.open(settings.store_url)
+    from lgsp.trust.client_store.sqlite import SqliteEngine
+
+    return await SqliteEngine.open(settings.data_dir)
+
+
+Listener = Callable[[Snapshot], None]
 
 
 class ClientStore:
-    """Clients and signing keys, in SQLite, with a snapshot in memory that
-    the request path reads without touching the database."""
+    """Clients and signing keys on an engine, with a snapshot in memory that
+    the request path reads without touching the database. Made before its
+    application starts (its readers subscribe to it), opened by
+    :meth:`start`, closed by :meth:`close`; :meth:`open` does both first."""
 
-    def __init__(self, path: Path | None, *, token_ttl_s: int) -> None:
-        self.path = path
-        self.token_ttl_s = token_ttl_s
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Created 0600 before SQLite opens it: it holds hashes and keys.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            os.chmod(path, 0o600)
-        self._db = sqlite3.connect(
-            path if path is not None else ":memory:", timeout=5.0, isolation_level=None
-        )
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._version = -1
-        self._listeners: list[Callable[[Snapshot], None]] = []
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: Engine | None = None
+        self._listeners: list[Listener] = []
+        self._reloading = asyncio.Lock()
+        self._stale = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
         self.snapshot = Snapshot({}, ())
+        self.notice = uuid.uuid4().hex.encode()
+        """What this store's notices carry, so it knows its own when they come back."""
+        self.announce: Callable[[], Awaitable[None]] | None = None
+        """Tells the other processes that the store changed (set by whoever
+        runs the store; it must not raise): awaited after each change."""
 
     @classmethod
-    def open(cls, settings: Settings) -> ClientStore:
-        """The store of these settings, seeded from them when new; refuses a
-        store that still serves demo secrets under a production config."""
-        path = settings.data_dir / "clients.db" if settings.data_dir is not None else None
-        store = cls(path, token_ttl_s=settings.token_ttl_s)
-        store.seed(settings.clients, settings.token_secret)
-        if settings.production:
-            demo = sorted(c.id for c in store.snapshot.clients.values() if c.demo and c.enabled)
-            if demo:
-                store.close()
-                raise ClientStoreError(
-                    f"production refuses demo secrets in the client store: {', '.join(demo)} "
-                    "(rotate their secrets or revoke them)"
-                )
+    async def open(cls, settings: Settings) -> ClientStore:
+        """The started store of these settings."""
+        store = cls(settings)
+        await store.start()
         return store
 
-    def seed(self, clients: tuple[ClientConfig, ...], token_secret: str) -> None:
-        """Fill a new store. A store seeded before keeps its contents, except
-        that when the config's clients changed since they were last applied,
-        each config client is written again (clients made through the admin
-        API stay; revoked tokens stay dead)."""
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'config'").fetchone()
-        salt = bytes.fromhex(row[0].split(":")[0]) if row else secrets.token_bytes(16)
-        # Only a persistent store is ever opened again.
-        applied = _fingerprint(clients, salt) if self.path is not None else "memory"
-        if row is not None and row[0] == applied:
-            self.reload()
-            return
-        # Hash before taking the write lock: hashing is the slow part.
-        rows = [Client.from_config(c) for c in clients]
-        with self._transaction():
-            new = not self._db.execute("SELECT 1 FROM meta WHERE name = 'config'").fetchone()
-            for client in rows:
-                old = self._db.execute(
-                    "SELECT not_before FROM clients WHERE id = ?", (client.id,)
-                ).fetchone()
-                self._write_client(replace(client, not_before=old[0]) if old else client)
-            if new:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO keys (kid, secret, created) VALUES (?, ?, ?)",
-                    (INITIAL_KID, token_secret.encode(), time.time()),
-                )
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES ('config', ?)", (applied,)
-            )
-        log.info(
-            "clients.seeded" if new else "clients.config_applied",
-            clients=len(rows),
-            persistent=self.path is not None,
-        )
-        self.reload()
+    async def start(self) -> None:
+        """Open the engine, seed it from the settings when new (or when their
+        clients changed), and load the snapshot. Refuses a store that still
+        serves demo secrets under a production config (:class:`ClientStoreError`);
+        raises :class:`~lgsp.store.StoreError` when the engine cannot be used."""
+        engine = await open_engine(self._settings)
+        try:
+            await self._seed(engine)
+            self._engine = engine
+            await self.reload()
+            if self._settings.production:
+                demo = sorted(c.id for c in self.snapshot.clients.values() if c.demo and c.enabled)
+                if demo:
+                    raise ClientStoreError(
+                        "production refuses demo secrets in the client store: "
+                        f"{', '.join(demo)} (rotate their secrets or revoke them)"
+                    )
+        except BaseException:
+            self._engine = None
+            await engine.close()
+            raise
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="clients.follow"),
+            asyncio.create_task(engine.watch(self.stale), name="clients.watch"),
+        ]
 
-    def subscribe(self, listener: Callable[[Snapshot], None]) -> None:
-        """Call ``listener`` with every new snapshot (and with the current one now)."""
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.close()
+
+    async def _seed(self, engine: Engine) -> None:
+        clients = self._settings.clients
+        for _ in range(SEED_ATTEMPTS):
+            found = await engine.applied()
+            if engine.persistent:
+                salt = bytes.fromhex(found.split(":")[0]) if found else secrets.token_bytes(16)
+                fingerprint = await asyncio.to_thread(_fingerprint, clients, salt)
+            else:
+                fingerprint = "memory"  # only a persistent store is ever opened again
+            if found == fingerprint:
+                return
+            # Hashed before the transaction: hashing is the slow part.
+            rows = await asyncio.to_thread(lambda: [Client.from_config(c) for c in clients])
+            key = SigningKey(INITIAL_KID, self._settings.token_secret.encode(), time.time())
+            outcome = await engine.apply(rows, key, fingerprint, over=found)
+            if outcome != "raced":
+                log.info(
+                    "clients.seeded" if outcome == "seeded" else "clients.config_applied",
+                    clients=len(rows),
+                    store=engine.name,
+                )
+                return
+            # Another gateway applied a config meanwhile: judge again against it.
+        raise ClientStoreError(
+            f"the client store at {engine.name} kept being seeded by other gateways "
+            "with other configurations: start them with one configuration"
+        )
+
+    def _open(self) -> Engine:
+        if self._engine is None:
+            raise ClientStoreError("the client store is not open")
+        return self._engine
+
+    # -- the snapshot, and other processes' changes ------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every new snapshot (and with the current one
+        now); returns what stops it."""
         self._listeners.append(listener)
         listener(self.snapshot)
+        return lambda: self._listeners.remove(listener)
 
-    def refresh(self) -> bool:
-        """Reload when another connection committed since the last load."""
-        (version,) = self._db.execute("PRAGMA data_version").fetchone()
-        if version == self._version:
-            return False
-        self.reload()
-        return True
-
-    def reload(self) -> None:
-        (self._version,) = self._db.execute("PRAGMA data_version").fetchone()
-        clients = {
-            row[0]: _client(row)
-            for row in self._db.execute(f"SELECT {_CLIENT_COLUMNS} FROM clients")
-        }
-        keys = tuple(
-            SigningKey(kid, bytes(secret), created, retired)
-            for kid, secret, created, retired in self._db.execute(
-                "SELECT kid, secret, created, retired FROM keys "
-                "ORDER BY retired IS NOT NULL, created DESC"
-            )
-        )
-        self.snapshot = Snapshot(clients, keys)
-        for listener in self._listeners:
+    async def reload(self) -> None:
+        """Read the snapshot from the engine and hand it to every listener."""
+        async with self._reloading:
+            # One load at a time: a load that started later saw later commits,
+            # and so is the one that stays.
+            self.snapshot = await self._open().load()
+        for listener in list(self._listeners):
             listener(self.snapshot)
 
-    async def watch(self, interval: float = POLL_INTERVAL_S) -> None:
-        """Poll for changes made by other processes until cancelled."""
+    def stale(self) -> None:
+        """The snapshot may be out of date (another process changed the
+        store): it is reloaded soon, in the background."""
+        self._stale.set()
+
+    def heard(self, notice: bytes | None) -> None:
+        """What another process said: a notice that the store changed (its
+        body), or None when notices may have been missed (the link that
+        carries them was lost and is back). Reloads unless it is this
+        store's own notice."""
+        if notice != self.notice:
+            self.stale()
+
+    async def _follow(self) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await self._stale.wait()
+            self._stale.clear()
             try:
-                if self.refresh():
-                    log.info("clients.reloaded", clients=len(self.snapshot.clients))
-            except sqlite3.Error as exc:  # a locked or busy file: try next time
-                log.warning("clients.reload_failed", error=str(exc))
+                await self.reload()
+            except StoreError as exc:
+                log.warning("clients.reload_failed", error=str(exc), retry_in=RETRY_S)
+                await asyncio.sleep(RETRY_S)
+                self._stale.set()
+            else:
+                log.info("clients.reloaded", clients=len(self.snapshot.clients))
 
-    def close(self) -> None:
-        self._db.close()
+    async def _changed(self) -> None:
+        """After a change committed: this process's snapshot at once, then the others'."""
+        try:
+            await self.reload()
+        except StoreError as exc:
+            # Committed all the same: the snapshot follows when the store answers.
+            log.warning("clients.reload_failed", error=str(exc), retry_in=RETRY_S)
+            self.stale()
+        if self.announce is not None:
+            await self.announce()
 
-    # Changes: each commits, then reloads this process's snapshot at once.
+    # -- changes: each commits, then reloads --------------------------------
 
     def get(self, client_id: str) -> Client | None:
         return self.snapshot.clients.get(client_id)
 
-    def put(self, client: Client) -> None:
-        with self._transaction():
-            self._write_client(client)
-        self.reload()
-
-    def add(self, client: Client) -> bool:
+    async def add(self, client: Client) -> bool:
         """Insert a new client; False when the id is taken."""
-        with self._transaction():
-            taken = self._db.execute("SELECT 1 FROM clients WHERE id = ?", (client.id,)).fetchone()
-            if not taken:
-                self._write_client(client)
-        self.reload()
-        return not taken
+        added = await self._open().add(client)
+        if added:
+            await self._changed()
+        return added
 
-    def update(self, client_id: str, change: Callable[[Client], Client]) -> Client | None:
+    async def update(self, client_id: str, change: Callable[[Client], Client]) -> Client | None:
         """Apply ``change`` to the stored client atomically (read and write in
         one transaction, so two processes' edits do not overwrite each other)."""
-        with self._transaction():
-            row = self._db.execute(
-                f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE id = ?", (client_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            updated = change(_client(row))
-            self._write_client(updated)
-        self.reload()
+        updated = await self._open().update(client_id, change)
+        if updated is not None:
+            await self._changed()
         return updated
 
-    def delete(self, client_id: str) -> bool:
-        with self._transaction():
-            deleted = self._db.execute("DELETE FROM clients WHERE id = ?", (client_id,)).rowcount
-        self.reload()
-        return bool(deleted)
+    async def delete(self, client_id: str) -> bool:
+        deleted = await self._open().delete(client_id)
+        if deleted:
+            await self._changed()
+        return deleted
 
-    def rotate_key(self) -> SigningKey:
+    async def rotate_key(self) -> SigningKey:
         """A new signing key from now on; the old ones verify what they signed
         until it expires, then are pruned."""
         now = time.time()
         key = SigningKey(f"k{secrets.token_hex(4)}", secrets.token_bytes(32), now)
-        with self._transaction():
-            self._db.execute("UPDATE keys SET retired = ? WHERE retired IS NULL", (now,))
-            self._db.execute(
-                "INSERT INTO keys (kid, secret, created) VALUES (?, ?, ?)",
-                (key.kid, key.secret, key.created),
-            )
-            # A retired key signed nothing after it retired, so once the
-            # token lifetime has passed it verifies nothing alive.
-            self._db.execute(
-                "DELETE FROM keys WHERE retired IS NOT NULL AND retired < ?",
-                (now - self.token_ttl_s - 1,),
-            )
-        self.reload()
+        # A retired key signed nothing after it retired, so once the token
+        # lifetime has passed it verifies nothing alive.
+        await self._open().rotate(key, prune_before=now - self._settings.token_ttl_s - 1)
+        await self._changed()
         return key
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        # IMMEDIATE: take the write lock first, so check-then-write steps of
-        # two processes (seeding, updates) cannot interleave.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _write_client(self, c: Client) -> None:
-        self._db.execute(
-            f"INSERT OR REPLACE INTO clients ({_CLIENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                c.id,
-                orjson.dumps(list(c.grants)).decode(),
-                c.secret_hash,
-                c.rate,
-                c.burst,
-                int(c.enabled),
-                c.certificate_sha256,
-                c.description,
-                c.not_before,
-                int(c.demo),
-            ),
-        )
 
 
 def _fingerprint(clients: tuple[ClientConfig, ...], salt: bytes) -> str:
@@ -424,35 +469,6 @@ def _fingerprint(clients: tuple[ClientConfig, ...], salt: bytes) -> str:
         type=Type.ID,
     )
     return f"{salt.hex()}:{digest.hex()}"
-
-
-def _client(row: tuple[Any, ...]) -> Client:
-    return Client(
-        id=row[0],
-        grants=tuple(orjson.loads(row[1])),
-        secret_hash=row[2],
-        rate=row[3],
-        burst=row[4],
-        enabled=bool(row[5]),
-        certificate_sha256=row[6],
-        description=row[7],
-        not_before=row[8],
-        demo=bool(row[9]),
-    )
-
-
-@contextlib.asynccontextmanager
-async def watching(store: ClientStore) -> AsyncIterator[ClientStore]:
-    """Poll ``store`` for other processes' changes while the block runs;
-    close it after."""
-    task = asyncio.create_task(store.watch(), name="clients.watch")
-    try:
-        yield store
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        store.close()
 
 
 def revoked(client: Client) -> Client:

@@ -1,5 +1,6 @@
 """The admin API and the `lgsp clients / grants / keys` commands over it,
-against a real gateway on a port."""
+against a real gateway on a port, with its client store on each engine
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,23 @@ from click.testing import CliRunner, Result
 
 from lgsp.cli import main
 from lgsp.testing import Bus
+from tests.support.clients import ENGINES
 from tests.support.echo import echo_bus
 
 ADMIN = {"Authorization": "Basic " + base64.b64encode(b"admin:demo-admin-secret").decode()}
 
 
+@pytest.fixture(params=ENGINES)
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The client store's engine: None for SQLite, else a PostgreSQL database."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("lgsp_postgres_url"))
+    return None
+
+
 @pytest.fixture
-async def bus() -> AsyncIterator[Bus]:
-    async with echo_bus("memory") as b:
+async def bus(store_url: str | None) -> AsyncIterator[Bus]:
+    async with echo_bus("memory", store_url=store_url) as b:
         yield b
 
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lgsp.config import DEMO_ADMINS, ClientConfig, Settings
 from tests.support.echo import TOKEN_SECRET
+
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""The client store's engines, for a test parametrized over both (the
+postgres one asks for the ``lgsp_postgres_url`` fixture)."""
 
 CLIENTS = (
     ClientConfig(id="shared.one", secret="shared-one-secret", grants=("land.parcel.lookup",)),
