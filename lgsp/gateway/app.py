@@ -102,6 +102,7 @@ def create_app(
     )
     if hub is not None:
         app.on_cleanup.append(lambda _app: hub.close())
+    app.on_cleanup.append(lambda _app: exchange.idempotency.close())
     app[PROVINCE] = settings.province
     app[CLIENT_STORE] = store
     app[STARTING] = start

@@ -76,7 +76,8 @@ class Exchange:
         transport.expect_contracts(registry.fingerprints)
         self._reply_headers = reply_headers(registry)
         self.limiter = RateLimiter(security.quota)
-        self.idempotency = IdempotencyStore(settings.idempotency_ttl_s)
+        # In this process, the workers' data folder, or the bus's PostgreSQL store.
+        self.idempotency = IdempotencyStore.open(settings)
 
     async def call_service(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()

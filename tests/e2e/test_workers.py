@@ -211,11 +211,6 @@ def test_a_worker_that_dies_is_restarted(lgsp_rabbitmq_url: str, tmp_path: Path)
         os.kill(again["pid"], 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lgsp/gateway/exchange.py still builds its store with IdempotencyStore(ttl): "
-    "each worker keeps its keys alone until it uses IdempotencyStore.open(settings)",
-)
 def test_an_idempotency_key_is_replayed_by_either_worker(
     lgsp_rabbitmq_url: str, tmp_path: Path
 ) -> None:
