@@ -18,7 +18,11 @@ has processed what was accepted, and counts:
 
 Faults: the broker restarted; the gateway killed (``kill -9``) and
 started again; the subscriber killed and started again; the land
-database's adapter killed in the middle of calls and started again.
+database's adapter killed in the middle of calls and started again;
+PostgreSQL (the store of the exchange log, the clients and the subscriber's
+inbox) restarted; and, on a second bus over a three-node cluster with
+quorum queues, the node the processes are connected to killed and brought
+back.
 
 Run: ``python -m benchmarks.chaos`` (``make chaos``: 100,000 events per
 fault, ``CHAOS_EVENTS`` to change it); writes ``benchmarks/results/chaos.json``.
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -46,7 +51,8 @@ import aiohttp
 from benchmarks.chaos_counter import SUBSCRIBER, TOPIC
 from benchmarks.fleet import ROOT, BenchError, Fleet, Server, free_port
 from benchmarks.report import host
-from lgsp.testing.rabbitmq import RabbitNode, start_node
+from lgsp.testing.postgres import PostgresNode, start_postgres
+from lgsp.testing.rabbitmq import RabbitCluster, RabbitNode, start_cluster, start_node
 
 RESULTS = Path(__file__).parent / "results" / "chaos.json"
 CLIENT = ("dongthap.onestop", "demo-onestop-secret")  # the demo province's (PROTOCOL.md)
@@ -56,6 +62,8 @@ LATE_SLACK_S = 0.5
 PUBLISHERS = 8
 CALLERS = 4
 DRAIN_S = 120.0
+RECOVERY_BOUND_S = 120.0
+"""Longest wait for the first 200 and 202 after a fault's end."""
 """Longest wait, after the load, for the subscriber to catch up."""
 PARCEL = {"maXa": "29869", "soHieuToBanDo": 12, "soThuTuThua": 345}
 
@@ -75,6 +83,9 @@ class Figures:
     calls: dict[str, int] = field(default_factory=dict)
     late_calls: int = 0
     recovered_s: float | None = None
+    longest_gap_s: float = 0.0
+    """The longest time without a 200 or without a 202, from the fault's
+    start to the end of the load: how long the bus did not serve."""
     fault_s: float = 0.0
     load_s: float = 0.0
 
@@ -87,22 +98,35 @@ class Figures:
         recovered = "-" if self.recovered_s is None else f"{self.recovered_s:.1f}"
         return (
             f"{self.fault:<22}{self.accepted:>9,}{self.delivered:>10,}{self.lost:>6}"
-            f"{self.processed_twice:>7}{self.late_calls:>6}{recovered:>9}   {calls}"
+            f"{self.processed_twice:>7}{self.late_calls:>6}{recovered:>10}"
+            f"{self.longest_gap_s:>6.1f}   {calls}"
         )
 
 
 HEADER = (
     f"{'fault':<22}{'accepted':>9}{'delivered':>10}{'lost':>6}{'twice':>7}{'late':>6}"
-    f"{'recover s':>9}   calls by outcome"
+    f"{'recover s':>10}{'gap s':>6}   calls by outcome"
 )
 
 
 class Bus:
-    """The processes under test, each restartable as it was started."""
+    """The processes under test, each restartable as it was started: on one
+    RabbitMQ node with the bus's state on PostgreSQL, or on a three-node
+    cluster with quorum queues."""
 
-    def __init__(self, work: Path, node: RabbitNode) -> None:
+    def __init__(
+        self,
+        work: Path,
+        *,
+        node: RabbitNode | None = None,
+        cluster: RabbitCluster | None = None,
+        postgres: PostgresNode | None = None,
+    ) -> None:
         self.work = work
-        self.node = node
+        self._node = node
+        self._cluster = cluster
+        self._postgres = postgres
+        self.amqp_url = cluster.url if cluster is not None else self.node.url
         self.fleet = Fleet(work / "logs")
         self.fleet.logs.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -114,29 +138,53 @@ class Bus:
     def _lgsp(self) -> list[str]:
         return [sys.executable, "-m", "lgsp.cli", "--log-format", "json"]
 
+    @property
+    def node(self) -> RabbitNode:
+        if self._node is None:
+            raise BenchError("this bus runs on a cluster, not one node")
+        return self._node
+
+    @property
+    def cluster(self) -> RabbitCluster:
+        if self._cluster is None:
+            raise BenchError("this bus runs on one node, not a cluster")
+        return self._cluster
+
+    @property
+    def postgres(self) -> PostgresNode:
+        if self._postgres is None:
+            raise BenchError("this bus keeps its state in its data folders, not PostgreSQL")
+        return self._postgres
+
     def start(self) -> None:
-        url = self.node.url
+        url = self.amqp_url
+        # One environment for every process: the queue type must agree.
+        env = {"LGSP_AMQP_QUEUE_TYPE": "quorum" if self._cluster is not None else "classic"}
+        if self._postgres is not None:
+            env["LGSP_STORE_URL"] = self._postgres.url
         self._define(
             "gateway",
             [*self._lgsp(), "gateway", "--amqp-url", url, "--port", str(self.port),
              "--data-dir", str(self.work / "gateway")],
+            env,
         )  # fmt: skip
         self._define(
             "land",
             [*self._lgsp(), "adapters", "--amqp-url", url, "--data-dir", str(self.work / "land"),
              "land"],
+            env,
         )  # fmt: skip
         self._define(
             "subscriber",
             [*self._lgsp(), "adapter", "run", "benchmarks.chaos_counter:adapter", "--amqp-url",
              url, "--data-dir", str(self.work / "subscriber")],
-            {"CHAOS_COUNTER_FILE": str(self.counted), "PYTHONPATH": str(ROOT)},
+            {**env, "CHAOS_COUNTER_FILE": str(self.counted), "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
         for name in ("subscriber", "land", "gateway"):
             self.spawn(name)
 
-    def _define(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self._argv[name] = (argv, {"PYTHONUNBUFFERED": "1", **(env or {})})
+    def _define(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self._argv[name] = (argv, {"PYTHONUNBUFFERED": "1", **env})
 
     def spawn(self, name: str) -> None:
         argv, env = self._argv[name]
@@ -169,6 +217,9 @@ class Load:
     late_calls: int = 0
     since: float | None = None
     """The fault's end, once it has ended."""
+    call_oks: list[float] = field(default_factory=list)
+    event_oks: list[float] = field(default_factory=list)
+    """When each 200 and each 202 came (monotonic): the gaps between them."""
     first_call_after: float | None = None
     first_event_after: float | None = None
     progress: asyncio.Event = field(default_factory=asyncio.Event)
@@ -202,13 +253,19 @@ class Load:
         return len(self.accepted) >= self.events
 
     async def _publisher(self, session: aiohttp.ClientSession) -> None:
-        while not self._stop and self._next < self.first_event + self.events:
+        # Past the planned events while recovery is still to be seen (a
+        # fault that lasted longer than the rest of the load), up to twice them.
+        while not self._stop and (
+            self._next < self.first_event + self.events
+            or (self.recovered_s is None and self._next < self.first_event + 2 * self.events)
+        ):
             n = self._next
             self._next += 1
             while not self._stop:
                 event_id = await self._publish(session, n)
                 if event_id is not None:
                     self.accepted[event_id] = n
+                    self.event_oks.append(time.monotonic())
                     if self.since is not None and self.first_event_after is None:
                         self.first_event_after = time.monotonic()
                     self.progress.set()
@@ -247,6 +304,7 @@ class Load:
             if outcome.isdigit() and elapsed > CALL_DEADLINE_MS / 1000 + LATE_SLACK_S:
                 self.late_calls += 1
             if outcome == "200":
+                self.call_oks.append(time.monotonic())
                 if self.since is not None and self.first_call_after is None:
                     self.first_call_after = time.monotonic()
                     self.progress.set()
@@ -311,12 +369,27 @@ def kill_adapter(bus: Bus) -> None:
     bus.spawn("land")
 
 
+def restart_postgres(bus: Bus) -> None:
+    bus.postgres.restart()
+
+
+def kill_cluster_node(bus: Bus) -> None:
+    # Node 0 is the first the processes try: the one they are connected to.
+    bus.cluster.kill(0)
+    bus.cluster.start(0)
+
+
 FAULTS: dict[str, Callable[[Bus], None]] = {
     "broker restarted": restart_broker,
     "gateway kill -9": kill_gateway,
     "subscriber kill -9": kill_subscriber,
     "adapter kill -9": kill_adapter,
+    "postgres restarted": restart_postgres,
+    "cluster node kill -9": kill_cluster_node,
 }
+ON_A_CLUSTER = frozenset({"cluster node kill -9"})
+"""The faults made on the bus on a three-node cluster; the others are made
+on the bus on one node, with its state on PostgreSQL."""
 
 
 # -- one fault, then the suite -----------------------------------------------------
@@ -334,7 +407,14 @@ async def under_load(bus: Bus, fault: str, first_event: int, events: int) -> Fig
         await asyncio.to_thread(FAULTS[fault], bus)
         load.fault_ended(time.monotonic())
         fault_ended = time.monotonic()
-        await _until(lambda: load.done and load.recovered_s is not None, load, running)
+        try:
+            async with asyncio.timeout(RECOVERY_BOUND_S):
+                await _until(lambda: load.done and load.recovered_s is not None, load, running)
+        except TimeoutError:
+            raise BenchError(
+                f"{fault}: not serving again {RECOVERY_BOUND_S:g} s after the fault\n"
+                f"{bus.fleet.tails()}"
+            ) from None
         load.stop()
         await running
     figures = Figures(fault, fault_s=round(fault_ended - fault_started, 2))
@@ -343,8 +423,21 @@ async def under_load(bus: Bus, fault: str, first_event: int, events: int) -> Fig
     figures.late_calls = load.late_calls
     recovered = load.recovered_s
     figures.recovered_s = None if recovered is None else round(recovered, 2)
+    figures.longest_gap_s = round(
+        max(
+            _longest_gap(load.call_oks, fault_started), _longest_gap(load.event_oks, fault_started)
+        ),
+        2,
+    )
     await _count(bus, load, figures)
     return figures
+
+
+def _longest_gap(moments: list[float], since: float) -> float:
+    """The longest interval between successes from ``since`` on (the first
+    measured from ``since`` itself)."""
+    later = [since, *(t for t in moments if t >= since)]
+    return max((b - a for a, b in itertools.pairwise(later)), default=0.0)
 
 
 async def _until(condition: Callable[[], bool], load: Load, running: asyncio.Task[None]) -> None:
@@ -368,7 +461,7 @@ async def _count(bus: Bus, load: Load, figures: Figures) -> None:
         if not missing or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
-    mine = set(range(load.first_event, load.first_event + load.events))
+    mine = set(range(load.first_event, load.first_event + 2 * load.events))
     figures.accepted = len(load.accepted)
     figures.delivered = sum(1 for e in load.accepted if e in processed)
     figures.lost = len(missing)
@@ -422,30 +515,45 @@ def _ready(bus: Bus) -> Awaitable[None]:
 
 
 @contextlib.contextmanager
-def running_bus(work: Path) -> Iterator[Bus]:
-    with start_node() as node:
-        bus = Bus(work, node)
-        try:
-            bus.start()
-            asyncio.run(_ready(bus))
-            yield bus
-        finally:
-            bus.stop()
+def running_bus(work: Path, *, on_a_cluster: bool) -> Iterator[Bus]:
+    """The bus on one RabbitMQ node with its state on PostgreSQL, or on a
+    three-node cluster with quorum queues."""
+    with contextlib.ExitStack() as stack:
+        if on_a_cluster:
+            bus = Bus(work, cluster=stack.enter_context(start_cluster(3)))
+        else:
+            bus = Bus(
+                work,
+                node=stack.enter_context(start_node()),
+                postgres=stack.enter_context(start_postgres()),
+            )
+        stack.callback(bus.stop)
+        bus.start()
+        asyncio.run(_ready(bus))
+        yield bus
 
 
 def suite(events: int, faults: list[str] | None = None, work: Path | None = None) -> list[Figures]:
-    """Every fault (or those named), one after the other on one bus."""
+    """Every fault (or those named), one after the other: those of one node
+    on one bus, those of the cluster on another."""
     chosen = faults or list(FAULTS)
     with contextlib.ExitStack() as stack:
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lgsp-chaos-")))
-        bus = stack.enter_context(running_bus(work))
         results = []
-        for i, fault in enumerate(chosen):
-            print(f"{fault}: {events:,} events under load", flush=True)
-            figures = asyncio.run(under_load(bus, fault, i * events, events))
-            print(figures.row(), flush=True)
-            results.append(figures)
+        for on_a_cluster in (False, True):
+            mine = [f for f in chosen if (f in ON_A_CLUSTER) == on_a_cluster]
+            if not mine:
+                continue
+            place = work / ("cluster" if on_a_cluster else "node")
+            with running_bus(place, on_a_cluster=on_a_cluster) as bus:
+                for fault in mine:
+                    print(f"{fault}: {events:,} events under load", flush=True)
+                    # Each fault's events are numbered apart (a load may run past its own).
+                    first = list(FAULTS).index(fault) * 2 * events
+                    figures = asyncio.run(under_load(bus, fault, first, events))
+                    print(figures.row(), flush=True)
+                    results.append(figures)
         return results
 
 

