@@ -121,7 +121,10 @@ def test_an_unreachable_store_is_a_one_line_error(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed
-    result = CliRunner(env={"LGSP_NDXP_PORT": "0", "LGSP_OPENDATA_PORT": "0"}).invoke(
+    # LGSP_STORE_URL named, so the runner restores it: the command exports
+    # its store to the process's environment for its adapters.
+    env = {"LGSP_NDXP_PORT": "0", "LGSP_OPENDATA_PORT": "0", "LGSP_STORE_URL": None}
+    result = CliRunner(env=env).invoke(
         main,
         ["up", "--port", "0", "--data-dir", str(tmp_path), "--store",
          f"postgresql://lgsp:secret@127.0.0.1:{port}/lgsp"],
