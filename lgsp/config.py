@@ -264,6 +264,7 @@ def demo_clients(province: str = "dongthap") -> tuple[ClientConfig, ...]:
                 "warehouse.parcels.land-use",
                 "warehouse.population.age-groups",
                 "warehouse.exchanges.daily",
+                "warehouse.feedback.satisfaction",
             ),
             description=f"{name} open data portal (cổng dữ liệu mở): reads the warehouse's "
             "aggregate datasets to publish them",

@@ -35,6 +35,7 @@ ONESTOP_MAY = frozenset(
         "onestop.dossier.list",
         "onestop.dossier.update-status",
         "onestop.dossier.status-changed",
+        "onestop.feedback.invited",
         "dvcqg.dossier.sync",
     }
 )
@@ -44,11 +45,13 @@ OPENDATA_MAY = frozenset(
         "warehouse.parcels.land-use",
         "warehouse.population.age-groups",
         "warehouse.exchanges.daily",
+        "warehouse.feedback.satisfaction",
     }
 )
 # "warehouse.*" and the bus's own statistics.
 ANALYST_MAY = OPENDATA_MAY | {"warehouse.sql.query", "lgsp.exchange.statistics"}
-EVERYTHING = ONESTOP_MAY | ANALYST_MAY | {"ndop.access.history"}
+# Citizens' answers come from VNForm through its adapter, never a client's call.
+EVERYTHING = ONESTOP_MAY | ANALYST_MAY | {"ndop.access.history", "vnform.feedback.submitted"}
 EXPECTED: dict[str, frozenset[str]] = {
     "dongthap.onestop": ONESTOP_MAY,
     "dongthap.land": frozenset({"population.citizen.lookup", "population.citizen.verify"}),
