@@ -11,10 +11,11 @@ different request is refused with 409 (request.idempotency_conflict).
 One store, two engines, as the transports: :class:`IdempotencyStore` keeps
 this process's calls in flight (a retry in the same process waits for the
 first call's outcome), an :class:`Engine` keeps the keys and their outcomes:
-in this process (:class:`MemoryEngine`, the default) or in an SQLite file
+in this process (:class:`MemoryEngine`, the default), in an SQLite file
 that the gateway workers of one machine share (:class:`SqliteEngine`, under
-``lgsp gateway --workers N``), so that a key used on one worker is replayed
-on another, never run twice. :meth:`IdempotencyStore.open` picks the engine.
+``lgsp gateway --workers N``), or in the bus's PostgreSQL store that every
+gateway shares (:class:`PostgresEngine`), so that a key used on one is
+replayed on another, never run twice. :meth:`IdempotencyStore.open` picks the engine.
 
 A claim is atomic in the engine: the first call holds the key with a lease,
 the longest a call may take. A retry that finds it held by another process
@@ -45,6 +46,7 @@ import structlog
 
 from lgsp.config import Settings
 from lgsp.errors import IdempotencyConflict, LgspError, ServiceTimeout, ServiceUnavailable
+from lgsp.store import Connection, Database, StoreUnavailable
 from lgsp.trust.workers import worker_count
 
 log = structlog.get_logger("lgsp.idempotency")
@@ -57,6 +59,8 @@ given to a retry (the outcome's write comes after the answer)."""
 POLL_FIRST_S = 0.005
 POLL_MAX_S = 0.1
 PURGE_INTERVAL_S = 60.0
+CLOSE_TIMEOUT_S = 10.0
+"""The longest a closing store waits for its outcomes to be written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +313,138 @@ class SqliteEngine(Engine):
         self._db.execute("COMMIT")
 
 
+class PostgresEngine(Engine):
+    """Keys in the bus's PostgreSQL store, shared by every gateway on every
+    machine: a key used on one is replayed on another, never run twice.
+
+    A claim is one transaction: the key inserted if it is new, else its row
+    locked (``FOR UPDATE``) and taken only when it is free, so two gateways
+    claiming one key cannot both win. An outcome is written in the
+    background, in the order settled (the key stays held meanwhile); the
+    pool opens at the first claim. A store that does not answer is a 503:
+    the call cannot be made safely, but may be retried."""
+
+    def __init__(self, url: str, *, purge_every: float = PURGE_INTERVAL_S) -> None:
+        self._url = url
+        self._db: Database | None = None
+        self._opening = asyncio.Lock()
+        self._writes: asyncio.Queue[tuple[str, str, str, Outcome | None]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._purge_every = purge_every
+        self._purged = float("-inf")
+
+    async def _database(self) -> Database:
+        async with self._opening:
+            if self._db is None:
+                self._db = await Database.open(self._url)
+                self._writer = asyncio.create_task(self._write(), name="idempotency-writer")
+            return self._db
+
+    async def claim(self, claim: Claim) -> Outcome | Verdict:
+        try:
+            db = await self._database()
+            # What this process settled is written before it reads a key
+            # again (as the SQLite engine's one thread orders it).
+            await self._writes.join()
+            if claim.now - self._purged >= self._purge_every:
+                self._purged = claim.now
+                async with db.connection() as conn:
+                    await conn.execute(
+                        "DELETE FROM idempotency_keys WHERE expires <= $1", claim.now
+                    )
+            async with db.transaction() as conn:
+                return await self._claim(conn, claim)
+        except StoreUnavailable as exc:
+            log.error("idempotency.unavailable", error=str(exc))
+            raise ServiceUnavailable("idempotency keys cannot be read now", retry_after=1) from None
+
+    @staticmethod
+    async def _claim(conn: Connection, claim: Claim) -> Outcome | Verdict:
+        values = (claim.client, claim.key, claim.fingerprint, claim.owner, claim.expires)
+        inserted = await conn.fetchval(
+            "INSERT INTO idempotency_keys (client, key, fingerprint, owner, expires, lease) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
+            *values,
+            claim.lease,
+        )
+        if inserted:
+            return Verdict.CLAIMED
+        row = await conn.fetchrow(
+            "SELECT fingerprint, expires, lease, status, body, headers, code "
+            "FROM idempotency_keys WHERE client = $1 AND key = $2 FOR UPDATE",
+            claim.client,
+            claim.key,
+        )
+        if row is None or _free(row["expires"], row["lease"], row["status"] is None, claim.now):
+            await conn.execute(
+                "INSERT INTO idempotency_keys (client, key, fingerprint, owner, expires, lease) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client, key) DO UPDATE SET "
+                "fingerprint = $3, owner = $4, expires = $5, lease = $6, status = NULL, "
+                "body = NULL, headers = NULL, code = NULL",
+                *values,
+                claim.lease,
+            )
+            return Verdict.CLAIMED
+        if bytes(row["fingerprint"]) != claim.fingerprint:
+            return Verdict.MISMATCH
+        if row["status"] is None:
+            return Verdict.IN_FLIGHT
+        headers = tuple((n, v) for n, v in orjson.loads(row["headers"]))
+        return Outcome(row["status"], bytes(row["body"]), headers, row["code"] or "")
+
+    def settle(self, client: str, key: str, owner: str, outcome: Outcome | None) -> None:
+        self._writes.put_nowait((client, key, owner, outcome))
+
+    async def _write(self) -> None:
+        while True:
+            client, key, owner, outcome = await self._writes.get()
+            try:
+                await self._settle(client, key, owner, outcome)
+            except StoreUnavailable as exc:
+                # The key stays held until its lease is over; a retry waits
+                # for that, then runs the call again.
+                log.error("idempotency.settle_failed", error=str(exc), kept=outcome is not None)
+            finally:
+                self._writes.task_done()
+
+    async def _settle(self, client: str, key: str, owner: str, outcome: Outcome | None) -> None:
+        assert self._db is not None  # settled keys were claimed through it
+        async with self._db.connection() as conn:
+            if outcome is None:
+                await conn.execute(
+                    "DELETE FROM idempotency_keys WHERE client = $1 AND key = $2 AND owner = $3",
+                    client,
+                    key,
+                    owner,
+                )
+            else:
+                await conn.execute(
+                    "UPDATE idempotency_keys SET status = $1, body = $2, headers = $3, code = $4 "
+                    "WHERE client = $5 AND key = $6 AND owner = $7",
+                    outcome.status,
+                    outcome.body,
+                    orjson.dumps(outcome.headers),
+                    outcome.code,
+                    client,
+                    key,
+                    owner,
+                )
+
+    async def close(self) -> None:
+        if self._db is None:
+            return
+        # What was settled is written before the pool closes.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._writes.join()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self._db.close()
+        self._db = None
+
+
 @dataclass(slots=True)
 class _InFlight:
     """A key this process has claimed, or is asking the engine about."""
@@ -342,12 +478,16 @@ class IdempotencyStore:
 
     @classmethod
     def open(cls, settings: Settings, *, workers: int | None = None) -> IdempotencyStore:
-        """The idempotency keys of a gateway with these settings: in its
-        process, or, for one of several gateway workers (``workers``,
-        default: this process's count), in the data folder they share."""
+        """The idempotency keys of a gateway with these settings: in the
+        bus's PostgreSQL store when it has one (every gateway shares them);
+        else in its process, or, for one of several gateway workers
+        (``workers``, default: this process's count), in the data folder
+        they share."""
         workers = worker_count() if workers is None else workers
         engine: Engine
-        if workers > 1:
+        if settings.store_url is not None:
+            engine = PostgresEngine(settings.store_url)
+        elif workers > 1:
             if settings.data_dir is None:
                 raise ValueError("gateway workers share their idempotency keys in a data folder")
             engine = SqliteEngine(settings.data_dir / IDEMPOTENCY_FILE)

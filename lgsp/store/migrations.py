@@ -145,6 +145,27 @@ STEPS: tuple[Step, ...] = (
         );
         """,
     ),
+    Step(
+        4,
+        "idempotency keys: one outcome per key across every gateway",
+        # lgsp.gateway.idempotency's SQLite engine's table, row for row.
+        """
+        CREATE TABLE idempotency_keys (
+            client TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint BYTEA NOT NULL,
+            owner TEXT NOT NULL,
+            expires DOUBLE PRECISION NOT NULL,
+            lease DOUBLE PRECISION NOT NULL,
+            status INTEGER,
+            body BYTEA,
+            headers BYTEA,
+            code TEXT,
+            PRIMARY KEY (client, key)
+        );
+        CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires);
+        """,
+    ),
 )
 """Every step, in order: version N is ``STEPS[N - 1]``."""
 

@@ -16,6 +16,7 @@ from lgsp.gateway.idempotency import (
     IdempotencyStore,
     MemoryEngine,
     Outcome,
+    PostgresEngine,
     SqliteEngine,
     Verdict,
 )
@@ -91,10 +92,12 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     if request.param == "memory":
         return MemoryEngine()
+    if request.param == "postgres":
+        return PostgresEngine(request.getfixturevalue("lgsp_postgres_url"))
     return SqliteEngine(tmp_path / IDEMPOTENCY_FILE)
 
 
@@ -314,3 +317,35 @@ def test_workers_keep_their_keys_in_the_data_folder_a_gateway_of_its_own_in_memo
     assert worker.engine.path == tmp_path / IDEMPOTENCY_FILE
     with pytest.raises(ValueError, match="data folder"):
         IdempotencyStore.open(Settings(), workers=2)
+
+
+# -- PostgreSQL: the keys of every gateway on every machine ----------------
+
+
+@pytest.mark.postgres
+async def test_gateways_on_one_postgresql_replay_a_key_and_run_a_call_once(
+    lgsp_postgres_url: str, clock: Clock
+) -> None:
+    """Two gateways (two stores, each with its own pool) on one database:
+    a key used on one is replayed on the other; calls with one key made on
+    both at once claim it once."""
+    one, other = (opened(PostgresEngine(lgsp_postgres_url), clock) for _ in range(2))
+    assert await one.claim("c", "k", FP) is None
+    one.settle("c", "k", Outcome(201, b'{"id": 1}', (("Location", "/x"),)))
+    async with asyncio.timeout(10):
+        assert await other.claim("c", "k", FP) == Outcome(201, b'{"id": 1}', (("Location", "/x"),))
+    with pytest.raises(IdempotencyConflict):
+        await other.claim("c", "k", OTHER)
+    # Claims of one key from both at once: each key is taken once.
+    engines = [one.engine, other.engine]
+
+    def claim(n: int, owner: str) -> Claim:
+        return Claim("c", f"race-{n}", FP, owner, clock.now, clock.now + 60, clock.now + 30)
+
+    verdicts = await asyncio.gather(
+        *(e.claim(claim(n, f"owner-{i}")) for n in range(20) for i, e in enumerate(engines))
+    )
+    pairs = [verdicts[i : i + 2] for i in range(0, len(verdicts), 2)]
+    assert all(sorted(v.value for v in pair) == ["claimed", "in flight"] for pair in pairs), pairs
+    for store in (one, other):
+        await store.close()
