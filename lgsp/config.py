@@ -413,6 +413,14 @@ class Settings(BaseModel):
         "must share it; a random one is made when absent.",
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
+    gateways: int = Field(
+        default=1,
+        ge=1,
+        description="How many gateways a load balancer spreads the province's calls over "
+        "(env LGSP_GATEWAYS): each counts 1/gateways of every client's quota (and of that, "
+        "1/N for each of N workers), so a client gets about its quota whichever gateway it "
+        "reaches, not that many times it.",
+    )
     clients: tuple[ClientConfig, ...] = DEMO_CLIENTS
     admins: tuple[AdminConfig, ...] = Field(
         default=DEMO_ADMINS,

@@ -73,7 +73,10 @@ def _settings(config: Path | None) -> Settings:
     """The configuration, for the province ``LGSP_PROVINCE`` names when set
     (its demo clients and partners, when the configuration is the demo's)."""
     try:
-        settings = Settings.load(config, token_secret=os.environ.get("LGSP_TOKEN_SECRET"))
+        overrides: dict[str, object] = {"token_secret": os.environ.get("LGSP_TOKEN_SECRET")}
+        if os.environ.get("LGSP_GATEWAYS"):
+            overrides["gateways"] = os.environ["LGSP_GATEWAYS"]
+        settings = Settings.load(config, **overrides)
         province = os.environ.get("LGSP_PROVINCE")
         if province:
             if settings.demo and province not in DEMO_PROVINCES:

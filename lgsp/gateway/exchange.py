@@ -44,6 +44,7 @@ from lgsp.observe.record import ExchangeRecord, Recorder
 from lgsp.transport.base import Transport
 from lgsp.trust.access import Principal, Security
 from lgsp.trust.quotas import RateLimiter
+from lgsp.trust.workers import worker_count
 from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
 
 log = structlog.get_logger("lgsp.gateway")
@@ -75,7 +76,8 @@ class Exchange:
         # Providers are held to the contracts this gateway publishes.
         transport.expect_contracts(registry.fingerprints)
         self._reply_headers = reply_headers(registry)
-        self.limiter = RateLimiter(security.quota)
+        # Each gateway (and each of its workers) counts its share of a quota.
+        self.limiter = RateLimiter(security.quota, share=settings.gateways * worker_count())
         # In this process, the workers' data folder, or the bus's PostgreSQL store.
         self.idempotency = IdempotencyStore.open(settings)
 

@@ -66,6 +66,6 @@ class RateLimiter:
         if allowed_at > now + 1e-9:
             told = f"{client} is over its quota of {configured[0]:g}/s (burst {configured[1]})"
             if self._share > 1:
-                told += f", counted 1/{self._share} by each of {self._share} gateway workers"
+                told += f", counted 1/{self._share} by each of {self._share} gateway processes"
             raise RateLimited(told, retry_after=math.ceil(allowed_at - now))
         self._tat[client] = tat
