@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from lgsp.testing.rabbitmq import RabbitCluster
+import pytest
+
+from lgsp.testing.rabbitmq import RabbitCluster, RabbitNode
 from tests.support.processes import free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -19,11 +22,35 @@ BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 DOC_URL = "amqp://lgsp:lgsp@rabbit-1:5672,rabbit-2:5672,rabbit-3:5672/"
 
 
+def free_port_pair() -> int:
+    """A free port whose next is free too (worker 2's metrics)."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+
+
 def section(title: str) -> str:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else None]
+    """The text under a heading (any level), to the next heading of its
+    level or above (a `#` line inside a code block is not a heading)."""
+    lines = DOC.read_text(encoding="utf-8").splitlines(keepends=True)
+    level, fenced, out = 0, False, []
+    for line in lines:
+        if line.startswith("```"):
+            fenced = not fenced
+        heading = re.match(r"(#+) (.*)\n?$", line) if not fenced else None
+        if heading and level and len(heading[1]) <= level:
+            break
+        if level:
+            out.append(line)
+        elif heading and heading[2] == title:
+            level = len(heading[1])
+    assert level, title
+    return "".join(out)
 
 
 def test_the_cluster_section_runs_on_a_cluster(
@@ -67,3 +94,75 @@ def test_the_cluster_section_runs_on_a_cluster(
     kind, members = queues["lgsp.svc.land.parcel.lookup.v1"]
     assert kind == "quorum"
     assert all(node.name in members for node in cluster.nodes)
+
+
+def _run(script: str, tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A doc's shell, what it starts in the background stopped (SIGTERM) at its end."""
+    stop = "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n"
+    script = "set -euo pipefail\n" + stop + script
+    return subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ
+        | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        | env,
+        cwd=tmp_path,
+    )
+
+
+def _blocks(title: str) -> str:
+    blocks = [m[2] for m in BLOCK.finditer(section(title)) if m[1] == "sh"]
+    assert blocks, title
+    return "\n".join(blocks)
+
+
+@pytest.mark.amqp
+def test_the_workers_section_runs(lgsp_rabbitmq_node: RabbitNode, tmp_path: Path) -> None:
+    url = lgsp_rabbitmq_node.add_vhost("operations-workers")
+    port, metrics = free_port(), free_port_pair()
+    script = (
+        _blocks("Several gateway workers on one port")
+        .replace("amqp://guest:guest@127.0.0.1:5672/", url)
+        .replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        .replace("--port 8080", f"--port {port}")
+        .replace("--metrics-port 9100", f"--metrics-port {metrics}")
+        .replace("127.0.0.1:9101", f"127.0.0.1:{metrics + 1}")
+        .replace("/var/lib/", f"{tmp_path}/")
+    )
+    result = _run(script, tmp_path, {"LGSP_URL": f"http://127.0.0.1:{port}"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert '{"soThuTuThua":345,"soHieuToBanDo":12}' in result.stdout
+
+
+@pytest.mark.amqp
+@pytest.mark.postgres
+def test_the_store_sections_run_on_postgresql(
+    lgsp_rabbitmq_node: RabbitNode, lgsp_postgres_url: str, tmp_path: Path
+) -> None:
+    """Two gateways on one PostgreSQL (a change through one listed through
+    the other), then the exchange log's commands on what they wrote."""
+    url = lgsp_rabbitmq_node.add_vhost("operations-store")
+    a, b = free_port(), free_port()
+    gateways = (
+        _blocks("Several gateways on PostgreSQL")
+        .replace("postgresql://lgsp:secret@db.internal:5432/lgsp", lgsp_postgres_url)
+        .replace("amqp://lgsp:secret@mq.internal:5672/", url)
+        .replace("8080", str(a))
+        .replace("8081", str(b))
+        .replace("/var/lib/", f"{tmp_path}/")
+    )
+    result = _run(gateways, tmp_path, {})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "\nland.parcel.lookup\n" in result.stdout  # listed through the other gateway
+    log = (
+        _blocks("The exchange log on PostgreSQL")
+        .replace("postgresql://lgsp:secret@db.internal:5432/lgsp", lgsp_postgres_url)
+        .replace("/srv/lgsp/archive", str(tmp_path / "archive"))
+    )
+    result = _run(log, tmp_path, {})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("chain intact") == 2
+    assert (tmp_path / "november.csv").exists()
+    assert (tmp_path / "november.html").exists()
