@@ -28,9 +28,9 @@ async def test_search_then_a_dataset_with_its_chart(portal: tuple[OpenDataPortal
         page = watched.page
 
         await page.goto(handle.url)  # redirected to /dataset
-        await expect(page.locator("#results li.result")).to_have_count(4)
+        await expect(page.locator("#results li.result")).to_have_count(5)
         await expect(page.locator("#facet-organization li")).to_have_count(4)
-        await page.fill("#q", "dân số")
+        await page.fill("#q", "nhóm tuổi")
         await page.click("#search button")
         results = page.locator("#results li.result")
         await expect(results).to_have_count(1)

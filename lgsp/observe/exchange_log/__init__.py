@@ -121,6 +121,9 @@ class ExchangeLog:
     _pending: list[ExchangeRecord] = field(default_factory=list)
     _unwritten: list[list[Value]] = field(default_factory=list)
     _dropped: int = 0
+    failed_writes: int = 0
+    """Writes the store refused since start (an outage): what an operator
+    or a test watches, beside the ``audit.write_failed`` lines."""
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _store: Store | None = None
@@ -136,6 +139,11 @@ class ExchangeLog:
     def waiting(self) -> int:
         """Records recorded and not yet written."""
         return len(self._pending) + len(self._unwritten)
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped since start, past the outage bound (``MAX_UNWRITTEN``)."""
+        return self._dropped
 
     async def start(self) -> None:
         """Open the store (on PostgreSQL: connect, migrate, read the key);
@@ -251,6 +259,7 @@ class ExchangeLog:
             try:
                 await self.flush()
             except StoreError as exc:
+                self.failed_writes += 1
                 log.error("audit.write_failed", error=str(exc), waiting=self.waiting)
                 wait = max(self.interval, RETRY_S)
             else:
