@@ -29,14 +29,13 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypedDict
+
+from lgsp.testing.servers import Account, free_ports
 
 ENV_URL = "LGSP_TEST_POSTGRES_URL"
 """When set, tests use the server at this URL instead of starting one (its
@@ -65,39 +64,13 @@ class PostgresNodeError(RuntimeError):
     """The server could not be made, started or stopped; the message carries its log tail."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Account:
-    """Who the server's processes run as."""
-
-    uid: int
-    gid: int
-    name: str
-
-    @property
-    def is_self(self) -> bool:
-        return self.uid == os.geteuid()
-
-    def popen_args(self) -> _PopenAccount:
-        """subprocess arguments that run a child as this account."""
-        if self.is_self:
-            return {}
-        # extra_groups=[] drops root's supplementary groups too.
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
-
-
-class _PopenAccount(TypedDict, total=False):
-    user: int
-    group: int
-    extra_groups: list[int]
-
-
 class PostgresNode:
     """One private PostgreSQL server; a context manager that stops it on exit.
 
     Build it with :func:`start_postgres`. ``url`` names its database as the
     cluster's superuser (no password: trust on loopback)."""
 
-    def __init__(self, *, bindir: Path, folder: Path, port: int, account: _Account) -> None:
+    def __init__(self, *, bindir: Path, folder: Path, port: int, account: Account) -> None:
         self.port = port
         """The server's port on 127.0.0.1."""
         self.folder = folder
@@ -341,7 +314,7 @@ def start_postgres(timeout: float = 60.0, *, parent: str | Path | None = None) -
     folder = Path(tempfile.mkdtemp(prefix="lgsp-postgres-", dir=parent))
     try:
         _prepare_folder(folder, account)
-        [port] = _free_ports(1)
+        [port] = free_ports(1)
         node = PostgresNode(bindir=bindir, folder=folder, port=port, account=account)
         node._client(
             "initdb",
@@ -399,7 +372,7 @@ def find_bindir() -> Path:
     )
 
 
-def _server_account() -> _Account:
+def _server_account() -> Account:
     euid = os.geteuid()
     if euid == 0:
         try:
@@ -408,11 +381,11 @@ def _server_account() -> _Account:
             raise PostgresNodeError(
                 "PostgreSQL refuses to run as root and there is no postgres user to run it as"
             ) from None
-        return _Account(entry.pw_uid, entry.pw_gid, entry.pw_name)
-    return _Account(euid, os.getegid(), pwd.getpwuid(euid).pw_name)
+        return Account(entry.pw_uid, entry.pw_gid, entry.pw_name)
+    return Account(euid, os.getegid(), pwd.getpwuid(euid).pw_name)
 
 
-def _prepare_folder(folder: Path, account: _Account) -> None:
+def _prepare_folder(folder: Path, account: Account) -> None:
     if account.is_self:
         return
     # The server's account must be able to reach its folder.
@@ -423,17 +396,3 @@ def _prepare_folder(folder: Path, account: _Account) -> None:
                 "reach the server's folder; pass start_postgres(parent=...) a folder it can reach"
             )
     os.chown(folder, account.uid, account.gid)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now (held together so they differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((_LOOPBACK, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()

@@ -39,12 +39,12 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypedDict
 
 import orjson
+
+from lgsp.testing.servers import Account, free_ports
 
 ENV_URL = "LGSP_TEST_AMQP_URL"
 """When set, tests use the broker at this URL instead of starting a node."""
@@ -57,32 +57,6 @@ _LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 class RabbitNodeError(RuntimeError):
     """The node could not be started or stopped; the message carries its log tail."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Account:
-    """Who the node's processes run as."""
-
-    uid: int
-    gid: int
-    name: str
-
-    @property
-    def is_self(self) -> bool:
-        return self.uid == os.geteuid()
-
-    def popen_args(self) -> _PopenAccount:
-        """subprocess arguments that run a child as this account."""
-        if self.is_self:
-            return {}
-        # extra_groups=[] drops root's supplementary groups too.
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
-
-
-class _PopenAccount(TypedDict, total=False):
-    user: int
-    group: int
-    extra_groups: list[int]
 
 
 class RabbitNode:
@@ -100,7 +74,7 @@ class RabbitNode:
         name: str,
         port: int,
         dist_port: int,
-        account: _Account,
+        account: Account,
     ) -> None:
         self.name = name
         """Erlang node name, ``lgsp-test-<hex>@localhost``."""
@@ -457,7 +431,7 @@ def start_node(timeout: float = 90.0, *, parent: str | Path | None = None) -> Ra
     (with its log tail).
     """
     scripts, account = _find_scripts(), _node_account()
-    port, dist_port = _free_ports(2)
+    port, dist_port = free_ports(2)
     node = _new_node(
         scripts,
         account,
@@ -490,7 +464,7 @@ def start_cluster(
         raise ValueError("a cluster has at least one node")
     scripts, account = _find_scripts(), _node_account()
     tag, cookie = secrets.token_hex(4), _cookie()
-    ports = _free_ports(2 * size)
+    ports = free_ports(2 * size)
     nodes: list[RabbitNode] = []
     try:
         for i in range(size):
@@ -514,7 +488,7 @@ def start_cluster(
 
 def _new_node(
     scripts: Path,
-    account: _Account,
+    account: Account,
     parent: str | Path | None,
     *,
     name: str,
@@ -580,7 +554,7 @@ def _find_scripts() -> Path:
     return Path(found).parent
 
 
-def _node_account() -> _Account:
+def _node_account() -> Account:
     euid = os.geteuid()
     if euid == 0:
         try:
@@ -589,11 +563,11 @@ def _node_account() -> _Account:
             pass
         else:
             # Like the packaged service: never run the broker as root.
-            return _Account(entry.pw_uid, entry.pw_gid, entry.pw_name)
-    return _Account(euid, os.getegid(), pwd.getpwuid(euid).pw_name)
+            return Account(entry.pw_uid, entry.pw_gid, entry.pw_name)
+    return Account(euid, os.getegid(), pwd.getpwuid(euid).pw_name)
 
 
-def _prepare_folder(folder: Path, port: int, account: _Account, cookie: str) -> None:
+def _prepare_folder(folder: Path, port: int, account: Account, cookie: str) -> None:
     if not account.is_self:
         # The node's account must be able to reach its folder.
         for above in folder.parents:
@@ -619,17 +593,3 @@ def _prepare_folder(folder: Path, port: int, account: _Account, cookie: str) -> 
     if not account.is_self:
         for path in (folder, *folder.rglob("*")):
             os.chown(path, account.uid, account.gid)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now (held together so they differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((_LOOPBACK, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
