@@ -49,8 +49,7 @@ from lgsp.observe.exchange_log.chain import (
     prepare,
     timestamp,
 )
-from lgsp.observe.exchange_log.query import MAX_PAGE, Query, as_json
-from lgsp.observe.exchange_log.sqlite import open_log, select
+from lgsp.observe.exchange_log.query import MAX_PAGE, Query, as_json, open_log, select
 from lgsp.observe.exchange_log.store import Store, open_store, read
 from lgsp.observe.exchange_log.verify import Verdict, verify, verify_chain
 from lgsp.observe.record import ExchangeRecord

@@ -26,7 +26,6 @@ from lgsp.observe.exchange_log.chain import (
     GENESIS,
     HEAD_FILE,
     SCHEMA,
-    AuditError,
     Head,
     Row,
     Value,
@@ -34,7 +33,7 @@ from lgsp.observe.exchange_log.chain import (
     load_key,
     prepare,
 )
-from lgsp.observe.exchange_log.query import Query
+from lgsp.observe.exchange_log.query import Query, open_log, select
 from lgsp.observe.exchange_log.store import Reader, Store, archivable, checked_columns
 from lgsp.observe.record import ExchangeRecord
 from lgsp.store import StoreUnavailable
@@ -187,27 +186,6 @@ class SqliteStore(Store):
     async def close(self) -> None:
         async with self._lock:
             await asyncio.to_thread(self._log.close)
-
-
-def select(conn: sqlite3.Connection, query: Query) -> Iterator[Row]:
-    """The records a query names, in log order."""
-    sql, args = query.sql()
-    for values in conn.execute(sql, args):
-        yield dict(zip(COLUMNS, values, strict=True))
-
-
-@contextlib.contextmanager
-def open_log(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    """The exchange log of a data dir, read-only (for exports, reports and
-    verification while gateways keep writing)."""
-    db = data_dir / DB_FILE
-    if not db.is_file():
-        raise AuditError(f"no exchange log in {data_dir}")
-    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 class SqliteReader(Reader):
