@@ -22,7 +22,7 @@ from lgsp.store import (
     migrate,
     schema_version,
 )
-from lgsp.testing.postgres import _free_ports
+from lgsp.testing.servers import free_ports
 
 
 def test_the_setting_takes_a_postgresql_url_and_never_shows_it() -> None:
@@ -55,7 +55,7 @@ def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
 
 
 async def test_a_server_that_is_not_there_is_unavailable_and_named_without_password() -> None:
-    [port] = _free_ports(1)
+    [port] = free_ports(1)
     url = f"postgresql://lgsp:hunter2@127.0.0.1:{port}/lgsp"
     with pytest.raises(StoreUnavailable) as failed:
         await Database.open(url)
