@@ -32,6 +32,8 @@ class Publisher:
         self._broker_timeout = broker_timeout
         self._exchange: AbstractRobustExchange | None = None
         self._renewed = 0.0
+        self.renewals = 0
+        """Events channels replaced after a nack, since start."""
 
     def use(self, declared: Declared) -> None:
         self._exchange = declared.events
@@ -90,6 +92,7 @@ class Publisher:
             log.warning("amqp.events_channel_renew_failed", exc_info=True)
             return
         channels.events, self._exchange = fresh, exchange
+        self.renewals += 1
         log.info("amqp.events_channel_renewed")
         with contextlib.suppress(TimeoutError, *BROKER_ERRORS):
             async with asyncio.timeout(self._broker_timeout):
