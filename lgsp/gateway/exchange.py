@@ -156,7 +156,7 @@ class Exchange:
         scope = (
             client if record.origin is None else f"{client}/{record.origin}/{record.origin_client}"
         )
-        return await self._once(scope, envelope.idempotency_key, target, forward)
+        return await self._once(scope, envelope.idempotency_key, target, forward, envelope.deadline)
 
     async def _publish(self, request: web.Request, record: ExchangeRecord) -> Outcome:
         principal = self._authenticate(request, record)
@@ -192,7 +192,8 @@ class Exchange:
             return Outcome(202, orjson.dumps(answer))
 
         target = (contract.topic, contract.version, body)
-        return await self._once(client, key, target, accept)
+        deadline = time.time() + self.settings.default_timeout_ms / 1000
+        return await self._once(client, key, target, accept, deadline)
 
     def _authenticate(self, request: web.Request, record: ExchangeRecord) -> Principal:
         principal = self.security.verify(
@@ -253,13 +254,18 @@ class Exchange:
         key: str | None,
         request: tuple[str, int, bytes],
         run: _Forward,
+        deadline: float,
     ) -> Outcome:
         """Run the exchange, or replay its first outcome for a retried
         Idempotency-Key (services and events alike). ``request`` (target,
         version, body) is hashed only when there is a key."""
         if key is None:
             return await run()
-        earlier = await self.idempotency.claim(client, key, IdempotencyStore.fingerprint(*request))
+        # The deadline bounds both the wait for the same key's call in flight
+        # on another gateway (504) and how long this call holds the key.
+        earlier = await self.idempotency.claim(
+            client, key, IdempotencyStore.fingerprint(*request), deadline=deadline
+        )
         if earlier is not None:
             # The first outcome verbatim (its problem body keeps the first
             # call's request id), marked as a replay as Stripe's API does.

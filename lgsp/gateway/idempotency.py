@@ -53,6 +53,11 @@ log = structlog.get_logger("lgsp.idempotency")
 
 IDEMPOTENCY_FILE = "idempotency.db"
 """The SQLite engine's file in the data folder the workers share."""
+DEADLINE_SLACK_S = 1.0
+"""Beyond a call's own deadline, before the key it holds is given to a retry
+elsewhere: the outcome's write, after the answer, lands well within it.
+(After a gateway's ``kill -9``, events retried under their keys waited out
+a 65 s lease, the longest deadline's, before this bound.)"""
 LEASE_SLACK_S = 5.0
 """Beyond the longest deadline, before a held key whose call never ended is
 given to a retry (the outcome's write comes after the answer)."""
@@ -569,7 +574,11 @@ class IdempotencyStore:
                     mine.owner,
                     now,
                     now + self._ttl,
-                    now + self._lease,
+                    # Held no longer than this call may run: a gateway that
+                    # dies holding it delays a retry elsewhere only that long.
+                    now + self._lease
+                    if deadline is None
+                    else min(now + self._lease, deadline + LEASE_SLACK_S),
                 )
             )
             if verdict is Verdict.CLAIMED:
