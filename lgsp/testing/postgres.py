@@ -33,9 +33,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
-from lgsp.testing.servers import Account, free_ports
+from lgsp.testing.servers import Account, Stoppable, free_ports
 
 ENV_URL = "LGSP_TEST_POSTGRES_URL"
 """When set, tests use the server at this URL instead of starting one (its
@@ -64,7 +63,7 @@ class PostgresNodeError(RuntimeError):
     """The server could not be made, started or stopped; the message carries its log tail."""
 
 
-class PostgresNode:
+class PostgresNode(Stoppable):
     """One private PostgreSQL server; a context manager that stops it on exit.
 
     Build it with :func:`start_postgres`. ``url`` names its database as the
@@ -95,17 +94,6 @@ class PostgresNode:
     def url_for(self, database: str) -> str:
         """The URL of another database of this server."""
         return f"postgresql://{self.user}@{_LOOPBACK}:{self.port}/{database}"
-
-    def __enter__(self) -> PostgresNode:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<PostgresNode port={self.port} running={self.running}>"

@@ -40,11 +40,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 
 import orjson
 
-from lgsp.testing.servers import Account, free_ports
+from lgsp.testing.servers import Account, Stoppable, free_ports
 
 ENV_URL = "LGSP_TEST_AMQP_URL"
 """When set, tests use the broker at this URL instead of starting a node."""
@@ -59,7 +58,7 @@ class RabbitNodeError(RuntimeError):
     """The node could not be started or stopped; the message carries its log tail."""
 
 
-class RabbitNode:
+class RabbitNode(Stoppable):
     """One private RabbitMQ node; a context manager that stops it on exit.
 
     Build it with :func:`start_node`. ``url`` is the AMQP URL of the default
@@ -92,17 +91,6 @@ class RabbitNode:
     def url(self) -> str:
         """``amqp://guest:guest@127.0.0.1:<port>/``"""
         return f"amqp://guest:guest@{_LOOPBACK}:{self.port}/"
-
-    def __enter__(self) -> RabbitNode:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<RabbitNode {self.name} port={self.port} running={self.running}>"
@@ -318,7 +306,7 @@ class RabbitNode:
         }
 
 
-class RabbitCluster:
+class RabbitCluster(Stoppable):
     """Private RabbitMQ nodes joined in one cluster; a context manager that
     stops them all on exit. Build it with :func:`start_cluster`.
 
@@ -347,17 +335,6 @@ class RabbitCluster:
         order = self.nodes[first:] + self.nodes[:first]
         hosts = ",".join(f"{_LOOPBACK}:{node.port}" for node in order)
         return f"amqp://guest:guest@{hosts}/{vhost}"
-
-    def __enter__(self) -> RabbitCluster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<RabbitCluster {self.nodes!r}>"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TypedDict
+from types import TracebackType
+from typing import Self, TypedDict
 
 LOOPBACK = "127.0.0.1"
 
@@ -35,6 +37,26 @@ class PopenAccount(TypedDict, total=False):
     user: int
     group: int
     extra_groups: list[int]
+
+
+class Stoppable(ABC):
+    """A private server (or a cluster of them) as a context manager that
+    stops it on exit."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop it and remove its folders; idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def free_ports(count: int) -> list[int]:
