@@ -7,31 +7,19 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.fleet import free_ports_in_a_row
 from lgsp.testing.rabbitmq import RabbitCluster, RabbitNode
 from tests.support.processes import free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 DOC_URL = "amqp://lgsp:lgsp@rabbit-1:5672,rabbit-2:5672,rabbit-3:5672/"
-
-
-def free_port_pair() -> int:
-    """A free port whose next is free too (worker 2's metrics)."""
-    while True:
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
 
 
 def section(title: str) -> str:
@@ -121,7 +109,7 @@ def _blocks(title: str) -> str:
 @pytest.mark.amqp
 def test_the_workers_section_runs(lgsp_rabbitmq_node: RabbitNode, tmp_path: Path) -> None:
     url = lgsp_rabbitmq_node.add_vhost("operations-workers")
-    port, metrics = free_port(), free_port_pair()
+    port, metrics = free_port(), free_ports_in_a_row()
     script = (
         _blocks("Several gateway workers on one port")
         .replace("amqp://guest:guest@127.0.0.1:5672/", url)
