@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import signal
 
 import click
 from pydantic import ValidationError
@@ -15,6 +13,7 @@ from lgsp_adapters.ndxp.faults import MAX_DELAY_MS, MAX_FAIL_NEXT, MAX_OUTAGE_S,
 from lgsp_adapters.ndxp.server import DEFAULT_PORT, running
 from lgsp_adapters.ndxp.simulator import SimulatorConfig
 from lgsp_adapters.provinces import DEFAULT as DEFAULT_PROVINCE
+from lgsp_adapters.stopping import stop_on_signals
 
 PROVINCE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 
@@ -130,11 +129,7 @@ def command(
 
 
 async def _serve(config: SimulatorConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with running(config) as sim:
         forwarding = ", ".join(f"{p} {url}" for p, url in config.gateways.items())
         clients = ", ".join(f"{c} / {config.clients[c].secret}" for c in config.clients)

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from pathlib import Path
 
 import click
 
+from lgsp_adapters.stopping import stop_on_signals
 from lgsp_adapters.vnform.server import PORT_ENV, running
 from lgsp_adapters.vnform.simulator import DEFAULT_PORT, RETRY_DELAYS_S, VnformConfig
 
@@ -57,11 +56,7 @@ def command(
 
 
 async def _serve(config: VnformConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with running(config) as sim:
         click.echo(
             f"\nSimulated VNForm on {sim.url}\n"
