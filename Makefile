@@ -8,12 +8,12 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_UPDATED := $(VENV)/.apt-updated
 
-.PHONY: run test lint bench chaos rabbitmq system-packages wrk clean
+.PHONY: run test lint bench chaos rabbitmq system-packages node-clients wrk clean
 
 run: $(STAMP)
 	$(BIN)/lgsp up
 
-test: $(STAMP) system-packages lint
+test: $(STAMP) system-packages node-clients lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -58,8 +58,10 @@ rabbitmq:
 
 # What the suite runs against for real: RabbitMQ, PostgreSQL (the harness
 # runs initdb into a temporary folder), Prometheus (with promtool) and
-# Chromium (the dashboard's and portal's browser tests), from Debian; jq,
-# which the open data guide's calls (run by the docs test) use.
+# Chromium (the dashboard's and portal's browser tests), rsyslog with its TLS
+# driver (the collector the security feed is tested against) and Node with
+# npm (the AMQP wire's non-Python provider), from Debian; jq, which the open
+# data guide's calls (run by the docs test) use.
 system-packages:
 	@missing=""; \
 	  { [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1; } || missing="$$missing rabbitmq-server"; \
@@ -67,9 +69,24 @@ system-packages:
 	  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
+	  { [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null 2>&1; } || missing="$$missing rsyslog"; \
+	  ls /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || missing="$$missing rsyslog-gnutls"; \
+	  command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	  command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	  if [ -n "$$missing" ]; then \
 	    $(MAKE) --no-print-directory $(APT_UPDATED) && \
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+
+# The Node clients the interoperability tests run (amqplib), from the npm
+# registry at the versions their lock file pins.
+NODE_CLIENTS := tests/interop/node
+node-clients: system-packages
+	@if [ -f $(NODE_CLIENTS)/package-lock.json ]; then \
+	  $(MAKE) --no-print-directory $(NODE_CLIENTS)/node_modules/.installed; fi
+
+$(NODE_CLIENTS)/node_modules/.installed: $(NODE_CLIENTS)/package-lock.json
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { $(MAKE) --no-print-directory $(APT_UPDATED) && \
