@@ -70,7 +70,7 @@ system-packages:
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	  { [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null 2>&1; } || missing="$$missing rsyslog"; \
-	  ls /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || missing="$$missing rsyslog-gnutls"; \
+	  ls /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/rsyslog/lmnsd_gtls.so 2>/dev/null | grep -q . || missing="$$missing rsyslog-gnutls"; \
 	  command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	  command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	  if [ -n "$$missing" ]; then \
