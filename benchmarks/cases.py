@@ -19,7 +19,7 @@ import orjson
 
 from benchmarks.broker import amqp_broker
 from benchmarks.exchange import PATH, SERVICE, Exchange
-from benchmarks.fleet import BenchError, Fleet, free_port, wait_for
+from benchmarks.fleet import BenchError, Fleet, free_port, platform_ports, wait_for
 from benchmarks.wrk import Load, Target
 
 CLIENT_ID = "dongthap.onestop"
@@ -215,6 +215,7 @@ def start_lgsp_memory(run: Run, fleet: Fleet) -> Target:
     fleet.spawn(
         "lgsp-up",
         [*lgsp_argv(), "up", "--transport", "memory", "--host", "127.0.0.1", "--port", str(port)],
+        platform_ports(),
     )
     return _lgsp_ready(run, fleet, f"http://127.0.0.1:{port}", "lgsp-memory")
 

@@ -109,6 +109,18 @@ def free_ports_in_a_row() -> int:
         return port
 
 
+def platform_ports() -> dict[str, str]:
+    """Free ports for the simulated national platforms and the open data
+    portal of an ``lgsp up`` (their defaults are fixed): a benchmark never
+    takes them from a bus someone else runs."""
+    return {
+        "LGSP_NDXP_PORT": str(free_port()),
+        "LGSP_OPENDATA_PORT": str(free_port()),
+        "LGSP_VNFORM_PORT": str(free_port()),
+        "LGSP_VNFORM_RECEIVER_PORT": "0",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -31,7 +31,14 @@ import orjson
 
 from benchmarks.cases import http, lgsp_argv, ready, settled
 from benchmarks.exchange import PATH
-from benchmarks.fleet import ROOT, BenchError, Fleet, free_port, free_ports_in_a_row, wait_for
+from benchmarks.fleet import (
+    ROOT,
+    BenchError,
+    Fleet,
+    free_ports_in_a_row,
+    platform_ports,
+    wait_for,
+)
 from benchmarks.report import cpu_busy
 from benchmarks.wrk import Load, Measurement, Target, wrk
 
@@ -82,8 +89,9 @@ def main() -> int:
     try:
         with Fleet(work / "network") as fleet:
             fleet.logs.mkdir(parents=True)
-            port, ndxp, portal = free_ports_in_a_row(), free_port(), free_ports_in_a_row()
-            env = {"LGSP_NDXP_PORT": str(ndxp), "LGSP_OPENDATA_PORT": str(portal)}
+            port = free_ports_in_a_row()
+            # Two provinces: two portals, on consecutive ports.
+            env = platform_ports() | {"LGSP_OPENDATA_PORT": str(free_ports_in_a_row())}
             fleet.spawn(
                 "lgsp-up",
                 [

@@ -50,7 +50,7 @@ import orjson
 from benchmarks import scale_services
 from benchmarks.cases import http, lgsp_argv, providers_online, ready, settled, token
 from benchmarks.exchange import SERVICE, Exchange
-from benchmarks.fleet import ROOT, BenchError, Fleet, free_port
+from benchmarks.fleet import ROOT, BenchError, Fleet, free_port, platform_ports
 from benchmarks.report import cpu_busy, host
 from benchmarks.wrk import Load, Measurement, Target, wrk
 
@@ -390,10 +390,7 @@ def measure(scale: Scale, axis: str, size: int) -> Point:
     port = free_port()
     env = {
         "LGSP_DATASET_CITIZENS": str(citizens),
-        # Free ports for the simulated NDXP and the open data portal: a
-        # benchmark never takes their defaults from a bus someone runs.
-        "LGSP_NDXP_PORT": str(free_port()),
-        "LGSP_OPENDATA_PORT": str(free_port()),
+        **platform_ports(),
     }
     if synthetic:
         plugin = scale.work / "plugin"
