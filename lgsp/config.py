@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -384,6 +385,108 @@ def _hashes_a_demo_secret(secret_hash: str | None) -> bool:
     return False
 
 
+SOC_ENV: dict[str, str] = {
+    "url": "LGSP_SOC_URL",
+    "ca_file": "LGSP_SOC_CA",
+    "cert_file": "LGSP_SOC_CERT",
+    "key_file": "LGSP_SOC_KEY",
+    "buffer": "LGSP_SOC_BUFFER",
+    "blocklist": "LGSP_SOC_BLOCKLIST",
+    "blocklist_refresh_s": "LGSP_SOC_BLOCKLIST_REFRESH_S",
+}
+"""The environment variables of ``[soc]``'s fields: each wins over the file."""
+
+
+def soc_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``[soc]`` fields the environment sets (empty values are unset)."""
+    return {field: environ[name] for field, name in SOC_ENV.items() if environ.get(name)}
+
+
+class SocConfig(BaseModel):
+    """The feed of security events to the national cyber security monitoring
+    centre (its collector, over syslog on TLS) and the blocklist it publishes
+    (docs/soc.md). Off unless ``url`` (or ``blocklist``) is set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, StringConstraints(pattern=r"^tls://[^/:\s]+:\d{1,5}$")] | None = Field(
+        default=None,
+        description="The collector, tls://host:port (syslog RFC 5424 over TLS, RFC 5425); "
+        "none: no events are sent (env LGSP_SOC_URL).",
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle the collector's certificate is checked against; none: "
+        "the system's (env LGSP_SOC_CA).",
+    )
+    cert_file: Path | None = Field(
+        default=None, description="PEM client certificate for the collector (env LGSP_SOC_CERT)."
+    )
+    key_file: Path | None = Field(
+        default=None, description="PEM private key of cert_file (env LGSP_SOC_KEY)."
+    )
+    server_name: str | None = Field(
+        default=None, description="The name on the collector's certificate; default: its host."
+    )
+    buffer: int = Field(
+        default=10_000,
+        ge=1,
+        description="Events held while the collector cannot take them; past that the oldest "
+        "are dropped and counted (env LGSP_SOC_BUFFER).",
+    )
+    app_name: Annotated[str, StringConstraints(pattern=r"^[!-~]{1,48}$")] = "lgsp"
+    input_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Input refusals (400, 413, 415, 422) from one client within input_window_s "
+        "that make a bad-input burst.",
+    )
+    input_window_s: float = Field(default=60.0, gt=0)
+    enumeration_ids: int = Field(
+        default=50,
+        ge=2,
+        description="Distinct personal ids one client asks population.* services for within "
+        "enumeration_window_s that make an enumeration alert.",
+    )
+    enumeration_not_found: int = Field(
+        default=20,
+        ge=1,
+        description="Not-found answers of population.* services to one client within "
+        "enumeration_window_s that make an enumeration alert.",
+    )
+    enumeration_window_s: float = Field(default=300.0, gt=0)
+    blocklist: str | None = Field(
+        default=None,
+        description="Where the SOC publishes its blocklist: an http(s) URL (polled with "
+        "If-None-Match) or a file path (env LGSP_SOC_BLOCKLIST).",
+    )
+    blocklist_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often every gateway process reads the blocklist again "
+        "(env LGSP_SOC_BLOCKLIST_REFRESH_S).",
+    )
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("soc: cert_file and key_file go together")
+        return self
+
+    @classmethod
+    def load(cls, path: Path | None, environ: Mapping[str, str]) -> SocConfig:
+        """``[soc]`` of a TOML config (if any), the environment winning: for
+        commands that need the feed without a whole gateway's settings."""
+        data: dict[str, object] = {}
+        if path is not None:
+            with path.open("rb") as f:
+                table = tomllib.load(f).get("soc", {})
+            if isinstance(table, dict):
+                data.update(table)
+        data.update(soc_environment(environ))
+        return cls.model_validate(data)
+
+
 class Settings(BaseModel):
     """Everything a gateway process needs to know (transport aside)."""
 
@@ -469,6 +572,10 @@ class Settings(BaseModel):
         description="PEM CA bundle of client certificates: clients may then present one "
         "(optional mutual TLS).",
     )
+    soc: SocConfig = Field(
+        default_factory=SocConfig,
+        description="The security monitoring centre: events sent to it, its blocklist.",
+    )
     audit_full_services: tuple[str, ...] = Field(
         default=(),
         description="Services and topics (exact or 'prefix.*') whose exchange log records "
@@ -530,10 +637,18 @@ class Settings(BaseModel):
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> Settings:
-        """Read a TOML config; ``overrides`` (e.g. from the environment) win."""
+        """Read a TOML config; ``overrides`` (e.g. from the environment) win.
+        An override that is a mapping is merged into its table (``soc``)."""
         data: dict[str, object] = {}
         if path is not None:
             with path.open("rb") as f:
                 data = tomllib.load(f)
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            table = data.get(key)
+            if isinstance(value, Mapping) and isinstance(table, dict):
+                data[key] = {**table, **value}
+            else:
+                data[key] = value
         return cls.model_validate(data)

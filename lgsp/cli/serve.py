@@ -22,7 +22,7 @@ from lgsp.adapter import Adapter
 from lgsp.catalogue.registry import Registry
 from lgsp.cli.audit import DEFAULT_DATA_DIR, check_store_url
 from lgsp.cli.workers import WORKERS_ENV, Plan, Supervisor, inherited_sockets, resolve, supervised
-from lgsp.config import DEMO_PROVINCES, DEMO_SECRETS, STORE_URL_ENV, Settings
+from lgsp.config import DEMO_PROVINCES, DEMO_SECRETS, STORE_URL_ENV, Settings, soc_environment
 from lgsp.errors import ContractMismatch
 from lgsp.http_provider import UnknownProvider
 from lgsp.network import Province, province_settings, run_network, vhost_url
@@ -76,6 +76,8 @@ def _settings(config: Path | None) -> Settings:
         overrides: dict[str, object] = {"token_secret": os.environ.get("LGSP_TOKEN_SECRET")}
         if os.environ.get("LGSP_GATEWAYS"):
             overrides["gateways"] = os.environ["LGSP_GATEWAYS"]
+        # The SOC's collector and blocklist (LGSP_SOC_*), over the config's [soc].
+        overrides["soc"] = soc_environment(os.environ) or None
         settings = Settings.load(config, **overrides)
         province = os.environ.get("LGSP_PROVINCE")
         if province:

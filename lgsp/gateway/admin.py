@@ -6,7 +6,8 @@ Every change goes to the client store, which this process reloads at once
 and other gateway processes as soon as they hear of it (the store's notice
 on the transport; on SQLite, also its file's version). A secret is shown
 once, in the answer that created it, and never logged. While the store
-cannot be written (its database away), a change is 503.
+cannot be written (its database away), a change is 503. Each change is
+also a security event for the monitoring centre (:mod:`lgsp.observe.soc`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lgsp.errors import (
 from lgsp.gateway.middlewares import OPERATOR
 from lgsp.gateway.responses import NO_STORE, json_response
 from lgsp.observe.exchange_log import ExchangeLog, Query, as_json
+from lgsp.observe.soc import SocFeed
 from lgsp.store import StoreError
 from lgsp.trust.clients import Client, ClientStore, hash_secret, new_secret, revoked
 
@@ -114,8 +116,25 @@ def _writing() -> Iterator[None]:
 class AdminApi:
     """Handlers of ``/v1/admin/clients...`` and ``/v1/admin/keys...``."""
 
-    def __init__(self, store: ClientStore) -> None:
+    def __init__(self, store: ClientStore, feed: SocFeed | None = None) -> None:
         self.store = store
+        self.feed = feed
+
+    def _changed(
+        self, kind: str, request: web.Request, operator: str, target: str | None, **more: object
+    ) -> None:
+        """Tell the monitoring centre who changed what (never a secret)."""
+        if self.feed is not None:
+            self.feed.emit(
+                kind,
+                fields={
+                    "user.name": operator,
+                    "user.target.id": target,
+                    "url.path": request.path,
+                    "http.request.method": request.method,
+                    **{f"lgsp.{k}": v for k, v in more.items()},
+                },
+            )
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -178,6 +197,7 @@ class AdminApi:
         if not added:
             raise ClientExists(new.id)
         log.info("admin.client_added", operator=operator, client=client.id)
+        self._changed("admin.client_added", request, operator, client.id, grants=list(new.grants))
         answer = client.public()
         if secret is not None:
             answer["client_secret"] = secret
@@ -210,12 +230,10 @@ class AdminApi:
             return client
 
         updated = await self._update(request, apply)
-        log.info(
-            "admin.client_changed",
-            operator=operator,
-            client=updated.id,
-            fields=sorted(change.model_dump(exclude_defaults=True)),
-        )
+        fields = sorted(change.model_dump(exclude_defaults=True))
+        log.info("admin.client_changed", operator=operator, client=updated.id, fields=fields)
+        kind = "admin.client_revoked" if change.enabled is False else "admin.client_changed"
+        self._changed(kind, request, operator, updated.id, fields=fields)
         return _json(updated.public())
 
     async def delete_client(self, request: web.Request) -> web.Response:
@@ -225,6 +243,7 @@ class AdminApi:
         if not deleted:
             raise UnknownClient(request.match_info["id"])
         log.info("admin.client_deleted", operator=operator, client=request.match_info["id"])
+        self._changed("admin.client_deleted", request, operator, request.match_info["id"])
         return web.Response(status=204)
 
     async def rotate_secret(self, request: web.Request) -> web.Response:
@@ -238,6 +257,7 @@ class AdminApi:
             request, lambda c: replace(c, secret_hash=secret_hash, demo=False)
         )
         log.info("admin.secret_rotated", operator=operator, client=updated.id)
+        self._changed("admin.secret_rotated", request, operator, updated.id)
         return _json({**updated.public(), "client_secret": secret})
 
     async def show_grants(self, request: web.Request) -> web.Response:
@@ -261,6 +281,14 @@ class AdminApi:
             added=list(change.add),
             removed=list(change.remove),
         )
+        self._changed(
+            "admin.grants_changed",
+            request,
+            operator,
+            updated.id,
+            grants_added=list(change.add),
+            grants_removed=list(change.remove),
+        )
         return _json({"client": updated.id, "grants": list(updated.grants)})
 
     async def list_keys(self, request: web.Request) -> web.Response:
@@ -272,6 +300,7 @@ class AdminApi:
         with _writing():
             key = await self.store.rotate_key()
         log.info("admin.key_rotated", operator=operator, kid=key.kid)
+        self._changed("admin.key_rotated", request, operator, None, kid=key.kid)
         return _json({**key.public(), "signing": True}, status=201)
 
 

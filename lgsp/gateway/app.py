@@ -19,7 +19,7 @@ from lgsp.gateway.discovery import Discovery
 from lgsp.gateway.drain import Drain
 from lgsp.gateway.exchange import Exchange
 from lgsp.gateway.health import Health, Starting, healthz, metrics
-from lgsp.gateway.middlewares import PROVINCE, operators_only, problems
+from lgsp.gateway.middlewares import PROVINCE, operators_only, problems, soc_guard
 from lgsp.gateway.network import Crossing
 from lgsp.gateway.oauth import TokenEndpoint
 from lgsp.hub import Hub
@@ -27,12 +27,16 @@ from lgsp.observe.exchange_log import ExchangeLog
 from lgsp.observe.exchange_statistics import ExchangeStatistics
 from lgsp.observe.metrics import ExchangeMetrics, refresh_periodically
 from lgsp.observe.record import Recorder
+from lgsp.observe.soc import SocFeed
+from lgsp.observe.soc.recorder import SocRecorder
 from lgsp.observe.stats import LiveStats
 from lgsp.observe.tracing import TraceReporter
 from lgsp.transport.base import Broadcasting, Transport
 from lgsp.trust.access import Security
+from lgsp.trust.blocklist import BlocklistSource
 from lgsp.trust.clients import NOTICE_SUBJECT, ClientStore
 from lgsp.trust.operators import AdminAuth
+from lgsp.trust.tls import HandshakeFailure, on_handshake_failure
 
 STARTING = web.AppKey("lgsp.starting", Starting)
 DRAIN = web.AppKey("lgsp.drain", Drain)
@@ -42,6 +46,11 @@ closing its connections (:meth:`Drain.drain`)."""
 ``app[STARTING].done()`` once they can answer (``/readyz`` says 503 before)."""
 CLIENT_STORE = web.AppKey("lgsp.client_store", ClientStore)
 """The gateway's client store, open while the application runs."""
+SOC_FEED = web.AppKey("lgsp.soc_feed", SocFeed)
+"""The security events of this gateway, for the monitoring centre (off
+unless configured: ``app[SOC_FEED].enabled``)."""
+BLOCKLIST = web.AppKey("lgsp.blocklist", BlocklistSource)
+"""The SOC's blocklist in force, when one is configured."""
 EXCHANGE_STATISTICS = web.AppKey("lgsp.exchange_statistics", ExchangeStatistics)
 """The bus's own ``lgsp.exchange.statistics`` provider over this gateway's
 exchange log: ``await app[EXCHANGE_STATISTICS].serve(transport, registry)``."""
@@ -73,20 +82,31 @@ def create_app(
     tracing = TraceReporter(settings, registry, hub, lambda c: _description(security, c))
     # Every finished exchange and event goes to each of these.
     recorders: list[Recorder] = [ExchangeMetrics(settings.province), live, exchange_log, tracing]
+    # Security events to the monitoring centre, and its blocklist: off
+    # unless configured, and then nothing of them is on the request path.
+    feed = SocFeed(settings.soc, settings.province)
+    if feed.enabled:
+        recorders.append(SocRecorder(feed, settings.soc))
+    blocklist = BlocklistSource(settings.soc.blocklist) if settings.soc.blocklist else None
     crossing = Crossing(settings, hub)
     exchange = Exchange(settings, registry, transport, security, recorders, crossing)
     discovery = Discovery(registry, transport, security)
     start = Starting(pending=starting)
     drain = Drain()
     health = Health(registry, transport, start, drain)
-    tokens = TokenEndpoint(security)
+    tokens = TokenEndpoint(security, feed, blocklist)
     exchange_log_route = ExchangeLogRoute(exchange_log)
     dashboard = Dashboard(live, transport)
     # Bodies are read by the exchange with its own limit check; aiohttp's
     # cap stays as a backstop for chunked uploads.
+    middlewares = [drain.middleware, problems, operators_only(AdminAuth(settings))]
+    if feed.enabled or blocklist is not None:
+        # After problems, which renders its refusal; before the operators'
+        # check, so a blocked address is refused there too.
+        middlewares.insert(2, soc_guard(feed, blocklist, security))
     app = web.Application(
         # The drain's outermost: it sees every answer, problems included.
-        middlewares=[drain.middleware, problems, operators_only(AdminAuth(settings))],
+        middlewares=middlewares,
         client_max_size=settings.max_body_bytes,
     )
     statistics = ExchangeStatistics(
@@ -98,6 +118,7 @@ def create_app(
             exchange_log.lifespan,
             _refreshing_metrics(transport),
             tracing.lifespan,
+            _soc(feed, blocklist, settings.soc.blocklist_refresh_s),
         ]
     )
     if hub is not None:
@@ -106,10 +127,13 @@ def create_app(
     app[PROVINCE] = settings.province
     app[CLIENT_STORE] = store
     app[STARTING] = start
+    app[SOC_FEED] = feed
+    if blocklist is not None:
+        app[BLOCKLIST] = blocklist
     app[DRAIN] = drain
     # Offered on the transport once it is connected, by whoever runs the app.
     app[EXCHANGE_STATISTICS] = statistics
-    app.add_routes(AdminApi(store).routes())
+    app.add_routes(AdminApi(store, feed).routes())
     app.add_routes(
         [
             web.post("/oauth2/token", tokens.token),
@@ -148,6 +172,37 @@ def _refreshing_metrics(
             await task
 
     return refreshing
+
+
+def _soc(
+    feed: SocFeed, blocklist: BlocklistSource | None, refresh_s: float
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The feed's sender and the blocklist's polling while the application
+    runs; on the way out the feed sends what it can within a short deadline."""
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if feed.enabled:
+                await stack.enter_async_context(feed.running())
+                stack.callback(on_handshake_failure(lambda f: _handshake_failed(feed, f)))
+            if blocklist is not None:
+                await stack.enter_async_context(blocklist.polling(refresh_s))
+            yield
+
+    return lifespan
+
+
+def _handshake_failed(feed: SocFeed, failure: HandshakeFailure) -> None:
+    feed.emit(
+        "tls.handshake_failed",
+        source_ip=failure.peer[0] if failure.peer else None,
+        fields={
+            "source.port": failure.peer[1] if failure.peer else None,
+            "destination.port": failure.local_port,
+            "tls.established": False,
+            "error.message": failure.reason,
+        },
+    )
 
 
 def _client_store(

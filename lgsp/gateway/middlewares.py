@@ -1,5 +1,5 @@
-"""The gateway's middlewares: a request id on every exchange, and one place
-where errors become RFC 9457 problems."""
+"""The gateway's middlewares: a request id on every exchange, one place
+where errors become RFC 9457 problems, and the SOC's blocklist."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ from lgsp.errors import (
     RequestTooLarge,
     UnknownService,
 )
+from lgsp.gateway.oauth import TOKEN_PATH, blocked_response, peer_certificate
 from lgsp.gateway.responses import problem_response
+from lgsp.observe.soc import SOURCE_IP, SocFeed
+from lgsp.trust.access import Security
+from lgsp.trust.blocklist import REFUSED, Blocked, BlocklistSource
 from lgsp.trust.operators import AdminAuth
 
 log = structlog.get_logger("lgsp.gateway")
@@ -28,6 +32,8 @@ PROVINCE = web.AppKey("lgsp.province", str)
 OPERATOR = web.RequestKey("operator", str)
 """The operator's id on the admin API and the dashboard."""
 OPERATOR_PATHS = ("/v1/admin/", "/dashboard")
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+"""What a blocked caller still reaches: a load balancer's probes."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -84,3 +90,66 @@ def operators_only(auth: AdminAuth) -> Middleware:
         return await handler(request)
 
     return operators
+
+
+def soc_guard(feed: SocFeed, blocklist: BlocklistSource | None, security: Security) -> Middleware:
+    """The caller's address for the security events its request causes, and
+    the SOC's blocklist: a listed address is refused on every route but
+    health, a listed client id wherever it presents a token, and on the
+    token endpoint (in OAuth's error form there). One set lookup a request
+    while the list names no networks; a token is looked at only while it
+    names clients (its check is cached per token)."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        address = request.remote
+        held = SOURCE_IP.set(address)
+        try:
+            if blocklist is not None and request.path not in HEALTH_PATHS:
+                listed = blocklist.current
+                client: str | None = None
+                by: str | None = None
+                if listed.blocks_address(address):
+                    by = "address"
+                elif listed.clients:
+                    client = _bearer_client(security, request)
+                    if listed.blocks_client(client):
+                        by = "client"
+                if by is not None:
+                    return _refused(feed, request, by, client)
+            return await handler(request)
+        finally:
+            SOURCE_IP.reset(held)
+
+    return guard
+
+
+def _bearer_client(security: Security, request: web.Request) -> str | None:
+    authorization = request.headers.get("Authorization")
+    if not authorization or authorization[:7].lower() != "bearer ":
+        return None
+    try:
+        return security.verify(authorization, peer_certificate(request)).client
+    except LgspError:
+        # Not a good token: the route refuses it (401) as it would anyway.
+        return None
+
+
+def _refused(
+    feed: SocFeed, request: web.Request, by: str, client: str | None
+) -> web.StreamResponse:
+    REFUSED.labels(by).inc()
+    feed.emit(
+        "auth.blocked",
+        client=client,
+        request_id=request.get(REQUEST_ID),
+        fields={
+            "url.path": request.path,
+            "http.request.method": request.method,
+            "lgsp.blocked_by": by,
+        },
+    )
+    log.warning("request.blocked", by=by, client=client, path=request.path)
+    if request.path == TOKEN_PATH:
+        return blocked_response()
+    raise Blocked(f"this {by} is on the security monitoring centre's blocklist")

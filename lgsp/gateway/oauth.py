@@ -19,11 +19,15 @@ import orjson
 import structlog
 from aiohttp import web
 
+from lgsp.observe.soc import SocFeed
 from lgsp.trust.access import InvalidScope, Security
+from lgsp.trust.blocklist import REFUSED, BlocklistSource
 from lgsp.trust.clients import Client
 from lgsp.trust.tls import certificate_thumbprint
 
 log = structlog.get_logger("lgsp.gateway")
+
+TOKEN_PATH = "/oauth2/token"
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -37,6 +41,24 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
         body=orjson.dumps({"error": error, "error_description": description}),
         content_type="application/json",
         headers=headers,
+    )
+
+
+def blocked_response() -> web.Response:
+    """403 for a caller on the SOC's blocklist, in OAuth's error form (RFC
+    6749 §5.2 names no error for it: ``access_denied`` is the registered
+    one closest), with the problem code beside it."""
+    return web.Response(
+        status=403,
+        body=orjson.dumps(
+            {
+                "error": "access_denied",
+                "error_description": "on the security monitoring centre's blocklist",
+                "code": "auth.blocked",
+            }
+        ),
+        content_type="application/json",
+        headers=_NO_STORE,
     )
 
 
@@ -66,8 +88,31 @@ def peer_certificate(request: web.Request) -> str | None:
 
 
 class TokenEndpoint:
-    def __init__(self, security: Security) -> None:
+    def __init__(
+        self,
+        security: Security,
+        feed: SocFeed | None = None,
+        blocklist: BlocklistSource | None = None,
+    ) -> None:
         self.security = security
+        self.feed = feed
+        self.blocklist = blocklist
+
+    def _refused(self, request: web.Request, client: str, method: str, reason: str) -> None:
+        """A refusal, for the monitoring centre too (``client`` as logged:
+        an unknown id is not repeated)."""
+        log.warning("token.refused", client=client, method=method, reason=reason)
+        if self.feed is not None:
+            self.feed.emit(
+                "auth.token_refused",
+                client=client if client != "(unknown)" else None,
+                fields={
+                    "url.path": request.path,
+                    "lgsp.method": method,
+                    "lgsp.reason": reason,
+                    "lgsp.known_client": client != "(unknown)",
+                },
+            )
 
     async def token(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/x-www-form-urlencoded":
@@ -93,34 +138,47 @@ class TokenEndpoint:
                 bound_to = peer_certificate(request)
                 client = self.security.authenticate_certificate(client_id, bound_to)
                 if client is None:
-                    log.warning(
-                        "token.refused", client=self._known(client_id), method="certificate"
-                    )
+                    self._refused(request, self._known(client_id), "certificate", "no match")
                     return _oauth_error(
                         401, "invalid_client", "no client certificate configured for this client"
                     )
-                return self._issued(client, bound_to, requested)
+                return self._issued(request, client, bound_to, requested)
             if not isinstance(client_id, str) or not isinstance(secret, str):
+                self._refused(request, "(unknown)", "secret", "no credentials")
                 return _oauth_error(401, "invalid_client", "client credentials are required")
             credentials = (client_id, secret)
         # argon2 takes tens of milliseconds: other requests go on meanwhile.
         client = await asyncio.to_thread(self.security.authenticate, *credentials)
         if client is None:
-            log.warning("token.refused", client=self._known(credentials[0]), method="secret")
+            self._refused(request, self._known(credentials[0]), "secret", "wrong credentials")
             return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
-        return self._issued(client, None, requested)
+        return self._issued(request, client, None, requested)
 
     def _known(self, client_id: str) -> str:
         """The id to log for a refusal: an unknown one is not repeated, as a
         client that typed its secret into client_id would see it logged."""
         return client_id if self.security.client(client_id) is not None else "(unknown)"
 
-    def _issued(self, client: Client, bound_to: str | None, requested: str | None) -> web.Response:
+    def _issued(
+        self, request: web.Request, client: Client, bound_to: str | None, requested: str | None
+    ) -> web.Response:
+        # Checked once authenticated: the list's clients are not told to
+        # whoever merely names one.
+        if self.blocklist is not None and self.blocklist.current.blocks_client(client.id):
+            REFUSED.labels("client").inc()
+            log.warning("request.blocked", by="client", client=client.id, path=request.path)
+            if self.feed is not None:
+                self.feed.emit(
+                    "auth.blocked",
+                    client=client.id,
+                    fields={"url.path": request.path, "lgsp.blocked_by": "client"},
+                )
+            return blocked_response()
         try:
             # RFC 6749 §3.3: a token narrowed to what was asked, if granted.
             scope = None if requested is None else self.security.narrow(client, requested)
         except InvalidScope as exc:
-            log.warning("token.refused", client=client.id, method="scope", reason=str(exc))
+            self._refused(request, client.id, "scope", str(exc))
             return _oauth_error(400, "invalid_scope", str(exc))
         token, ttl = self.security.issue(client, bound_to=bound_to, scope=scope)
         log.info(
