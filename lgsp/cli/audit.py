@@ -8,9 +8,11 @@ import asyncio
 import csv
 import itertools
 import json
+import os
 import re
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from lgsp.config import STORE_URL_ENV, STORE_URL_SCHEMES
+from lgsp.config import STORE_URL_ENV, STORE_URL_SCHEMES, SocConfig
 from lgsp.errors import MalformedRequest
 from lgsp.observe.exchange_log import (
     ARCHIVE_DIR,
@@ -34,6 +36,7 @@ from lgsp.observe.exchange_log import (
     verify,
 )
 from lgsp.observe.report import RENDERERS, Report
+from lgsp.observe.soc import SocFeed
 
 DEFAULT_DATA_DIR = Path("lgsp-data")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -156,7 +159,50 @@ def verify_command(data_dir: Path, store_url: str | None, archive_dir: Path | No
         return
     click.echo(f"record {verdict.broken}: {verdict.reason}")
     click.echo(f"{verdict.records} records intact before it", err=True)
+    _tell_soc(
+        "exchange_log.verify_failed",
+        {
+            "lgsp.broken_record": verdict.broken,
+            "lgsp.reason": verdict.reason,
+            "lgsp.records_intact": verdict.records,
+            "lgsp.store": "postgresql" if store_url else "sqlite",
+        },
+    )
     sys.exit(1)
+
+
+def _tell_soc(kind: str, fields: dict[str, object], deadline_s: float = 5.0) -> None:
+    """Send one event to the monitoring centre, when ``[soc] url`` (of
+    LGSP_CONFIG) or LGSP_SOC_URL names its collector, waiting at most
+    ``deadline_s`` for it to be written."""
+    path = Path(os.environ["LGSP_CONFIG"]) if os.environ.get("LGSP_CONFIG") else None
+    try:
+        config = SocConfig.load(path, os.environ)
+    except (OSError, ValueError) as exc:
+        click.echo(f"the SOC is not told: bad [soc] configuration: {exc}", err=True)
+        return
+    if config.url is None:
+        return
+    province = os.environ.get("LGSP_PROVINCE") or _province(path)
+    feed = SocFeed(config, province, role="audit")
+
+    async def send() -> None:
+        feed.start()
+        feed.emit(kind, fields=fields)
+        await feed.close(deadline_s)
+
+    asyncio.run(send())
+    if feed.sender is not None and feed.sender.sent == 0:
+        click.echo("the SOC's collector could not be reached in time", err=True)
+
+
+def _province(config: Path | None) -> str:
+    if config is not None:
+        with config.open("rb") as f:
+            province = tomllib.load(f).get("province")
+        if isinstance(province, str):
+            return province
+    return "dongthap"
 
 
 @audit.command("archive")

@@ -105,6 +105,7 @@ class SyslogSender:
         self._task: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._closed: asyncio.Event | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self.sent = 0
         self.dropped = 0
 
@@ -124,7 +125,8 @@ class SyslogSender:
 
     @property
     def connected(self) -> bool:
-        return self._writer is not None
+        """Whether a connection to the collector is open (and not hung up)."""
+        return self._writer is not None and not self._gone()
 
     def start(self) -> None:
         if self._task is None:
@@ -135,7 +137,8 @@ class SyslogSender:
         if self._task is None:
             return
         until = time.monotonic() + deadline_s
-        while self._buffer and self._writer is not None and time.monotonic() < until:
+        # Connected or still trying: the task goes on until the deadline.
+        while self._buffer and not self._task.done() and time.monotonic() < until:
             self._wake.set()
             await asyncio.sleep(0.01)
         self._task.cancel()
@@ -185,22 +188,27 @@ class SyslogSender:
         closed = self._closed = asyncio.Event()
         # The collector never writes: a read returns only when it hangs up,
         # so a dead connection is noticed before more events go into it.
-        asyncio.get_running_loop().create_task(self._watch(reader, closed))
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(reader, closed))
         CONNECTED.set(1)
         log.info("soc.connected", collector=f"{self.host}:{self.port}")
         return True
 
-    @staticmethod
-    async def _watch(reader: asyncio.StreamReader, closed: asyncio.Event) -> None:
+    async def _watch(self, reader: asyncio.StreamReader, closed: asyncio.Event) -> None:
         with contextlib.suppress(OSError, ConnectionError, ssl.SSLError):
             while await reader.read(4096):
                 pass
         closed.set()
+        if self._closed is closed:
+            CONNECTED.set(0)
+            log.warning("soc.collector_hung_up", collector=f"{self.host}:{self.port}")
 
     async def _disconnect(self) -> None:
         writer, self._writer = self._writer, None
         if self._closed is not None:
             self._closed.set()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
         CONNECTED.set(0)
         if writer is None:
             return
