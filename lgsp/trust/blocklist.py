@@ -72,7 +72,10 @@ class Blocklist:
             published = _Published.model_validate_json(raw)
         except ValidationError as exc:
             raise ValueError(f"not a blocklist: {exc.errors(include_input=False)}") from None
-        return cls.of(published.addresses, published.clients)
+        try:
+            return cls.of(published.addresses, published.clients)
+        except ValueError as exc:
+            raise ValueError(f"not a blocklist: {exc}") from None
 
     @classmethod
     def of(cls, addresses: Iterable[str], clients: Iterable[str] = ()) -> Blocklist:
