@@ -210,23 +210,26 @@ def _lgsp_ready(run: Run, fleet: Fleet, base: str, what: str, providers: int = 1
     return Target(base, bearer)
 
 
+def fresh_state(fleet: Fleet, name: str) -> list[str]:
+    """A data folder of the case's own (``--data-dir``): a run never reads
+    what an earlier one left (an exchange log grown over many runs makes
+    the bus's start-up work, and so its figures, depend on history)."""
+    return ["--data-dir", str(fleet.logs.parent / name)]
+
+
 def start_lgsp_memory(run: Run, fleet: Fleet) -> Target:
     port = free_port()
-    fleet.spawn(
-        "lgsp-up",
-        [*lgsp_argv(), "up", "--transport", "memory", "--host", "127.0.0.1", "--port", str(port)],
-        platform_ports(),
-    )
+    argv = ["up", "--transport", "memory", "--host", "127.0.0.1", "--port", str(port)]
+    fleet.spawn("lgsp-up", [*lgsp_argv(), *argv, *fresh_state(fleet, "bus")], platform_ports())
     return _lgsp_ready(run, fleet, f"http://127.0.0.1:{port}", "lgsp-memory")
 
 
 def start_lgsp_amqp(run: Run, fleet: Fleet) -> Target:
     url, port = run.broker(), free_port()
-    fleet.spawn("lgsp-adapters", [*lgsp_argv(), "adapters", "--amqp-url", url])
-    fleet.spawn(
-        "lgsp-gateway",
-        [*lgsp_argv(), "gateway", "--amqp-url", url, "--host", "127.0.0.1", "--port", str(port)],
-    )
+    adapters = ["adapters", "--amqp-url", url, *fresh_state(fleet, "adapters")]
+    fleet.spawn("lgsp-adapters", [*lgsp_argv(), *adapters])
+    gateway = ["gateway", "--amqp-url", url, "--host", "127.0.0.1", "--port", str(port)]
+    fleet.spawn("lgsp-gateway", [*lgsp_argv(), *gateway, *fresh_state(fleet, "gateway")])
     return _lgsp_ready(run, fleet, f"http://127.0.0.1:{port}", "lgsp-amqp")
 
 
@@ -237,7 +240,8 @@ def start_lgsp_amqp_2w(run: Run, fleet: Fleet) -> Target:
     a data folder of its own) on the same service queue."""
     url, port = run.broker(), free_port()
     state = fleet.logs.parent
-    fleet.spawn("lgsp-adapters", [*lgsp_argv(), "adapters", "--amqp-url", url])
+    adapters = ["adapters", "--amqp-url", url, *fresh_state(fleet, "adapters")]
+    fleet.spawn("lgsp-adapters", [*lgsp_argv(), *adapters])
     second = ["adapters", "--amqp-url", url, "--data-dir", str(state / "adapters-2"), "land"]
     fleet.spawn("lgsp-adapters-land", [*lgsp_argv(), *second])
     gateway = fleet.spawn(
