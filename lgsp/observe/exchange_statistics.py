@@ -8,6 +8,7 @@ one log of a data folder, when gateways share one). Only counts travel."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import defaultdict
 from typing import Final
@@ -30,6 +31,8 @@ SERVICE: Final = "lgsp.exchange.statistics"
 VERSION: Final = 1
 DAY_ZONE: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 """Days are the province's days."""
+CHUNK: Final = 5_000
+"""Records counted between two turns of the event loop."""
 
 Key = tuple[dt.date, str, str]
 
@@ -47,16 +50,21 @@ async def daily(
     """One row per day, client and service of the period that had exchanges."""
     start, end = _bounds(first, last)
     groups: dict[Key, tuple[list[int], list[float]]] = defaultdict(lambda: ([0, 0], []))
-    for received, client, name, status, duration in await exchange_log.columns(
-        "received, client, name, status, duration_ms", start, end
-    ):
-        moment = dt.datetime.fromisoformat(str(received)).astimezone(DAY_ZONE)
-        counts, durations = groups[(moment.date(), str(client), str(name))]
-        counts[0] += 1
-        if not (isinstance(status, int) and status < 400):
-            counts[1] += 1
-        if isinstance(duration, int | float):
-            durations.append(float(duration))
+    rows = await exchange_log.columns("received, client, name, status, duration_ms", start, end)
+    for at in range(0, len(rows), CHUNK):
+        if at:
+            # A month of a busy bus is millions of records: counted a chunk
+            # at a time, the calls the gateway serves meanwhile wait for one
+            # chunk (a few ms), not for the whole month (seconds).
+            await asyncio.sleep(0)
+        for received, client, name, status, duration in rows[at : at + CHUNK]:
+            moment = dt.datetime.fromisoformat(str(received)).astimezone(DAY_ZONE)
+            counts, durations = groups[(moment.date(), str(client), str(name))]
+            counts[0] += 1
+            if not (isinstance(status, int) and status < 400):
+                counts[1] += 1
+            if isinstance(duration, int | float):
+                durations.append(float(duration))
     return [
         {
             "ngay": day.isoformat(),

@@ -3,10 +3,12 @@ log holds, counted per day, client and service, through the bus."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from lgsp.observe import exchange_statistics
 from lgsp.testing import TransportKind
 from tests.support.echo import echo_bus
 
@@ -72,3 +74,43 @@ async def test_a_period_before_the_bus_is_empty_and_a_backward_one_refused(
         )
         assert not_a_date.status == 422
         assert (await not_a_date.json())["code"] == "contract.request_invalid"
+
+
+class _Log:
+    """An exchange log's read side holding ``rows`` (what ``columns`` returns)."""
+
+    def __init__(self, rows: list[tuple[object, ...]]) -> None:
+        self.rows = rows
+
+    async def columns(self, columns: str, start: str, end: str) -> list[tuple[object, ...]]:
+        return self.rows
+
+
+async def test_a_month_of_records_is_counted_without_holding_the_loop() -> None:
+    # More records than one chunk: the loop turns between chunks, so the
+    # gateway's calls are not held while a month of a busy bus is counted.
+    at = dt.datetime.combine(TODAY, dt.time(12), ZoneInfo("Asia/Ho_Chi_Minh"))
+    received = at.astimezone(dt.UTC).isoformat()
+    rows: list[tuple[object, ...]] = [
+        (received, "dongthap.land", "land.parcel.lookup", 200 if i % 10 else 404, float(i % 100))
+        for i in range(3 * exchange_statistics.CHUNK + 1)
+    ]
+    turns = 0
+
+    async def other_calls() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    beside = asyncio.create_task(other_calls())
+    await asyncio.sleep(0)
+    before = turns
+    counted = await exchange_statistics.daily(_Log(rows), TODAY, TODAY)  # type: ignore[arg-type]
+    during = turns - before
+    beside.cancel()
+    assert during >= 3
+    [row] = counted
+    assert (row["ngay"], row["soLuot"]) == (TODAY.isoformat(), len(rows))
+    assert row["soLoi"] == len(range(0, len(rows), 10))
+    assert row["thoiGianP95Ms"] == 94.0
