@@ -77,7 +77,7 @@ class RsyslogCollector(Stoppable):
         self._owns_folder = owns_folder
         self._process: subprocess.Popen[bytes] | None = None
         (folder / "work").mkdir(parents=True, exist_ok=True)
-        _certificates(folder)
+        write_certificates(folder)
         self.config_file.write_text(
             _CONFIG.format(folder=folder, host=LOOPBACK, port=port), encoding="utf-8"
         )
@@ -190,8 +190,9 @@ def start_collector(timeout: float = 20.0, *, parent: str | Path | None = None) 
     return collector
 
 
-def _certificates(folder: Path) -> None:
-    """A CA and the collector's certificate for 127.0.0.1 and localhost."""
+def write_certificates(folder: Path) -> None:
+    """A CA (``ca.pem``) and the collector's certificate for 127.0.0.1 and
+    localhost (``server.pem``, ``server-key.pem``) in ``folder``."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lgsp test SOC CA")])
