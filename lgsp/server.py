@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 import ssl
@@ -208,6 +209,7 @@ async def run(
             )
         flusher = tasks.create_task(flush_periodically())
         connected: asyncio.Task[None] | None = None
+        frozen = False
         try:
             if metrics_port is not None:
                 runner = web.AppRunner(create_metrics_app(), access_log=None)
@@ -250,6 +252,7 @@ async def run(
                     await gateway_app[EXCHANGE_STATISTICS].serve(transport, registry)
                 for warm in warm_up:
                     await warm()
+                frozen = _freeze_heap()
                 if gateway_app is not None:
                     gateway_app[STARTING].done()
                 if on_ready is not None:
@@ -258,6 +261,8 @@ async def run(
                         await result
                 await stop.wait()
         finally:
+            if frozen:
+                gc.unfreeze()  # what the bus built may be collected once it stops
             if connected is not None:
                 connected.cancel()
             flusher.cancel()
@@ -276,6 +281,17 @@ async def run(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
     log.info("server.stopped")
+
+
+def _freeze_heap() -> bool:
+    """Collect once, then leave what start-up built (the registry, the
+    adapters' data sets, the contracts' validators) out of every later
+    collection. Measured on the embedded bus under load: a full collection
+    took 70-180 ms with that heap in it, 3-19 ms without, and each was a
+    pause of every call in flight. Unfrozen when the bus stops."""
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 async def _drain(runner: web.AppRunner, *, limit: float) -> None:
