@@ -35,6 +35,7 @@ CITIZEN = {
     "maCanBo": "canbo.motcua01",
     "soDinhDanh": "087090001234",
 }
+FORBIDDEN = {"province": "dongthap", "kind": "auth.forbidden"}
 FULL_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
 
 
@@ -191,7 +192,7 @@ async def test_every_kind_of_event_reaches_rsyslog_masked(
     )
     assert tls["source"]["ip"] == "127.0.0.1"
     assert tls["destination"]["port"] == port
-    assert sample("lgsp_soc_events_total", {"kind": "auth.forbidden"}) >= 1
+    assert sample("lgsp_soc_events_total", FORBIDDEN) >= 1
 
 
 def _broken_log_verified(data: Path, collector: RsyslogCollector) -> None:
@@ -231,14 +232,14 @@ async def test_with_the_collector_down_the_bus_serves_and_counts_what_it_drops(
 
         await forbidden(1)
         await eventually(lambda: collector.counted()["auth.forbidden"] == 1, "the first event")
-        dropped_before = sample("lgsp_soc_events_dropped_total", {"kind": "auth.forbidden"})
+        dropped_before = sample("lgsp_soc_events_dropped_total", FORBIDDEN)
         collector.halt()
         await eventually(lambda: not sender.connected, "the sender sees the collector gone")
         # Down: every call is answered as usual; 5 events held, 3 dropped.
         ids = await forbidden(8)
         assert sender.buffered == 5
-        assert sample("lgsp_soc_buffer_events") == 5
-        dropped = sample("lgsp_soc_events_dropped_total", {"kind": "auth.forbidden"})
+        assert sample("lgsp_soc_buffer_events", {"province": "dongthap"}) == 5
+        dropped = sample("lgsp_soc_events_dropped_total", FORBIDDEN)
         assert dropped - dropped_before == 3
         # Back: the five kept (the newest) arrive, in order.
         collector.start()
@@ -255,6 +256,6 @@ async def test_with_the_collector_down_the_bus_serves_and_counts_what_it_drops(
 async def test_off_by_default_nothing_is_sent() -> None:
     feed = SocFeed(SocConfig(), "dongthap")
     assert not feed.enabled
-    before = sample("lgsp_soc_events_total", {"kind": "auth.forbidden"})
+    before = sample("lgsp_soc_events_total", FORBIDDEN)
     feed.emit("auth.forbidden")  # a no-op
-    assert sample("lgsp_soc_events_total", {"kind": "auth.forbidden"}) == before
+    assert sample("lgsp_soc_events_total", FORBIDDEN) == before

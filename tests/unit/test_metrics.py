@@ -13,7 +13,9 @@ from prometheus_client.metrics import MetricWrapperBase
 
 import lgsp.gateway  # registers every metric the gateway counts
 import lgsp.observe.metrics
+import lgsp.observe.soc.syslog
 import lgsp.observe.tracing
+import lgsp.trust.blocklist
 from lgsp.envelope import Event
 from lgsp.observe.metrics import refresh
 from lgsp.transport.memory import MemoryTransport
@@ -23,9 +25,17 @@ from tests.support.metrics import catalogue
 
 def exposed() -> dict[str, tuple[str, set[str]]]:
     """name -> (type, label names) of every lgsp metric registered in this
-    process (the gateway's, NDOP's reporter's and the NDXP connector's)."""
+    process (the gateway's, NDOP's reporter's, the SOC feed's and
+    blocklist's, and the NDXP connector's)."""
     out: dict[str, tuple[str, set[str]]] = {}
-    for module in (lgsp.observe.metrics, lgsp.observe.tracing, connector):
+    modules = (
+        lgsp.observe.metrics,
+        lgsp.observe.tracing,
+        lgsp.observe.soc.syslog,
+        lgsp.trust.blocklist,
+        connector,
+    )
+    for module in modules:
         for value in vars(module).values():
             if isinstance(value, MetricWrapperBase):
                 family = value.describe()[0]

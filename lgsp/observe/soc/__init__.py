@@ -53,6 +53,7 @@ class SocFeed:
                 hostname=self.origin.hostname,
                 app_name=config.app_name,
                 procid=self.origin.pid,
+                province=province,
             )
 
     @property
@@ -76,7 +77,7 @@ class SocFeed:
         if sender is None:
             return
         found = KINDS[kind]
-        EMITTED.labels(kind).inc()
+        EMITTED.labels(self.origin.province, kind).inc()
         values: dict[str, object] = {
             "client.user.id": client if client and client != "-" else None,
             "trace.id": request_id,

@@ -30,17 +30,24 @@ FACILITY = 13
 """RFC 5424 facility 13, "log audit"."""
 MAX_BACKOFF_S = 5.0
 
-EMITTED = Counter("lgsp_soc_events_total", "Security events emitted for the SOC", ["kind"])
+# By province: several provinces in one process (`lgsp up`) share one registry.
+EMITTED = Counter(
+    "lgsp_soc_events_total", "Security events emitted for the SOC", ["province", "kind"]
+)
 SENT = Counter(
-    "lgsp_soc_events_sent_total", "Security events written to the SOC's collector", ["kind"]
+    "lgsp_soc_events_sent_total",
+    "Security events written to the SOC's collector",
+    ["province", "kind"],
 )
 DROPPED = Counter(
     "lgsp_soc_events_dropped_total",
     "Security events dropped, oldest first, while the buffer was full (collector away)",
-    ["kind"],
+    ["province", "kind"],
 )
-BUFFERED = Gauge("lgsp_soc_buffer_events", "Security events waiting for the collector")
-CONNECTED = Gauge("lgsp_soc_connected", "1 while connected to the SOC's collector")
+BUFFERED = Gauge(
+    "lgsp_soc_buffer_events", "Security events waiting for the collector", ["province"]
+)
+CONNECTED = Gauge("lgsp_soc_connected", "1 while connected to the SOC's collector", ["province"])
 
 
 def message(
@@ -93,6 +100,7 @@ class SyslogSender:
         hostname: str,
         app_name: str,
         procid: int,
+        province: str,
         connect_timeout_s: float = 5.0,
     ) -> None:
         self.host, self.port, self.context = host, port, context
@@ -108,15 +116,19 @@ class SyslogSender:
         self._watcher: asyncio.Task[None] | None = None
         self.sent = 0
         self.dropped = 0
+        self._buffered = BUFFERED.labels(province)
+        self._connected = CONNECTED.labels(province)
+        self._sent = lambda kind: SENT.labels(province, kind)
+        self._dropped = lambda kind: DROPPED.labels(province, kind)
 
     def put(self, pending: Pending) -> None:
         """Queue an event; never waits. When full, the oldest goes."""
         if len(self._buffer) >= self.capacity:
             old = self._buffer.popleft()
             self.dropped += 1
-            DROPPED.labels(old.kind).inc()
+            self._dropped(old.kind).inc()
         self._buffer.append(pending)
-        BUFFERED.set(len(self._buffer))
+        self._buffered.set(len(self._buffer))
         self._wake.set()
 
     @property
@@ -189,7 +201,7 @@ class SyslogSender:
         # The collector never writes: a read returns only when it hangs up,
         # so a dead connection is noticed before more events go into it.
         self._watcher = asyncio.get_running_loop().create_task(self._watch(reader, closed))
-        CONNECTED.set(1)
+        self._connected.set(1)
         log.info("soc.connected", collector=f"{self.host}:{self.port}")
         return True
 
@@ -199,7 +211,7 @@ class SyslogSender:
                 pass
         closed.set()
         if self._closed is closed:
-            CONNECTED.set(0)
+            self._connected.set(0)
             log.warning("soc.collector_hung_up", collector=f"{self.host}:{self.port}")
 
     async def _disconnect(self) -> None:
@@ -209,7 +221,7 @@ class SyslogSender:
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
-        CONNECTED.set(0)
+        self._connected.set(0)
         if writer is None:
             return
         writer.close()
@@ -232,13 +244,13 @@ class SyslogSender:
             self._buffer.extendleft(reversed(batch))
             while len(self._buffer) > self.capacity:
                 self.dropped += 1
-                DROPPED.labels(self._buffer.popleft().kind).inc()
-            BUFFERED.set(len(self._buffer))
+                self._dropped(self._buffer.popleft().kind).inc()
+            self._buffered.set(len(self._buffer))
             raise
         self.sent += len(batch)
         for p in batch:
-            SENT.labels(p.kind).inc()
-        BUFFERED.set(len(self._buffer))
+            self._sent(p.kind).inc()
+        self._buffered.set(len(self._buffer))
 
     def _frame(self, pending: Pending) -> bytes:
         return message(
