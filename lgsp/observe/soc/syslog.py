@@ -118,15 +118,14 @@ class SyslogSender:
         self.dropped = 0
         self._buffered = BUFFERED.labels(province)
         self._connected = CONNECTED.labels(province)
-        self._sent = lambda kind: SENT.labels(province, kind)
-        self._dropped = lambda kind: DROPPED.labels(province, kind)
+        self.province = province
 
     def put(self, pending: Pending) -> None:
         """Queue an event; never waits. When full, the oldest goes."""
         if len(self._buffer) >= self.capacity:
             old = self._buffer.popleft()
             self.dropped += 1
-            self._dropped(old.kind).inc()
+            DROPPED.labels(self.province, old.kind).inc()
         self._buffer.append(pending)
         self._buffered.set(len(self._buffer))
         self._wake.set()
@@ -244,12 +243,12 @@ class SyslogSender:
             self._buffer.extendleft(reversed(batch))
             while len(self._buffer) > self.capacity:
                 self.dropped += 1
-                self._dropped(self._buffer.popleft().kind).inc()
+                DROPPED.labels(self.province, self._buffer.popleft().kind).inc()
             self._buffered.set(len(self._buffer))
             raise
         self.sent += len(batch)
         for p in batch:
-            self._sent(p.kind).inc()
+            SENT.labels(self.province, p.kind).inc()
         self._buffered.set(len(self._buffer))
 
     def _frame(self, pending: Pending) -> bytes:
