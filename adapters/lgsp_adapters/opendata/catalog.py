@@ -98,6 +98,23 @@ class Table:
     records: list[Row]
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A publication's rows as the portal serves them: the DataStore's
+    records and the two downloads. Pure work over the rows, so a publisher
+    may make it off the event loop (:func:`render`)."""
+
+    records: list[Row]
+    csv: bytes
+    json: bytes
+
+
+def render(dataset: Dataset, rows: Sequence[Row]) -> Rendered:
+    """What :class:`Catalog` serves of ``rows`` (already de-identified)."""
+    records = [{"_id": i + 1, **row} for i, row in enumerate(rows)]
+    return Rendered(records, _csv(dataset, rows), _json(rows))
+
+
 class Catalog:
     """The published datasets, rebuilt into CKAN's dictionaries on change."""
 
@@ -109,16 +126,24 @@ class Catalog:
         self.resources: dict[str, dict[str, Any]] = {}
         self.tables: dict[str, Table] = {}
         self.downloads: dict[str, Download] = {}
+        self._rendered: dict[str, Rendered] = {}
         if path is not None and path.exists():
             self._load(path)
 
     # -- changes --------------------------------------------------------------
 
     def publish(
-        self, dataset: Dataset, rows: list[Row], *, now: dt.datetime, source_updated: str | None
+        self,
+        dataset: Dataset,
+        rows: list[Row],
+        *,
+        now: dt.datetime,
+        source_updated: str | None,
+        rendered: Rendered | None = None,
     ) -> bool:
-        """Replace the dataset's publication (``rows`` already de-identified);
-        returns whether anything changed."""
+        """Replace the dataset's publication (``rows`` already de-identified;
+        ``rendered``, their :func:`render`, when made already); returns
+        whether anything changed."""
         before = self.publications.get(dataset.name)
         if before is not None and before.rows == rows and before.source_updated == source_updated:
             return False  # Nothing changed: metadata_modified says when the data did.
@@ -130,6 +155,7 @@ class Catalog:
             source_updated=source_updated,
             overrides=before.overrides if before else {},
         )
+        self._rendered[dataset.name] = rendered or render(dataset, rows)
         self._build(dataset)
         return True
 
@@ -233,10 +259,11 @@ class Catalog:
                 }
             ]
         )
-        records = [{"_id": i + 1, **row} for i, row in enumerate(publication.rows)]
-        for position, (fmt, body) in enumerate(
-            (("csv", _csv(dataset, publication.rows)), ("json", _json(publication.rows)))
-        ):
+        rendered = self._rendered.get(dataset.name)
+        if rendered is None:
+            rendered = self._rendered[dataset.name] = render(dataset, publication.rows)
+        records = rendered.records
+        for position, (fmt, body) in enumerate((("csv", rendered.csv), ("json", rendered.json))):
             rid = resource_id(dataset.name, fmt)
             label, mimetype = FORMATS[fmt]
             filename = f"{dataset.name}.{fmt}"

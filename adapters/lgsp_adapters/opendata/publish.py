@@ -17,7 +17,7 @@ import aiohttp
 import structlog
 
 from lgsp_adapters.gateway_client import CredentialsRefused, GatewayClient
-from lgsp_adapters.opendata.catalog import Catalog
+from lgsp_adapters.opendata.catalog import Catalog, Rendered, render
 from lgsp_adapters.opendata.datasets import DATASETS, Dataset, Row
 from lgsp_adapters.opendata.deidentify import deidentify
 
@@ -94,7 +94,7 @@ class Publisher:
             # Off the event loop: a dataset is up to hundreds of KB of rows,
             # and reading, aggregating and de-identifying them held the loop
             # (and every call the bus had in flight) 30-95 ms, measured.
-            published, updated = await asyncio.to_thread(
+            published, updated, rendered = await asyncio.to_thread(
                 _prepared, dataset, answer.body, self.min_count
             )
         except ValueError as exc:
@@ -105,19 +105,23 @@ class Publisher:
             published,
             now=dt.datetime.now(dt.UTC),
             source_updated=updated if isinstance(updated, str) else None,
+            rendered=rendered,
         )
         log.info("opendata.published", dataset=dataset.name, rows=len(published))
         return Outcome(dataset.name, True, rows=len(published))
 
 
-def _prepared(dataset: Dataset, answer: bytes, min_count: int) -> tuple[list[Row], object]:
+def _prepared(
+    dataset: Dataset, answer: bytes, min_count: int
+) -> tuple[list[Row], object, Rendered]:
     """The rows of a warehouse answer as the portal publishes them
-    (aggregated, de-identified), and the answer's ``capNhatLuc``;
-    ValueError when the answer is not a list of rows."""
+    (aggregated, de-identified), the answer's ``capNhatLuc``, and the rows
+    rendered; ValueError when the answer is not a list of rows."""
     body = json.loads(answer)
     if not isinstance(body, dict) or not isinstance(body.get("danhSach"), list):
         raise ValueError("no danhSach")
     rows: list[Row] = [r for r in body["danhSach"] if isinstance(r, dict)]
     if dataset.aggregate is not None:
         rows = dataset.aggregate(rows)
-    return deidentify(dataset, rows, min_count), body.get("capNhatLuc")
+    published = deidentify(dataset, rows, min_count)
+    return published, body.get("capNhatLuc"), render(dataset, published)
