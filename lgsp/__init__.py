@@ -14,6 +14,7 @@ from lgsp.errors import (
     ServiceUnavailable,
     TransientError,
 )
+from lgsp.observe.report import Section as ReportSection
 from lgsp.transport.base import Transport
 from lgsp_contracts.spec import (
     Catalogue,
@@ -37,6 +38,7 @@ __all__ = [
     "LgspError",
     "Registry",
     "Reply",
+    "ReportSection",
     "ServiceContract",
     "ServiceTimeout",
     "ServiceUnavailable",

@@ -35,7 +35,7 @@ from lgsp.observe.exchange_log import (
     timestamp,
     verify,
 )
-from lgsp.observe.report import RENDERERS, Report
+from lgsp.observe.report import RENDERERS, Report, plugged_sections
 from lgsp.observe.soc import SocFeed
 
 DEFAULT_DATA_DIR = Path("lgsp-data")
@@ -322,9 +322,13 @@ def report(
 ) -> None:
     """Exchanges per connected system and per service: counts, success rate,
     p95 latency, busiest hours; HTML (printable, with charts), CSV or JSON.
-    Days and hours are those of --tz (Vietnam's by default)."""
+    Days and hours are those of --tz (Vietnam's by default). HTML and JSON
+    add what the systems beside the bus report for the period (the
+    warehouse: citizens' satisfaction per procedure and agency); CSV holds
+    the exchanges alone."""
     query = _query(tz, **{"from": start, "to": end})
     built = Report.build(_rows(data_dir, store_url, query), query.start, query.end, tz)
+    built.sections = plugged_sections(data_dir, query.start, query.end)
     stream = _output(out)
     try:
         stream.write(RENDERERS[fmt](built))

@@ -17,6 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from html import escape
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol
 
 from lgsp.observe.exchange_log import Row
 
@@ -91,9 +94,43 @@ class Stats:
         }
 
 
+@dataclass(frozen=True)
+class Section:
+    """A part of the report that a system beside the bus adds for the same
+    period (entry point group ``lgsp.report_sections``: a callable taking
+    the data folder, the period's start and end, and returning a Section or
+    None when it has nothing), e.g. the warehouse's citizens' satisfaction.
+    Counts and averages only: a report is handed around."""
+
+    title: str
+    description: str
+    columns: list[str]
+    rows: list[list[object]]
+
+
+class SectionSource(Protocol):
+    """What an ``lgsp.report_sections`` entry point names."""
+
+    def __call__(
+        self, data_dir: Path, start: datetime | None, end: datetime | None
+    ) -> Section | None: ...
+
+
+SECTION_GROUP = "lgsp.report_sections"
+
+
+def plugged_sections(data_dir: Path, start: datetime | None, end: datetime | None) -> list[Section]:
+    """The sections every installed ``lgsp.report_sections`` entry point
+    adds for the period, in the order of their names."""
+    found = sorted(entry_points(group=SECTION_GROUP), key=lambda e: e.name)
+    sources: list[SectionSource] = [ep.load() for ep in found]
+    return [s for s in (source(data_dir, start, end) for source in sources) if s is not None]
+
+
 @dataclass
 class Report:
-    """A period's statistics: overall, per client and per service or topic."""
+    """A period's statistics: overall, per client and per service or topic,
+    and the sections plugged-in systems add."""
 
     start: datetime | None
     end: datetime | None
@@ -103,6 +140,7 @@ class Report:
     total: Stats = field(default_factory=Stats)
     clients: dict[str, Stats] = field(default_factory=dict)
     services: dict[str, Stats] = field(default_factory=dict)
+    sections: list[Section] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -147,6 +185,15 @@ def to_json(report: Report) -> str:
             "total": report.total.as_json(),
             "clients": {name: report.clients[name].as_json() for name in sorted(report.clients)},
             "services": {name: report.services[name].as_json() for name in sorted(report.services)},
+            "sections": [
+                {
+                    "title": section.title,
+                    "description": section.description,
+                    "columns": section.columns,
+                    "rows": section.rows,
+                }
+                for section in report.sections
+            ],
         },
         ensure_ascii=False,
         indent=2,
@@ -208,6 +255,7 @@ def to_html(report: Report) -> str:
         "</section>",
         _section("Connected systems", "client", report.clients),
         _section("Services and topics", "service", report.services),
+        *(_plugged(section) for section in report.sections),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -225,6 +273,23 @@ def _section(title: str, scope: str, groups: dict[str, Stats]) -> str:
             "</section>",
         ]
     )
+
+
+def _plugged(section: Section) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"<td class=n>{value}</td>"
+        return f"<td>{escape('' if value is None else str(value))}</td>"
+
+    head = "".join(f"<th>{escape(c)}</th>" for c in section.columns)
+    lines = [
+        f"<section><h2>{escape(section.title)}</h2>",
+        f"<p>{escape(section.description)}</p>",
+        f"<table><tr>{head}</tr>",
+        *("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in section.rows),
+        "</table></section>",
+    ]
+    return "\n".join(lines)
 
 
 def _table(title: str, rows: list[tuple[str, str, Stats]]) -> str:

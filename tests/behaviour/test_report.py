@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -279,3 +281,46 @@ def test_p95_is_nearest_rank() -> None:
         )
     assert stats.p95_ms == 19.0
     assert Report.build([], None, None).total.p95_ms is None
+
+
+def test_the_warehouse_adds_citizens_satisfaction_for_the_period(
+    logged: tuple[Path, list[Call]], tmp_path: Path
+) -> None:
+    # The bus's data folder, whose warehouse has written its copy: four
+    # answers to one procedure at one agency in November, one in December.
+    data_dir = tmp_path / "bus"
+    shutil.copytree(logged[0], data_dir)
+    copy = data_dir / "warehouse" / "parquet"
+    for table in ("feedback", "procedures"):
+        (copy / table).mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT * FROM (VALUES "
+        "('1.004873', '000.00.00.H20', 5, 4, 5, TIMESTAMP '2026-11-03 09:00'), "
+        "('1.004873', '000.00.00.H20', 4, 4, 4, TIMESTAMP '2026-11-04 09:00'), "
+        "('1.004873', '000.00.00.H20', 2, 1, 3, TIMESTAMP '2026-11-05 09:00'), "
+        "('1.004873', '000.00.00.H20', 5, 5, 5, TIMESTAMP '2026-11-30 23:30'), "
+        "('1.004873', '000.00.00.H20', 1, 1, 1, TIMESTAMP '2026-12-01 00:30')) "
+        "AS t(ma_tthc, ma_don_vi, diem_tong_the, diem_thoi_gian, diem_thai_do, thoi_diem)) "
+        f"TO '{copy / 'feedback' / 'data.parquet'}' (FORMAT parquet)"
+    )
+    con.execute(
+        "COPY (SELECT '1.004873' AS ma_tthc, 'Đăng ký khai sinh' AS ten_tthc) "
+        f"TO '{copy / 'procedures' / 'data.parquet'}' (FORMAT parquet)"
+    )
+    con.close()
+    args = ["--data-dir", str(data_dir), "--from", "2026-11-01", "--to", "2026-11-30"]
+    result = CliRunner().invoke(report, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [section] = json.loads(result.output)["sections"]
+    assert section["title"] == "Citizens' satisfaction (VNForm)"
+    # November in Vietnam's days: 30 November 23:30 is in, 1 December is not.
+    assert section["rows"] == [
+        ["1.004873", "Đăng ký khai sinh", "000.00.00.H20", 4, 3, 0.75, 4.0, 3.5, 4.25]
+    ]
+    page = CliRunner().invoke(report, [*args, "--format", "html"]).output
+    assert "Citizens&#x27; satisfaction (VNForm)" in page
+    assert "Đăng ký khai sinh" in page
+    # Without a warehouse beside the bus, there is no such section.
+    without = ["--data-dir", str(logged[0]), *args[2:], "--format", "json"]
+    assert json.loads(CliRunner().invoke(report, without).output)["sections"] == []

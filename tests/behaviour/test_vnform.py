@@ -25,6 +25,7 @@ from lgsp_adapters.opendata.testing import PORTAL_CLIENT
 from lgsp_adapters.vnform import Signer, Simulator, connector
 from lgsp_adapters.vnform.signature import HEADER, WINDOW_MS
 from lgsp_adapters.vnform.simulator import Submission
+from lgsp_adapters.warehouse.report import satisfaction as report_section
 from lgsp_contracts.feedback import PhanHoiKhaoSat
 from tests.support.waiting import eventually
 
@@ -56,16 +57,25 @@ def published(transport_kind: TransportKind) -> Published:
 
 @pytest.fixture(scope="module")
 async def bus(
-    transport_kind: TransportKind, request: pytest.FixtureRequest, published: Published
+    transport_kind: TransportKind,
+    request: pytest.FixtureRequest,
+    published: Published,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Bus]:
     """Every mock system with the national platforms, on a virtual host of
-    its own on amqp; the portal's client granted the satisfaction dataset."""
+    its own on amqp, keeping their state in a data folder (the warehouse's
+    copy, which the report reads); the portal's client granted the
+    satisfaction dataset."""
     url = None
     if transport_kind == "amqp":
         node: RabbitNode = request.getfixturevalue("lgsp_rabbitmq_node")
         url = node.add_vhost("vnform")
     async with running_bus(
-        transport_kind, amqp_url=url, adapters=[published.adapter], clients=[PORTAL_CLIENT]
+        transport_kind,
+        amqp_url=url,
+        adapters=[published.adapter],
+        clients=[PORTAL_CLIENT],
+        data_dir=tmp_path_factory.mktemp(f"vnform-{transport_kind}"),
     ) as b:
         yield b
 
@@ -176,6 +186,24 @@ async def test_returned_dossiers_are_invited_answered_and_aggregated(
     assert record["soPhanHoi"] == 6
     assert "gopY" not in record
     assert "maHoSo" not in record
+
+    # The operators' report (lgsp report) says the same, from the warehouse's copy.
+    data_dir = bus.settings.data_dir
+    assert data_dir is not None
+    warehouse.refresh()
+
+    def reported() -> bool:
+        section = report_section(data_dir, None, None)
+        return section is not None and any(r[0] == FLOW_PROCEDURE for r in section.rows)
+
+    await eventually(reported, "the report's satisfaction section names the procedure")
+    found_section = report_section(data_dir, None, None)
+    assert found_section is not None
+    [line] = [r for r in found_section.rows if r[0] == FLOW_PROCEDURE]
+    assert line[2:5] == [row["maDonVi"], row["soPhanHoi"], row["soHaiLong"]]
+    assert line[6] == row["diemTongThe"]
+    text = json.dumps(found_section.rows, ensure_ascii=False, default=str)
+    assert not any(c[0] in text for c in CITIZENS)
 
 
 def any_pending(sim: Simulator) -> bool:

@@ -27,6 +27,7 @@ PUBLIC = {
         "LgspError",
         "Registry",
         "Reply",
+        "ReportSection",
         "ServiceContract",
         "ServiceTimeout",
         "ServiceUnavailable",
