@@ -35,10 +35,9 @@ from lgsp.errors import (
     UnsupportedMediaType,
 )
 from lgsp.gateway.idempotency import IdempotencyStore, Outcome
-from lgsp.gateway.middlewares import REQUEST_ID
 from lgsp.gateway.network import Crossing
 from lgsp.gateway.oauth import peer_certificate
-from lgsp.gateway.responses import PROBLEM_JSON, reply_headers
+from lgsp.gateway.responses import PROBLEM_JSON, REQUEST_ID, reply_headers
 from lgsp.observe.metrics import EVENTS_PUBLISHED, IN_FLIGHT
 from lgsp.observe.record import ExchangeRecord, Recorder
 from lgsp.transport.base import Transport

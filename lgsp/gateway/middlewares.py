@@ -18,7 +18,7 @@ from lgsp.errors import (
     UnknownService,
 )
 from lgsp.gateway.oauth import TOKEN_PATH, blocked_response, peer_certificate
-from lgsp.gateway.responses import problem_response
+from lgsp.gateway.responses import REQUEST_ID, problem_response
 from lgsp.observe.soc import SOURCE_IP, SocFeed
 from lgsp.trust.access import Security
 from lgsp.trust.blocklist import REFUSED, Blocked, BlocklistSource
@@ -26,7 +26,6 @@ from lgsp.trust.operators import AdminAuth
 
 log = structlog.get_logger("lgsp.gateway")
 
-REQUEST_ID = web.RequestKey("request_id", str)
 PROVINCE = web.AppKey("lgsp.province", str)
 """The gateway's province: named in every problem it raises (``raised_by``)."""
 OPERATOR = web.RequestKey("operator", str)

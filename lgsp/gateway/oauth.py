@@ -19,6 +19,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from lgsp.gateway.responses import REQUEST_ID
 from lgsp.observe.soc import SocFeed
 from lgsp.trust.access import InvalidScope, Security
 from lgsp.trust.blocklist import REFUSED, BlocklistSource
@@ -106,6 +107,7 @@ class TokenEndpoint:
             self.feed.emit(
                 "auth.token_refused",
                 client=client if client != "(unknown)" else None,
+                request_id=request.get(REQUEST_ID),
                 fields={
                     "url.path": request.path,
                     "lgsp.method": method,
@@ -171,6 +173,7 @@ class TokenEndpoint:
                 self.feed.emit(
                     "auth.blocked",
                     client=client.id,
+                    request_id=request.get(REQUEST_ID),
                     fields={"url.path": request.path, "lgsp.blocked_by": "client"},
                 )
             return blocked_response()

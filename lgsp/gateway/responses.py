@@ -14,6 +14,9 @@ from aiohttp import web
 from lgsp.catalogue.registry import Registry
 from lgsp.errors import LgspError
 
+REQUEST_ID = web.RequestKey("request_id", str)
+"""The request's id, set by the outermost middleware on every request."""
+
 Headers = tuple[tuple[str, str], ...]
 
 PROBLEM_JSON = "application/problem+json"

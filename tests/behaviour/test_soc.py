@@ -99,6 +99,7 @@ async def test_every_kind_of_event_reaches_rsyslog_masked(
             "client_id": "dongthap.land",
             "client_secret": "not-the-secret",
         },
+        headers={"X-Request-Id": "soc-token-refused"},
     )
     assert r.status == 401
     r = await http.post(
@@ -187,6 +188,10 @@ async def test_every_kind_of_event_reaches_rsyslog_masked(
     assert event["lgsp"]["province"] == "dongthap"
     assert event["trace"]["id"]
     assert event["ecs.version"]  # ecs-logging writes it dotted
+    refused_token = json.loads(
+        next(r for r in collector.received() if r.msgid == "auth.token_refused").body
+    )
+    assert refused_token["trace"]["id"] == "soc-token-refused"
     tls = json.loads(
         next(r for r in collector.received() if r.msgid == "tls.handshake_failed").body
     )
