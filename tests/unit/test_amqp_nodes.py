@@ -11,7 +11,7 @@ import pytest
 from lgsp.network import vhost_url
 from lgsp.transport import create_transport
 from lgsp.transport.amqp import AmqpTransport, BrokerUnreachable, masked
-from lgsp.transport.amqp.nodes import NodesConnection, node_address, node_urls
+from lgsp.transport.amqp.nodes import HEARTBEAT_S, NodesConnection, node_address, node_urls
 from lgsp.transport.amqp.topology import QueueTypeMismatch
 
 
@@ -109,3 +109,13 @@ def test_a_queue_of_the_other_type_is_named_with_its_fix() -> None:
     assert "rabbitmqctl delete_queue -p / lgsp.svc.land.parcel.lookup.v1" in str(service)
     subscriber = QueueTypeMismatch("lgsp.sub.warehouse.land.changed", "/", "quorum", "classic")
     assert "subscriber queues are quorum queues" in str(subscriber)
+
+
+def test_every_node_asks_for_a_short_heartbeat_unless_the_url_says() -> None:
+    # The broker takes a hung process's consumers away after missed
+    # heartbeats; aio-pika's default kept them for a minute or more.
+    short = NodesConnection(node_urls("amqp://lgsp:x@h1:5672,h2:5672/dongthap"))
+    assert [u.query.get("heartbeat") for u in short._nodes] == [str(HEARTBEAT_S)] * 2
+    assert HEARTBEAT_S <= 10
+    own = NodesConnection(["amqp://lgsp:x@h1:5672/dongthap?heartbeat=30"])
+    assert own._nodes[0].query["heartbeat"] == "30"

@@ -45,6 +45,20 @@ def node_urls(url: str) -> list[str]:
 
 _DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671}
 
+HEARTBEAT_S = 5
+"""The AMQP heartbeat asked for unless the URL says (``?heartbeat=N``). The
+broker closes a connection after about two missed ones, and with it takes
+a hung process's consumers away: until then the gateway sends calls to it
+(each a 504). aio-pika's default, 60 s, kept a hung provider's queue
+"consumed" for a minute or more; RabbitMQ advises no less than 5 s."""
+
+
+def with_heartbeat(url: URL) -> URL:
+    """``url`` asking for :data:`HEARTBEAT_S` unless it asks for its own."""
+    if "heartbeat" in url.query:
+        return url
+    return url.update_query(heartbeat=HEARTBEAT_S)
+
 
 def node_address(url: str | URL) -> str:
     """``host:port`` of a one-node URL, for log lines (never the password)."""
@@ -85,7 +99,7 @@ class NodesConnection(RobustConnection):
     def __init__(self, urls: Sequence[str], first: int = 0, **kwargs: Any) -> None:
         if not urls:
             raise ValueError("no broker node to connect to")
-        self._nodes = [URL(u) for u in urls]
+        self._nodes = [with_heartbeat(URL(u)) for u in urls]
         self._at = first % len(self._nodes)
         super().__init__(self._nodes[self._at], **kwargs)
 
