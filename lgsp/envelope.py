@@ -43,6 +43,15 @@ H_TOPIC = "lgsp-topic"
 H_PUBLISHED = "lgsp-published"
 
 
+# What the gateway accepts from the headers that fill an envelope, and what
+# its OpenAPI document says of them.
+MAX_IDEMPOTENCY_KEY = 255
+"""The longest Idempotency-Key, in characters (at least 1)."""
+MAX_HEADER_DIGITS = 18
+"""The most digits of a positive integer in a header (X-LGSP-Timeout-Ms,
+X-LGSP-Service-Version): any int64 fits."""
+
+
 def new_id() -> str:
     """A random 128-bit id as 32 hex digits. Ids name exchanges and events;
     they are not secrets, so a fast PRNG (seeded from the OS) serves, not a

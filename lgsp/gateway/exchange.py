@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from itertools import accumulate
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 
 from lgsp.catalogue.registry import Registry
 from lgsp.config import Settings
-from lgsp.envelope import Envelope, Event, new_id
+from lgsp.envelope import MAX_HEADER_DIGITS, MAX_IDEMPOTENCY_KEY, Envelope, Event, new_id
 from lgsp.errors import (
     DomainError,
     LgspError,
@@ -48,7 +49,6 @@ from lgsp_contracts.spec import Contract, ServiceContract, TopicContract
 
 log = structlog.get_logger("lgsp.gateway")
 
-_MAX_IDEMPOTENCY_KEY = 255
 _ORIGIN_CLIENT = "X-LGSP-Origin-Client"
 M = TypeVar("M", bound=Contract)
 _Forward = Callable[[], Awaitable[Outcome]]
@@ -131,15 +131,18 @@ class Exchange:
             body = record.request = await self._body(request)
         else:
             body = await self._admit(request, record, principal)
+        deadline = time.time() + self._timeout(request)
+        payload, body = validate_payload(contract.request, body)
+        key = self._idempotency_key(request)
         envelope = Envelope(
             request_id=record.request_id,
             client=client,
             service=contract.service,
             version=contract.version,
-            deadline=time.time() + self._timeout(request),
+            deadline=deadline,
             body=body,
-            payload=_validate(contract.request, body),
-            idempotency_key=self._idempotency_key(request),
+            payload=payload,
+            idempotency_key=key,
         )
 
         async def forward() -> Outcome:
@@ -164,6 +167,7 @@ class Exchange:
         record.name, record.version = contract.topic, contract.version
         body = await self._admit(request, record, principal)
         key = self._idempotency_key(request)
+        payload, body = validate_payload(contract.payload, body)
         event = Event(
             topic=contract.topic,
             version=contract.version,
@@ -171,7 +175,7 @@ class Exchange:
             request_id=record.request_id,
             body=body,
             event_id=new_id() if key is None else _event_id(client, key, contract, body),
-            payload=_validate(contract.payload, body),
+            payload=payload,
         )
 
         async def accept() -> Outcome:
@@ -280,25 +284,18 @@ class Exchange:
     # -- parsing the edge -------------------------------------------------
 
     def _version(self, request: web.Request) -> int | None:
-        raw = request.headers.get("X-LGSP-Service-Version")
-        if raw is None:
-            return None
-        if not raw.isdigit() or int(raw) < 1:
-            raise MalformedRequest("X-LGSP-Service-Version must be a positive integer")
-        return int(raw)
+        return _positive_int(request, "X-LGSP-Service-Version")
 
     def _timeout(self, request: web.Request) -> float:
-        raw = request.headers.get("X-LGSP-Timeout-Ms")
-        if raw is None:
+        asked = _positive_int(request, "X-LGSP-Timeout-Ms")
+        if asked is None:
             return self.settings.default_timeout_ms / 1000
-        if not raw.isdigit() or int(raw) < 1:
-            raise MalformedRequest("X-LGSP-Timeout-Ms must be a positive integer")
-        return min(int(raw), self.settings.max_timeout_ms) / 1000
+        return min(asked, self.settings.max_timeout_ms) / 1000
 
     def _idempotency_key(self, request: web.Request) -> str | None:
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not 1 <= len(key) <= _MAX_IDEMPOTENCY_KEY:
-            raise MalformedRequest(f"Idempotency-Key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
+        if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise MalformedRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
         return key
 
     async def _body(self, request: web.Request) -> bytes:
@@ -363,22 +360,94 @@ def _event_id(client: str, key: str, contract: TopicContract, body: bytes) -> st
     return hashlib.sha256(b"%s\0%s\0%s" % (client.encode(), key.encode(), event)).hexdigest()[:32]
 
 
-def _validate(model: type[M], body: bytes) -> M:
+def validate_payload(model: type[M], body: bytes) -> tuple[M, bytes]:
     """Parse and validate in one pass (pydantic's Rust JSON parser); tell a
-    body that is not a JSON object (400) from one that breaks the contract (422)."""
+    body that is not a JSON object (400) from one that breaks the contract
+    (422). Returns the payload and the body to pass on.
+
+    The contracts are strict, but an integer written as a number with a zero
+    fractional part (``12.0``, ``1.2e1``) is an integer to JSON Schema, which
+    the published documents speak, and is what a client serialising a
+    decimal sends: such a value in an integer field is read as the integer,
+    and the body passed on is re-encoded with it, so providers and
+    subscribers (strict too) read what was accepted. Only a refused body
+    pays for this: an accepted one is passed on as the client's bytes."""
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body), body
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        first = errors[0]
-        if first["type"] == "json_invalid":
-            raise MalformedRequest(f"body is not valid JSON: {first['msg']}") from None
-        if first["type"] == "model_type" and not first["loc"]:
-            raise MalformedRequest("body must be a JSON object") from None
-        raise RequestInvalid(
-            f"{len(errors)} field(s) do not match the contract",
-            errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
-        ) from None
+        refused = exc
+    integral = _integral_floats(refused)
+    if integral:
+        whole = _with_integers(body, integral)
+        if whole is not None:
+            try:
+                return model.model_validate_json(whole), whole
+            except ValidationError as exc:
+                refused = exc
+    errors = refused.errors(include_url=False, include_context=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        raise MalformedRequest(f"body is not valid JSON: {first['msg']}") from None
+    if first["type"] == "model_type" and not first["loc"]:
+        raise MalformedRequest("body must be a JSON object") from None
+    raise RequestInvalid(
+        f"{len(errors)} field(s) do not match the contract",
+        errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
+    ) from None
+
+
+def _integral_floats(refused: ValidationError) -> list[tuple[int | str, ...]]:
+    """Where an integer field was refused for a number with a zero fractional part."""
+    return [
+        e["loc"]
+        for e in refused.errors(include_url=False, include_context=False)
+        if e["type"] == "int_type" and isinstance(e["input"], float) and e["input"].is_integer()
+    ]
+
+
+def _with_integers(body: bytes, locations: list[tuple[int | str, ...]]) -> bytes | None:
+    """The body with the integral numbers at ``locations`` written as
+    integers, or None if it cannot be re-read. A location may end in the
+    member of a union (``("n", "int")``): the number is the last value reached."""
+    try:
+        # The standard library's parser: integers of any size, as pydantic reads them.
+        data = json.loads(body)
+    except ValueError:
+        return None
+    for loc in locations:
+        parent: Any = None
+        key: int | str = ""
+        node: Any = data
+        for part in loc:
+            in_object = isinstance(node, dict) and isinstance(part, str) and part in node
+            in_array = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            if not (in_object or in_array):
+                break
+            parent, key, node = node, part, node[part]
+        if parent is not None and isinstance(node, float) and node.is_integer():
+            parent[key] = int(node)
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        # Integers past 64 bits, or a lone surrogate escaped in a string.
+        return json.dumps(data).encode()
+
+
+_POSITIVE_INT = re.compile(r"0*[1-9][0-9]*")
+
+
+def _positive_int(request: web.Request, name: str) -> int | None:
+    """A header holding a positive integer: ASCII digits only (``int`` reads
+    other scripts' digits, and refuses superscripts that ``str.isdigit``
+    calls digits), at most :data:`lgsp.envelope.MAX_HEADER_DIGITS` of them; else 400."""
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    if len(raw) > MAX_HEADER_DIGITS or not _POSITIVE_INT.fullmatch(raw):
+        raise MalformedRequest(
+            f"{name} must be a positive integer of at most {MAX_HEADER_DIGITS} digits"
+        )
+    return int(raw)
 
 
 def _problem(
