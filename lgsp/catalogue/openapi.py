@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from lgsp import errors
 from lgsp.catalogue.registry import Registry
+from lgsp.envelope import MAX_HEADER_DIGITS, MAX_IDEMPOTENCY_KEY
 from lgsp_contracts.spec import Contract, ServiceContract
 
 _REF = "#/components/schemas/{model}"
@@ -55,6 +56,16 @@ _EDGE_ERRORS: tuple[type[errors.LgspError], ...] = (
 )
 _SERVICE_ERRORS = (*_EDGE_ERRORS, errors.ResponseInvalid, errors.ServiceTimeout)
 
+# A header's value is text: the integers the gateway reads from one are
+# ASCII digits, at most MAX_HEADER_DIGITS of them, leading zeros allowed.
+# Said as a string's pattern, which every reader applies alike to the text
+# sent (JSON Schema's integer leaves "1.0", "+1" or "1e3" to the reader).
+_POSITIVE_INTEGER: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^0*[1-9][0-9]*$",
+    "maxLength": MAX_HEADER_DIGITS,
+}
+
 _HEADERS: list[dict[str, Any]] = [
     {
         "name": "X-Request-Id",
@@ -67,25 +78,31 @@ _HEADERS: list[dict[str, Any]] = [
         "name": "X-LGSP-Service-Version",
         "in": "header",
         "required": False,
-        "description": "Major version wanted; default: the newest.",
-        "schema": {"type": "integer", "minimum": 1},
+        "description": "Major version wanted, a positive integer; default: the newest.",
+        "schema": _POSITIVE_INTEGER,
     },
     {
         "name": "X-LGSP-Timeout-Ms",
         "in": "header",
         "required": False,
-        "description": "Deadline of this call in milliseconds, capped by the server's maximum.",
-        "schema": {"type": "integer", "minimum": 1},
+        "description": "Deadline of this call in milliseconds, a positive integer, capped by "
+        "the server's maximum. A deadline too short for the provider is answered 504.",
+        "schema": _POSITIVE_INTEGER,
     },
     {
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
         "description": "A retry with the same key (and the same request) returns the first "
-        "outcome; a key is 1-255 characters and belongs to its client.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        f"outcome; a key is 1-{MAX_IDEMPOTENCY_KEY} characters and belongs to its client. "
+        "A key reused with another request is refused with 409.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
     },
 ]
+
+# An event is accepted once the broker confirms it, within the server's own
+# time: a publisher sets no deadline.
+_EVENT_HEADERS = [h for h in _HEADERS if h["name"] != "X-LGSP-Timeout-Ms"]
 
 
 def component_schemas(models: list[type[Contract]]) -> tuple[dict[Any, Any], dict[str, Any]]:
@@ -266,7 +283,7 @@ def openapi(
                 "summary": topic_versions[-1].description.split("\n")[0],
                 "tags": ["events"],
                 "security": [{"oauth2": [name]}],
-                "parameters": _HEADERS,
+                "parameters": _EVENT_HEADERS,
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -316,6 +333,8 @@ def openapi(
         ) | {"operationId": f"describe_{name.replace('.', '_').replace('-', '_')}"}
     paths["/v1/services/{service}"]["post"] = {
         "summary": "A service this document does not list: 404",
+        "description": "A listed service has a path of its own, which documents it; a "
+        "listed name given here is answered as by that path.",
         "security": [{"oauth2": []}],
         "parameters": [
             {
@@ -326,9 +345,15 @@ def openapi(
             }
         ],
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-        "responses": _problem_responses(
-            _bus_problems((errors.Unauthenticated, errors.UnknownService))
-        ),
+        # 404 for a name not listed. A listed name is its own operation's
+        # (one route serves both), answered as that operation documents.
+        "responses": {
+            "200": {
+                "description": "A listed service's response payload, as its own path documents",
+                "content": {"application/json": {"schema": {}}},
+            }
+        }
+        | _problem_responses(_bus_problems(_SERVICE_ERRORS)),
     }
     for route, summary in (
         ("/healthz", "Liveness"),
@@ -350,7 +375,10 @@ def openapi(
             "title": title,
             "version": version,
             "description": "Provincial LGSP data-sharing bus: synchronous services and events "
-            "between agency systems, generated from the service contracts.",
+            "between agency systems, generated from the service contracts. Contracts are "
+            "exact: an unknown, missing or mistyped field is refused (422), with no "
+            'coercion (`"12"` is no integer); an integer field takes a number with a '
+            "zero fractional part (`12.0`), as JSON Schema does, and passes it on as `12`.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
