@@ -235,9 +235,6 @@ def check_answer(
 
 # -- schemathesis against /openapi.json ---------------------------------------
 
-NDXP_ROUTED = tuple(f"POST /v1/services/{prefix}" for prefix in ("population.", "dvcqg.", "ndop."))
-"""The services the province reaches through NDXP (its connector serves them)."""
-
 OPERATIONS = [f"POST /v1/services/{name}" for name in CATALOGUE.services] + [
     f"POST /v1/events/{name}" for name in CATALOGUE.topics
 ]
@@ -270,14 +267,6 @@ def test_openapi_operation_never_fails(live: LiveBus, label: str) -> None:
         @fuzz_settings(0.5 if label.startswith("GET") else 1.0)
         @given(case=operation.as_strategy(mode), client=st.sampled_from(sorted(CLIENTS)))
         def call(case: Any, client: str) -> None:
-            deadline = (case.headers or {}).get("X-LGSP-Timeout-Ms")
-            if label.startswith(NDXP_ROUTED) and str(deadline).isdigit():
-                # The NDXP connector counts a call the caller's deadline cut
-                # short as NDXP failing, and opens its circuit for every
-                # caller after a few: deadlines too short for it would turn
-                # the tests after this one into 503s. Short deadlines are
-                # tried on the other services.
-                case.headers["X-LGSP-Timeout-Ms"] = str(max(int(deadline), SHORT_DEADLINE_MS))
             headers = None if label == "POST /oauth2/token" else {}
             if headers is not None:
                 headers["Authorization"] = f"Bearer {live.tokens[client]}"

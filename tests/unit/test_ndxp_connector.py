@@ -559,3 +559,19 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 LOOKUP_SERVICE = "population.citizen.lookup"
+
+
+async def test_calls_cut_short_by_their_own_tiny_deadline_do_not_open_the_circuit(
+    bus: MemoryTransport, sim: Simulator
+) -> None:
+    # One client asking for 1 ms deadlines learns nothing of NDXP's health:
+    # counted, its timeouts opened the circuit for every caller.
+    await sim.set_faults(Faults(slow_ms=10_000))
+    for _ in range(5):  # more than the breaker's 3
+        assert (await call(bus, LOOKUP_SERVICE, LOOKUP.request, timeout=0.05)).status == 504
+    assert breaker_state() == 0
+    # A call given a fair time that NDXP does not answer in still counts.
+    connector.configure(breaker_fair_wait_s=0.2)
+    for _ in range(3):
+        assert (await call(bus, LOOKUP_SERVICE, LOOKUP.request, timeout=0.3)).status == 504
+    assert breaker_state() == 1

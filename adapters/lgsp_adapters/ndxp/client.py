@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -97,6 +98,11 @@ class Settings:
     """Failed calls in a row that open the circuit."""
     breaker_open_s: float = 15.0
     """How long it stays open before a probe call."""
+    breaker_fair_wait_s: float = 1.0
+    """A call cut short by its caller's deadline counts against NDXP only if
+    it had at least this long: a client asking for 1 ms learns nothing of
+    NDXP's health, and five such calls would open the circuit for every
+    caller."""
     refresh_margin_s: float = 60.0
     """Renew the token this long before it expires (at most a fifth of its life)."""
     default_timeout_s: float = 10.0
@@ -147,10 +153,17 @@ class CircuitOpen(ServiceUnavailable):
     """503 without calling NDXP: the connector's circuit is open."""
 
 
+_FAIR_WAIT: contextvars.ContextVar[bool] = contextvars.ContextVar("ndxp_fair_wait", default=True)
+"""Whether the request being made had a fair time to wait for NDXP
+(:attr:`Settings.breaker_fair_wait_s`); set by :meth:`Connector.run`."""
+
+
 def _is_failure(exc: BaseException) -> bool:
-    # What says NDXP is unwell: it failed, or did not answer in the time the
-    # caller had (the attempt was cancelled by the deadline).
-    return isinstance(exc, Transient | asyncio.CancelledError | TimeoutError)
+    # What says NDXP is unwell: it failed, or did not answer in the fair
+    # time the caller gave it (the attempt was cancelled by the deadline).
+    if isinstance(exc, Transient):
+        return True
+    return isinstance(exc, asyncio.CancelledError | TimeoutError) and _FAIR_WAIT.get()
 
 
 @dataclass
@@ -240,6 +253,7 @@ class Connector:
             before_sleep=note_retry,
             reraise=True,
         )
+        fair = _FAIR_WAIT.set(remaining >= s.breaker_fair_wait_s)
         try:
             async with asyncio.timeout(remaining):
                 async for attempt in retrying:
@@ -260,6 +274,8 @@ class Connector:
             raise ServiceUnavailable(
                 f"NDXP refuses this LGSP: {exc}", retry_after=REFUSED_RETRY_AFTER
             ) from None
+        finally:
+            _FAIR_WAIT.reset(fair)
         raise AssertionError("tenacity neither returned nor raised")
 
     # -- one call to NDXP ------------------------------------------------------
