@@ -111,7 +111,7 @@ def test_a_queue_of_the_other_type_is_named_with_its_fix() -> None:
     assert "subscriber queues are quorum queues" in str(subscriber)
 
 
-def test_every_node_asks_for_a_short_heartbeat_unless_the_url_says() -> None:
+async def test_every_node_asks_for_a_short_heartbeat_unless_the_url_says() -> None:
     # The broker takes a hung process's consumers away after missed
     # heartbeats; aio-pika's default kept them for a minute or more.
     short = NodesConnection(node_urls("amqp://lgsp:x@h1:5672,h2:5672/dongthap"))
