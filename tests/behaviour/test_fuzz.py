@@ -103,7 +103,7 @@ def granted_client(name: str) -> str:
 
 
 _RANDOM = "LGSP_FUZZ_EXAMPLES" in os.environ
-EXAMPLES = int(os.environ.get("LGSP_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("LGSP_FUZZ_EXAMPLES", "40"))
 REQUEST_TIMEOUT_S = 10.0
 """A request without an answer by then is a hang."""
 SHORT_DEADLINE_MS = 5000
