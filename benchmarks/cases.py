@@ -211,10 +211,22 @@ def _lgsp_ready(run: Run, fleet: Fleet, base: str, what: str, providers: int = 1
 
 
 def fresh_state(fleet: Fleet, name: str) -> list[str]:
-    """A data folder of the case's own (``--data-dir``): a run never reads
-    what an earlier one left (an exchange log grown over many runs makes
-    the bus's start-up work, and so its figures, depend on history)."""
-    return ["--data-dir", str(fleet.logs.parent / name)]
+    """A data folder of the case's own (``--data-dir``): a run or a case
+    never reads what an earlier one left (an exchange log grown over many
+    runs makes the bus's start-up work, and so its figures, depend on
+    history)."""
+    return ["--data-dir", str(fleet.logs / "state" / name)]
+
+
+def national_platform(fleet: Fleet) -> dict[str, str]:
+    """The simulated NDXP beside a case's adapters processes (``lgsp up``
+    runs its own; on amqp it is a server of its own, as in a deployment),
+    on a free port: the environment that points the adapters at it."""
+    port = free_port()
+    fleet.spawn("ndxp-sim", [*lgsp_argv(), "ndxp-sim", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    wait_for("ndxp-sim", lambda: http("GET", f"{url}/healthz")[0] == 200, fleet, 30)
+    return {"LGSP_NDXP_URL": url}
 
 
 def start_lgsp_memory(run: Run, fleet: Fleet) -> Target:
@@ -227,7 +239,7 @@ def start_lgsp_memory(run: Run, fleet: Fleet) -> Target:
 def start_lgsp_amqp(run: Run, fleet: Fleet) -> Target:
     url, port = run.broker(), free_port()
     adapters = ["adapters", "--amqp-url", url, *fresh_state(fleet, "adapters")]
-    fleet.spawn("lgsp-adapters", [*lgsp_argv(), *adapters])
+    fleet.spawn("lgsp-adapters", [*lgsp_argv(), *adapters], national_platform(fleet))
     gateway = ["gateway", "--amqp-url", url, "--host", "127.0.0.1", "--port", str(port)]
     fleet.spawn("lgsp-gateway", [*lgsp_argv(), *gateway, *fresh_state(fleet, "gateway")])
     return _lgsp_ready(run, fleet, f"http://127.0.0.1:{port}", "lgsp-amqp")
@@ -239,10 +251,9 @@ def start_lgsp_amqp_2w(run: Run, fleet: Fleet) -> Target:
     adapters of ``lgsp-amqp``, a second process of the land database (with
     a data folder of its own) on the same service queue."""
     url, port = run.broker(), free_port()
-    state = fleet.logs.parent
     adapters = ["adapters", "--amqp-url", url, *fresh_state(fleet, "adapters")]
-    fleet.spawn("lgsp-adapters", [*lgsp_argv(), *adapters])
-    second = ["adapters", "--amqp-url", url, "--data-dir", str(state / "adapters-2"), "land"]
+    fleet.spawn("lgsp-adapters", [*lgsp_argv(), *adapters], national_platform(fleet))
+    second = ["adapters", "--amqp-url", url, *fresh_state(fleet, "adapters-2"), "land"]
     fleet.spawn("lgsp-adapters-land", [*lgsp_argv(), *second])
     gateway = fleet.spawn(
         "lgsp-gateway-2w",
@@ -257,8 +268,7 @@ def start_lgsp_amqp_2w(run: Run, fleet: Fleet) -> Target:
             "127.0.0.1",
             "--port",
             str(port),
-            "--data-dir",
-            str(state / "gateway"),
+            *fresh_state(fleet, "gateway"),
         ],
     )
 
