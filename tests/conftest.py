@@ -2,13 +2,18 @@
 asks for ``transport_kind`` runs once on each engine, the amqp run marked
 ``amqp``; ``amqp_url`` is the broker of that run (None on memory). The
 broker itself comes from the testing kit's fixtures (``lgsp_rabbitmq_url``,
-``lgsp_rabbitmq_node``)."""
+``lgsp_rabbitmq_node``). ``collector`` is the security feed's rsyslog."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from lgsp.testing import TransportKind
+from lgsp.testing.rsyslog import RsyslogCollector, RsyslogError, start_collector
 
 TRANSPORTS = [pytest.param("memory"), pytest.param("amqp", marks=pytest.mark.amqp)]
 
@@ -24,3 +29,17 @@ def amqp_url(transport_kind: TransportKind, request: pytest.FixtureRequest) -> s
     if transport_kind != "amqp":
         return None
     return str(request.getfixturevalue("lgsp_rabbitmq_url"))
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[RsyslogCollector]:
+    """A private rsyslog collector receiving over TLS; fails (not skips) in
+    CI when rsyslogd cannot start."""
+    try:
+        started = start_collector(parent=tmp_path)
+    except RsyslogError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"rsyslogd could not start: {exc}")
+        pytest.skip(f"rsyslogd could not start: {exc}")
+    with started:
+        yield started

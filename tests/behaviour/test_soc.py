@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from lgsp.config import DEMO_CLIENTS, Settings, SocConfig
 from lgsp.gateway.app import SOC_FEED
 from lgsp.observe.soc import KINDS, SocFeed
 from lgsp.testing import Bus, running_bus
-from lgsp.testing.rsyslog import RsyslogCollector, RsyslogError, start_collector
+from lgsp.testing.rsyslog import RsyslogCollector
 from tests.support.waiting import eventually
 
 CITIZEN = {
@@ -37,18 +36,6 @@ CITIZEN = {
 }
 FORBIDDEN = {"province": "dongthap", "kind": "auth.forbidden"}
 FULL_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[RsyslogCollector]:
-    try:
-        started = start_collector(parent=tmp_path)
-    except RsyslogError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"rsyslogd could not start: {exc}")
-        pytest.skip(f"rsyslogd could not start: {exc}")
-    with started:
-        yield started
 
 
 def soc(collector: RsyslogCollector, **more: object) -> SocConfig:

@@ -9,32 +9,19 @@ the worker that made it."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lgsp.testing.rsyslog import RsyslogCollector, RsyslogError, start_collector
+from lgsp.testing.rsyslog import RsyslogCollector
 from tests.support.processes import free_port, lgsp, token, wait_until
 
 pytestmark = pytest.mark.amqp
 
 VIEWER = ("dongthap.viewer", "demo-viewer-secret")
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[RsyslogCollector]:
-    try:
-        started = start_collector(parent=tmp_path)
-    except RsyslogError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"rsyslogd could not start: {exc}")
-        pytest.skip(f"rsyslogd could not start: {exc}")
-    with started:
-        yield started
 
 
 class Workers:
