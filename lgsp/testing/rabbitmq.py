@@ -252,6 +252,17 @@ class RabbitNode(Stoppable):
         self.ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
         return f"{self.url.rstrip('/')}/{name}"
 
+    def close_connections(self, connection_name: str) -> int:
+        """Close, from the broker's side, every client connection that gave
+        this ``connection_name`` (an lgsp transport's is ``lgsp-<transport id>``):
+        a lost connection without losing the node. Returns how many."""
+        listed = self.ctl("list_connections", "pid", "client_properties", "--no-table-headers")
+        wanted = f'{{"connection_name","{connection_name}"}}'
+        pids = [line.split("\t", 1)[0] for line in listed.splitlines() if wanted in line]
+        for pid in pids:
+            self.ctl("close_connection", pid, "closed by the test")
+        return len(pids)
+
     def ctl(self, *args: str, timeout: float = 30.0) -> str:
         try:
             done = subprocess.run(

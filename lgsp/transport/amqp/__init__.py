@@ -80,7 +80,7 @@ from typing import Any
 
 from lgsp.envelope import Envelope, Event, Reply
 from lgsp.errors import ServiceUnavailable
-from lgsp.transport.amqp.connection import Link, log
+from lgsp.transport.amqp.connection import Link, connection_name, log
 from lgsp.transport.amqp.consume import Consumer
 from lgsp.transport.amqp.nodes import masked
 from lgsp.transport.amqp.notices import Notices
@@ -300,6 +300,12 @@ class AmqpTransport(Transport):
         """``host:port`` of the broker node the connection is on (None before
         :meth:`start`): one of the URL's nodes."""
         return self._link.node()
+
+    @property
+    def connection_name(self) -> str:
+        """The name the broker shows for this process's connection
+        (``rabbitmqctl list_connections client_properties``, the management UI)."""
+        return connection_name(self._id)
 
     # -- gateway side -----------------------------------------------------
 

@@ -88,6 +88,7 @@ class Link:
         """Connected, as far as the connection callbacks told (for logging)."""
         self._on_back: Callable[[], None] = _nothing
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unbroken: set[asyncio.Task[None]] = set()
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -105,7 +106,7 @@ class Link:
                 self.nodes,
                 first,
                 reconnect_interval=self._reconnect_interval,
-                client_properties={"connection_name": f"lgsp-{self.transport_id}"},
+                client_properties={"connection_name": connection_name(self.transport_id)},
             )
             try:
                 await connection.connect(timeout=self._broker_timeout)
@@ -155,6 +156,10 @@ class Link:
         connection.reconnect_callbacks.add(self._on_reconnected)
 
     async def disconnect(self) -> None:
+        left = list(self._unbroken)
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
         connection = self.connection
         if connection is not None:
             await connection.close()
@@ -207,6 +212,19 @@ class Link:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def unbroken(self, coro: Coroutine[Any, Any, None], name: str) -> Awaitable[None]:
+        """Run ``coro`` to its end even if the task awaiting it is cancelled.
+
+        aio-pika cancels a channel's delivery tasks when the channel is lost;
+        a subscriber's handler cut short there, after its work and before its
+        inbox record, would run again on the redelivery. Its acknowledgement
+        then fails harmlessly and the redelivery is recognised as a duplicate.
+        What is still running when the link disconnects is cancelled then."""
+        task = asyncio.create_task(coro, name=name)
+        self._unbroken.add(task)
+        task.add_done_callback(self._unbroken.discard)
+        return asyncio.shield(task)
+
     async def stop_tasks(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
@@ -234,6 +252,11 @@ class Link:
                 await self._idle.wait()
         except TimeoutError:
             log.warning("amqp.drain_timeout", busy=self._busy, timeout=self._drain_timeout)
+
+
+def connection_name(transport_id: str) -> str:
+    """What the broker shows as the connection's name."""
+    return f"lgsp-{transport_id}"
 
 
 def _nothing() -> None:

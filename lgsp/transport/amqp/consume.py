@@ -52,7 +52,9 @@ class Consumer:
         await queue.bind(EVENTS, routing_key=topic)
 
         async def on_event(message: AbstractIncomingMessage) -> None:
-            await self._handle_event(subscriber, handler, message)
+            await self._link.unbroken(
+                self._handle_event(subscriber, handler, message), "lgsp-amqp-event"
+            )
 
         tag = await queue.consume(on_event)
         self._presence.subscribed.append(Subscribed(topic, subscriber, queue, tag))

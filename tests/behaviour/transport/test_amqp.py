@@ -299,6 +299,44 @@ async def test_broker_restart(make: Make, name: str, lgsp_rabbitmq_node: RabbitN
 
 
 @amqp
+async def test_a_handler_outlives_its_lost_connection(
+    make: Make, name: str, lgsp_rabbitmq_node: RabbitNode
+) -> None:
+    # aio-pika cancels a channel's delivery tasks when the connection is lost.
+    # A subscriber's handler must not be cut short there: one that had done
+    # its work, but not yet noted it, would do it again on the redelivery.
+    publisher, subscriber = await make(), await make()
+    entered, release = asyncio.Event(), asyncio.Event()
+    runs: list[str] = []
+
+    async def handle(e: Event) -> None:
+        runs.append("started")
+        if len(runs) > 1:
+            return  # the redelivery
+        entered.set()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            runs.append("cancelled")
+            raise
+        runs.append("finished")
+
+    assert isinstance(subscriber, AmqpTransport)
+    await subscriber.subscribe(name, name, handle)
+    await publisher.publish(event(name, 1))
+    await entered.wait()
+    closed = await asyncio.to_thread(
+        lgsp_rabbitmq_node.close_connections, subscriber.connection_name
+    )
+    assert closed == 1
+    # Unacknowledged on the lost channel: delivered again on the new one.
+    await eventually(lambda: runs.count("started") == 2, "the event is redelivered", timeout=30)
+    release.set()
+    await eventually(lambda: "finished" in runs or "cancelled" in runs, "the first run ends")
+    assert runs == ["started", "started", "finished"]
+
+
+@amqp
 async def test_notices_missed_while_the_broker_was_away_are_made_good(
     make: Make, name: str, lgsp_rabbitmq_node: RabbitNode
 ) -> None:
