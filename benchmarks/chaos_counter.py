@@ -1,6 +1,7 @@
 """The fault suite's subscriber: an adapter of its own, run with
 ``lgsp adapter run benchmarks.chaos_counter:adapter``, that notes every
-event it processes as one line (``event_id maHoSo``) appended to the file
+event it processes as one line (``event_id note``; the suite's events carry
+their number in the note) appended to the file
 named by ``CHAOS_COUNTER_FILE``. The suite reads the file to count what
 was delivered, lost and processed twice; a line is written before the
 handler returns, so a process killed after it has still counted it."""
@@ -29,4 +30,4 @@ async def _open(ctx: Context) -> None:
 async def count(event: SuKienTrangThaiHoSo, ctx: Context) -> None:
     assert _fd is not None
     # One write(2) per line with O_APPEND: whole lines, whatever kills the process.
-    os.write(_fd, f"{ctx.event_id} {event.maHoSo}\n".encode())
+    os.write(_fd, f"{ctx.event_id} {event.ghiChu}\n".encode())
