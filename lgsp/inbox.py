@@ -16,7 +16,6 @@ store, shared by every machine).
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import time
 from abc import ABC, abstractmethod
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from lgsp.store import Database
+from lgsp.store.sqlite import open_sqlite
 
 T = TypeVar("T")
 
@@ -121,12 +121,7 @@ class SqliteInbox(Inbox):
         await self._run(lambda: self._record(subscriber, event_id))
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn = open_sqlite(self.path)
         conn.executescript(_SCHEMA)
         conn.execute("DELETE FROM inbox WHERE processed_at < ?", (time.time() - self._retention,))
         self._conn = conn

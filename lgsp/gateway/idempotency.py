@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import enum
 import hashlib
-import os
 import secrets
 import sqlite3
 import time
@@ -47,6 +46,7 @@ import structlog
 from lgsp.config import Settings
 from lgsp.errors import IdempotencyConflict, LgspError, ServiceTimeout, ServiceUnavailable
 from lgsp.store import Connection, Database, StoreUnavailable
+from lgsp.store.sqlite import open_sqlite
 from lgsp.trust.workers import worker_count
 
 log = structlog.get_logger("lgsp.idempotency")
@@ -205,13 +205,7 @@ class SqliteEngine(Engine):
 
     def __init__(self, path: Path, *, purge_every: float = PURGE_INTERVAL_S) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._db = sqlite3.connect(
-            path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db = open_sqlite(path)
         self._db.executescript(_SCHEMA)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="lgsp-idempotency")
         self._purge_every = purge_every

@@ -37,6 +37,7 @@ from lgsp.observe.exchange_log.query import Query, open_log, select
 from lgsp.observe.exchange_log.store import Reader, Store, archivable, checked_columns
 from lgsp.observe.record import ExchangeRecord
 from lgsp.store import StoreUnavailable
+from lgsp.store.sqlite import open_sqlite
 
 _LOCK_FILE = "exchanges.lock"
 
@@ -60,14 +61,8 @@ class SqliteLog:
             data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.key = load_key(data_dir, create=True)
             self.head_path = data_dir / HEAD_FILE
-            db = data_dir / DB_FILE
-            # Created 0600 before SQLite opens it; its WAL files copy the mode.
-            os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
             self._lock_fd = os.open(data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-            self.conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
-            self.conn.execute("PRAGMA busy_timeout = 10000")
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn = open_sqlite(data_dir / DB_FILE)
         self.conn.executescript(SCHEMA)
 
     def write(self, records: Sequence[ExchangeRecord], full_services: tuple[str, ...]) -> None:

@@ -10,8 +10,6 @@ lets its intake and its sender do so at the same time.
 from __future__ import annotations
 
 import itertools
-import os
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -19,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from lgsp.store.sqlite import open_sqlite
 
 OUTBOX_FILE = "ndop-outbox.sqlite3"
 MEMORY_LIMIT = 100_000
@@ -117,14 +117,8 @@ class SqliteOutbox:
     ids until NDOP has them: created 0600, in a 0700 folder."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Created 0600 before SQLite opens it; its WAL files copy the mode.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA busy_timeout = 10000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn = open_sqlite(path)
         self._conn.executescript(_SCHEMA)
         self._count = int(self._conn.execute("SELECT count(*) FROM reports").fetchone()[0])
         self._version = 0

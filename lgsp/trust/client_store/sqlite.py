@@ -26,6 +26,7 @@ import orjson
 import structlog
 
 from lgsp.store import StoreError, StoreUnavailable
+from lgsp.store.sqlite import open_sqlite
 from lgsp.trust.clients import Applied, Client, Engine, SigningKey, Snapshot
 
 log = structlog.get_logger("lgsp.clients")
@@ -94,19 +95,12 @@ class SqliteEngine(Engine):
             raise StoreError(f"the client store at {self.name}: {exc}") from exc
 
     def _open(self) -> None:
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Created 0600 before SQLite opens it: it holds hashes and keys.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        if self.path is None:
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            # 0600 (it holds hashes and keys), also when an older one was not.
+            conn = open_sqlite(self.path, timeout=5.0, synchronous="FULL")
             os.chmod(self.path, 0o600)
-        conn = sqlite3.connect(
-            self.path if self.path is not None else ":memory:",
-            timeout=5.0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        if self.path is not None:
-            conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         self._conn = conn
 
