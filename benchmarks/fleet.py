@@ -97,18 +97,6 @@ class Fleet:
         self.stop()
 
 
-def free_ports_in_a_row() -> int:
-    """A free port whose next one is free too (a network's second gateway)."""
-    while True:
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
 def platform_ports() -> dict[str, str]:
     """Free ports for the simulated national platforms and the open data
     portal of an ``lgsp up`` (their defaults are fixed): a benchmark never

@@ -35,12 +35,12 @@ from benchmarks.fleet import (
     ROOT,
     BenchError,
     Fleet,
-    free_ports_in_a_row,
     platform_ports,
     wait_for,
 )
 from benchmarks.report import cpu_busy
 from benchmarks.wrk import Load, Measurement, Target, wrk
+from lgsp.testing.servers import free_ports_in_a_row
 
 RESULTS = ROOT / "benchmarks" / "results" / "network.json"
 DONG_THAP_PARCEL = {"maXa": "29869", "soHieuToBanDo": 12, "soThuTuThua": 345}
@@ -89,9 +89,9 @@ def main() -> int:
     try:
         with Fleet(work / "network") as fleet:
             fleet.logs.mkdir(parents=True)
-            port = free_ports_in_a_row()
+            port = free_ports_in_a_row(2)
             # Two provinces: two portals, on consecutive ports.
-            env = platform_ports() | {"LGSP_OPENDATA_PORT": str(free_ports_in_a_row())}
+            env = platform_ports() | {"LGSP_OPENDATA_PORT": str(free_ports_in_a_row(2))}
             fleet.spawn(
                 "lgsp-up",
                 [

@@ -4,6 +4,7 @@ account their processes run as, and free ports on the loopback address."""
 from __future__ import annotations
 
 import os
+import random
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -57,6 +58,33 @@ class Stoppable(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+BELOW_EPHEMERAL = range(20_000, 32_000)
+"""Where :func:`free_ports_in_a_row` looks: under Linux's default range of
+ephemeral ports (32768-60999), which outgoing connections take at any time."""
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of ``count`` consecutive ports free on 127.0.0.1 right now,
+    for a server that listens on a base port and the ones after it (the
+    metrics ports of ``lgsp gateway --workers N``). They are chosen under the
+    ephemeral range: a free port in it may be taken by an outgoing connection
+    before the server gets to it, and ``port + 1`` was never checked at all."""
+    for base in random.sample(BELOW_EPHEMERAL, 200):
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind((LOOPBACK, port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise OSError(f"no {count} consecutive free ports on {LOOPBACK}")
 
 
 def free_ports(count: int) -> list[int]:

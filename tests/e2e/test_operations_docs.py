@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.fleet import free_ports_in_a_row
 from lgsp.testing.rabbitmq import RabbitCluster, RabbitNode
+from lgsp.testing.servers import free_ports_in_a_row
 from tests.support.processes import free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -109,7 +109,7 @@ def _blocks(title: str) -> str:
 @pytest.mark.amqp
 def test_the_workers_section_runs(lgsp_rabbitmq_node: RabbitNode, tmp_path: Path) -> None:
     url = lgsp_rabbitmq_node.add_vhost("operations-workers")
-    port, metrics = free_port(), free_ports_in_a_row()
+    port, metrics = free_port(), free_ports_in_a_row(2)
     script = (
         _blocks("Several gateway workers on one port")
         .replace("amqp://guest:guest@127.0.0.1:5672/", url)

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lgsp.testing.rsyslog import RsyslogCollector
+from lgsp.testing.servers import free_ports_in_a_row
 from tests.support.processes import free_port, lgsp, token, wait_until
 
 pytestmark = pytest.mark.amqp
@@ -67,7 +68,7 @@ def test_both_workers_enforce_the_blocklist_within_seconds(
 ) -> None:
     listed = tmp_path / "blocklist.json"
     listed.write_text(json.dumps({"addresses": [], "clients": []}))
-    port, metrics = free_port(), free_port()
+    port, metrics = free_port(), free_ports_in_a_row(2)
     env = {
         "LGSP_SOC_BLOCKLIST": str(listed),
         "LGSP_SOC_BLOCKLIST_REFRESH_S": "0.2",

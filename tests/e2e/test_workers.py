@@ -28,6 +28,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lgsp.catalogue.registry import Registry
+from lgsp.testing.servers import free_ports_in_a_row
 from tests.support.processes import free_port, lgsp, token, wait_until
 
 REGISTRY = Registry.from_entry_points()
@@ -116,7 +117,7 @@ def _json(line: str) -> dict[str, Any] | None:
 
 @contextmanager
 def workers_gateway(url: str, tmp_path: Path) -> Iterator[Gateway]:
-    port, metrics = free_port(), free_port()
+    port, metrics = free_port(), free_ports_in_a_row(2)
     args = ["gateway", "--workers", "2", "--amqp-url", url, "--port", str(port)]
     log = tmp_path / "gw.log"
     with (
@@ -236,7 +237,7 @@ def test_an_idempotency_key_is_replayed_by_either_worker(
 def test_workers_that_keep_dying_at_start_stop_the_gateway(
     lgsp_rabbitmq_url: str, tmp_path: Path
 ) -> None:
-    metrics = free_port()
+    metrics = free_ports_in_a_row(2)
     args = [sys.executable, "-m", "lgsp.cli", "--log-format", "json", "gateway", "--workers", "2"]
     args += ["--amqp-url", lgsp_rabbitmq_url, "--port", str(free_port())]
     args += ["--metrics-port", str(metrics), "--data-dir", str(tmp_path / "d")]
