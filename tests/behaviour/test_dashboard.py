@@ -126,6 +126,10 @@ async def test_feed_shows_the_queues_of_either_transport(
     assert queues[f"lgsp.svc.{LOOKUP}.v1"]["consumers"] >= 1
     assert any(q["kind"] == "subscriber" and q["consumers"] >= 1 for q in queues.values())
     assert [q["kind"] for q in queues.values()].count("dead-letter") >= 1
-    assert feed["dead_letters"] == 0
+    dead = [q for q in queues.values() if q["kind"] == "dead-letter"]
+    assert feed["dead_letters"] == sum(q["messages"] for q in dead)
+    if transport_kind == "memory":
+        # A bus of its own; on amqp the session's broker keeps other tests' dead letters.
+        assert feed["dead_letters"] == 0
     providers = {(p["service"], p["version"]) for p in feed["providers"]}
     assert (LOOKUP, 1) in providers
