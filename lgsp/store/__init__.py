@@ -5,7 +5,8 @@ idempotency keys and inboxes to follow) has two engines: SQLite files in the
 data folder, the embedded default, and PostgreSQL, selected by
 ``Settings.store_url`` (env ``LGSP_STORE_URL``), so gateways on several
 machines share it with nothing on disk. Each state's owner keeps its own
-interface and engines; what the PostgreSQL engines share is here: the
+interface and engines; what the engines share is here: how a SQLite file
+of the data folder is opened (:mod:`.sqlite`), and for PostgreSQL the
 connections (:mod:`.postgres`) and the one versioned schema
 (:mod:`.migrations`).
 """
