@@ -68,9 +68,9 @@ ephemeral ports (32768-60999), which outgoing connections take at any time."""
 def free_ports_in_a_row(count: int) -> int:
     """The first of ``count`` consecutive ports free on 127.0.0.1 right now,
     for a server that listens on a base port and the ones after it (the
-    metrics ports of ``lgsp gateway --workers N``). They are chosen under the
-    ephemeral range: a free port in it may be taken by an outgoing connection
-    before the server gets to it, and ``port + 1`` was never checked at all."""
+    metrics ports of ``lgsp gateway --workers N``), every one checked. They
+    are chosen under the ephemeral range: a free port in it may be taken by
+    an outgoing connection before the server gets to it."""
     for base in random.sample(BELOW_EPHEMERAL, 200):
         sockets: list[socket.socket] = []
         try:
