@@ -23,6 +23,9 @@
   private server started once per session; ``lgsp_postgres_node``: that
   private server itself, for tests that restart or kill it. Without a
   server, they fail under ``CI`` and skip otherwise, as RabbitMQ's do.
+
+``unavailable(reason)`` is that rule, for any other real service a test
+needs (a collector, a browser, a binary).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -49,6 +53,15 @@ from lgsp.testing.rabbitmq import (
     start_node,
 )
 from lgsp_contracts.spec import Catalogue
+
+
+def unavailable(reason: str, *, required: bool = False) -> NoReturn:
+    """What a test does when a real service it needs cannot run here: it
+    fails when ``required`` or when the ``CI`` environment variable is set
+    (a CI run must not pass by skipping), and is skipped otherwise."""
+    if required or os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +88,7 @@ def _node(request: pytest.FixtureRequest, *, required: bool) -> RabbitNode:
     started: RabbitNode | RabbitNodeError = request.getfixturevalue("_lgsp_rabbitmq_start")
     if isinstance(started, RabbitNode):
         return started
-    if required or os.environ.get("CI"):
-        pytest.fail(f"cannot start a RabbitMQ node (set {ENV_URL}): {started}", pytrace=False)
-    pytest.skip(f"no RabbitMQ node (set {ENV_URL} to use a broker): {started}")
+    unavailable(f"cannot start a RabbitMQ node (set {ENV_URL}): {started}", required=required)
 
 
 @pytest.fixture(scope="session")
@@ -127,9 +138,7 @@ def lgsp_rabbitmq_cluster(request: pytest.FixtureRequest) -> RabbitCluster:
     )
     if isinstance(started, RabbitCluster):
         return started
-    if os.environ.get("CI"):
-        pytest.fail(f"cannot start a RabbitMQ cluster: {started}", pytrace=False)
-    pytest.skip(f"no RabbitMQ cluster: {started}")
+    unavailable(f"cannot start a RabbitMQ cluster: {started}")
 
 
 @pytest.fixture(scope="session")
@@ -149,11 +158,9 @@ def _postgres(request: pytest.FixtureRequest, *, required: bool) -> PostgresNode
     started: PostgresNode | PostgresNodeError = request.getfixturevalue("_lgsp_postgres_start")
     if isinstance(started, PostgresNode):
         return started
-    if required or os.environ.get("CI"):
-        pytest.fail(
-            f"cannot start a PostgreSQL server (set {POSTGRES_ENV_URL}): {started}", pytrace=False
-        )
-    pytest.skip(f"no PostgreSQL server (set {POSTGRES_ENV_URL} to use one): {started}")
+    unavailable(
+        f"cannot start a PostgreSQL server (set {POSTGRES_ENV_URL}): {started}", required=required
+    )
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,13 @@ CI fails, not skips, when Chromium cannot start."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-import pytest
+from lgsp.testing import fixtures
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 """Screenshots a browser test leaves for people to look at."""
@@ -28,10 +27,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"Chromium cannot start: {reason}")
-    pytest.skip(f"Chromium cannot start: {reason}")
+def unavailable(reason: str) -> NoReturn:
+    fixtures.unavailable(f"Chromium cannot start: {reason}")
 
 
 @dataclass

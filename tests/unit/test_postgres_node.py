@@ -4,11 +4,11 @@ a kill, and stopping it leaves nothing behind."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
+from lgsp.testing.fixtures import unavailable
 from lgsp.testing.postgres import PostgresNode, PostgresNodeError, start_postgres
 
 pytestmark = pytest.mark.postgres
@@ -19,9 +19,7 @@ def node() -> Iterator[PostgresNode]:
     try:
         started = start_postgres()
     except PostgresNodeError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot start a PostgreSQL server: {exc}", pytrace=False)
-        pytest.skip(f"no PostgreSQL server: {exc}")
+        unavailable(f"cannot start a PostgreSQL server: {exc}")
     with started:
         yield started
 
@@ -55,9 +53,7 @@ def test_stopping_removes_everything() -> None:
     try:
         own = start_postgres()
     except PostgresNodeError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot start a PostgreSQL server: {exc}", pytrace=False)
-        pytest.skip(f"no PostgreSQL server: {exc}")
+        unavailable(f"cannot start a PostgreSQL server: {exc}")
     own.stop()
     assert not own.running
     assert not own.folder.exists()

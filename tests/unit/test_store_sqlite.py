@@ -36,8 +36,7 @@ def test_processes_opening_new_files_together_all_succeed(tmp_path: Path) -> Non
     barrier = context.Barrier(OPENERS)
     errors: Queue[str] = context.Queue()
     openers = [
-        context.Process(target=_open_each, args=(tmp_path, barrier, errors))
-        for _ in range(OPENERS)
+        context.Process(target=_open_each, args=(tmp_path, barrier, errors)) for _ in range(OPENERS)
     ]
     for opener in openers:
         opener.start()
