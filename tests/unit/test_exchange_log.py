@@ -17,8 +17,11 @@ import io
 import json
 import os
 import re
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog.testing
 from click.testing import CliRunner, Result
 
 from lgsp.cli.audit import audit as audit_command
@@ -45,6 +49,7 @@ from lgsp.observe.exchange_log import (
     read,
     verify,
 )
+from lgsp.observe.exchange_log.sqlite import SqliteStore
 from lgsp.observe.record import ExchangeRecord
 from lgsp.store import STEPS, SchemaTooNew, StoreUnavailable
 from lgsp.testing.postgres import PostgresNode
@@ -391,6 +396,115 @@ async def test_records_are_written_in_the_background(place: Place) -> None:
         await eventually(written, "the record was written", timeout=5)
     finally:
         await log.close()
+
+
+def _appender_pid(log: ExchangeLog) -> int:
+    store = log._store
+    assert isinstance(store, SqliteStore)
+    assert store.writer_pid is not None
+    return store.writer_pid
+
+
+async def test_a_data_folders_log_is_appended_by_a_process_of_its_own(tmp_path: Path) -> None:
+    # The chain's HMAC and the inserts hold the GIL: off the gateway's process,
+    # they no longer stall its event loop.
+    log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
+    await log.start()
+    try:
+        log.record(_record(1))
+        await log.flush()
+        assert _appender_pid(log) != os.getpid()
+    finally:
+        await log.close()
+    assert (await Place("sqlite", tmp_path).verify()).intact
+
+
+async def test_an_appender_killed_between_batches_loses_nothing(tmp_path: Path) -> None:
+    log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
+    await log.start()
+    try:
+        log.record(_record(1))
+        await log.flush()
+        first = _appender_pid(log)
+        os.kill(first, signal.SIGKILL)
+        log.record(_record(2))
+        with pytest.raises(StoreUnavailable, match="appender process ended"):
+            await log.flush()
+        assert log.waiting == 1
+        log.record(_record(3))
+        await log.flush()
+        assert _appender_pid(log) != first
+    finally:
+        await log.close()
+    place = Place("sqlite", tmp_path)
+    assert [row["request_id"] for row in await place.rows()] == ["req-1", "req-2", "req-3"]
+    assert (await place.verify()).intact
+
+
+async def test_a_ctrl_c_does_not_end_the_appender_before_the_last_batch(tmp_path: Path) -> None:
+    # Ctrl-C reaches the whole process group: the appender must stay for the
+    # batch the gateway writes as it shuts down.
+    log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
+    await log.start()
+    log.record(_record(1))
+    await log.flush()
+    pid = _appender_pid(log)
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
+    log.record(_record(2))
+    with structlog.testing.capture_logs() as lines:
+        await log.close()
+    # Written by the same appender at once, not by a new one after a failure.
+    assert [line["event"] for line in lines if line["log_level"] == "error"] == []
+    assert [row["request_id"] for row in await Place("sqlite", tmp_path).rows()] == [
+        "req-1",
+        "req-2",
+    ]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # and it ends with the log
+
+
+_KILLED_GATEWAY = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from lgsp.config import Settings
+from lgsp.observe.exchange_log import ExchangeLog
+from tests.unit.test_exchange_log import _appender_pid, _record
+
+async def main():
+    log = ExchangeLog(Settings(data_dir=Path(sys.argv[1])), interval=3600)
+    await log.start()
+    log.record(_record(1))
+    await log.flush()
+    print(_appender_pid(log), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+async def test_the_appender_ends_with_a_gateway_killed(tmp_path: Path) -> None:
+    # Its output read to the end (what a supervisor waits for to know a
+    # worker died) and no process left behind.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _KILLED_GATEWAY, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid = int(done.stdout.split()[-1])
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    await eventually(gone, "the appender ended", timeout=10)
+    assert [row["request_id"] for row in await Place("sqlite", tmp_path).rows()] == ["req-1"]
 
 
 async def test_the_admin_page_and_statistics_read_what_was_just_recorded(place: Place) -> None:
