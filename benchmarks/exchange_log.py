@@ -1,8 +1,9 @@
 """The exchange log's cost per record, beside a floor, in one run.
 
 Every exchange leaves one record, chained (HMAC-SHA256 over the previous
-hash and the record) and written to SQLite by a background thread in
-batches. What that costs, per record:
+hash and the record) and written to SQLite in batches, off the event loop
+(in a data folder, by the appender's process; here its work is timed in
+one thread of this one). What that costs, per record:
 
 (a) on the event loop: ``ExchangeLog.record`` (what the gateway's answer
 path pays: an append, and a wake-up of the writer once a batch is full);
