@@ -12,6 +12,7 @@ contract check beyond the subscriber's typed body, no envelope.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,9 @@ from benchmarks import rpc_main
 from benchmarks.exchange import PATH
 
 QUEUE = RabbitQueue("lgsp-bench.faststream", durable=True)
+# Warnings and errors only (to the log the run shows when a case fails): a
+# broker that cannot connect or consume says why, and the hot path logs nothing.
+_LOGGER = logging.getLogger("lgsp-bench.faststream")
 TIMEOUT_S = 10.0
 
 _broker_key = web.AppKey("broker", RabbitBroker)
@@ -30,7 +34,7 @@ _broker_key = web.AppKey("broker", RabbitBroker)
 
 def make_app(amqp_url: str) -> web.Application:
     async def broker(app: web.Application) -> AsyncIterator[None]:
-        connected = RabbitBroker(amqp_url, logger=None)
+        connected = RabbitBroker(amqp_url, logger=_LOGGER)
         await connected.start()
         app[_broker_key] = connected
         yield
@@ -61,7 +65,7 @@ def make_app(amqp_url: str) -> web.Application:
 
 async def consume(amqp_url: str, response: dict[str, Any], stop: asyncio.Event) -> None:
     """Serve the queue with a FastStream subscriber until ``stop``."""
-    broker = RabbitBroker(amqp_url, logger=None)
+    broker = RabbitBroker(amqp_url, logger=_LOGGER)
 
     @broker.subscriber(QUEUE)
     async def lookup(request: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +79,7 @@ async def consume(amqp_url: str, response: dict[str, Any], stop: asyncio.Event) 
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
     rpc_main.main(__doc__ or "", make_app, consume)
 
 
