@@ -49,6 +49,7 @@ from lgsp.observe.exchange_log import (
     read,
     verify,
 )
+from lgsp.observe.exchange_log import sqlite as sqlite_engine
 from lgsp.observe.exchange_log.sqlite import SqliteStore
 from lgsp.observe.record import ExchangeRecord
 from lgsp.store import STEPS, SchemaTooNew, StoreUnavailable
@@ -462,6 +463,29 @@ async def test_a_ctrl_c_does_not_end_the_appender_before_the_last_batch(tmp_path
     ]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # and it ends with the log
+
+
+class _NoProcesses:
+    """A multiprocessing context where processes cannot be made (no working
+    semaphores, as in some sandboxes)."""
+
+    def Pipe(self, duplex: bool = True) -> Any:  # multiprocessing's name
+        raise OSError(38, "Function not implemented")
+
+
+async def test_where_no_process_can_start_the_records_are_written_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_engine, "_WRITER_CONTEXT", _NoProcesses())
+    log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
+    with structlog.testing.capture_logs() as lines:
+        await log.start()
+        log.record(_record(1))
+        await log.flush()
+        await log.close()
+    (warned,) = [line for line in lines if line["event"] == "audit.appender_unavailable"]
+    assert "Function not implemented" in warned["error"]
+    assert [row["request_id"] for row in await Place("sqlite", tmp_path).rows()] == ["req-1"]
 
 
 _KILLED_GATEWAY = """

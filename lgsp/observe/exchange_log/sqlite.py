@@ -21,11 +21,13 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TypeVar
+
+import structlog
 
 from lgsp.observe.exchange_log.chain import (
     COLUMNS,
@@ -45,6 +47,8 @@ from lgsp.observe.exchange_log.store import Reader, Store, archivable, checked_c
 from lgsp.observe.record import ExchangeRecord
 from lgsp.store import StoreUnavailable
 from lgsp.store.sqlite import open_sqlite
+
+log = structlog.get_logger("lgsp.audit")
 
 _LOCK_FILE = "exchanges.lock"
 
@@ -167,8 +171,17 @@ class SqliteStore(Store):
     async def open(cls, data_dir: Path | None) -> SqliteStore:
         store = cls(await asyncio.to_thread(SqliteLog, data_dir), data_dir)
         if store._appender is not None:
-            store._appender.start()
+            try:
+                store._appender.start()
+            except AppenderUnavailable as exc:
+                store._without_appender(exc)
         return store
+
+    def _without_appender(self, exc: AppenderUnavailable) -> None:
+        # Where processes cannot be made (no working semaphores, a sandbox),
+        # the thread still writes every record: slower for the loop, not lost.
+        log.warning("audit.appender_unavailable", store=self.name, error=str(exc))
+        self._appender = None
 
     @property
     def writer_pid(self) -> int | None:
@@ -188,10 +201,13 @@ class SqliteStore(Store):
 
     async def append(self, prepared: Sequence[list[Value]]) -> None:
         appender = self._appender
-        if appender is None:
-            await self._call(lambda: self._log.append(prepared))
-        else:
-            await self._locked(lambda: appender.append(prepared))
+        if appender is not None:
+            try:
+                await self._locked(lambda: appender.append(prepared))
+                return
+            except AppenderUnavailable as exc:
+                self._without_appender(exc)
+        await self._call(lambda: self._log.append(prepared))
 
     async def archive(self, before: str, limit: int, keep: Callable[[list[Row]], object]) -> int:
         # Here, not in the appender: ``keep`` writes files from this process.
@@ -222,6 +238,10 @@ _WRITER_CONTEXT = multiprocessing.get_context("forkserver")
 _WRITER_CONTEXT.set_forkserver_preload([__name__])
 
 
+class AppenderUnavailable(Exception):
+    """No process can be started here to append."""
+
+
 class Appender:
     """A data folder's appends in a process of their own.
 
@@ -235,12 +255,13 @@ class Appender:
     process group): it ends when this process shuts it down, after the last
     batch, or when this process is gone. When it ends otherwise, the append
     raises :class:`OSError` (the batch is kept by the recorder) and the next
-    one starts a new process."""
+    one starts a new process; when no process can be started at all,
+    :class:`AppenderUnavailable`."""
 
     def __init__(self, data_dir: Path) -> None:
         self._data_dir = data_dir
         self._pool: ProcessPoolExecutor | None = None
-        self._alive: Connection
+        self._alive: Connection | None = None
         self.pid: int | None = None
         """The appender's process id, once it has answered."""
 
@@ -248,7 +269,16 @@ class Appender:
         """Start the process now, without waiting for it: its start-up
         overlaps the gateway's."""
         # The pool starts its process with the first job it is given.
-        self._executor().submit(os.getpid)
+        self._submit(os.getpid)
+
+    def _submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
+        try:
+            return self._executor().submit(fn, *args)
+        except BrokenProcessPool:
+            raise
+        except (OSError, ImportError, RuntimeError, EOFError) as exc:
+            self._discard()
+            raise AppenderUnavailable(f"no process can be started: {exc!r}") from exc
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -264,9 +294,8 @@ class Appender:
         return self._pool
 
     async def append(self, prepared: Sequence[list[Value]]) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            self.pid = await loop.run_in_executor(self._executor(), _append_in_appender, prepared)
+            self.pid = await asyncio.wrap_future(self._submit(_append_in_appender, prepared))
         except BrokenProcessPool as exc:
             self._discard()
             raise OSError(f"its appender process ended ({exc})") from exc
@@ -274,15 +303,16 @@ class Appender:
     def _discard(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._alive is not None:
             self._alive.close()
-        self._pool, self.pid = None, None
+        self._pool, self._alive, self.pid = None, None, None
 
     async def close(self) -> None:
         """Wait for the batch being written, then end the process."""
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown)
-            self._alive.close()
+        self._discard()
 
 
 _APPENDER_LOG: SqliteLog | None = None
