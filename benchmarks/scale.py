@@ -81,6 +81,10 @@ class Memory:
     """The peak (``VmHWM``) once ready: what starting took."""
     peak: float
     """The peak at the end: what starting, settling and the load took."""
+    helpers: float
+    """The proportional set (PSS) of the processes it started, after the
+    load: the exchange log's appender, the fork server it came from and
+    multiprocessing's resource tracker (shared pages split among them)."""
 
     def to_json(self) -> dict[str, float]:
         return {k: round(v, 1) for k, v in vars(self).items()}
@@ -172,9 +176,10 @@ def table(points: list[Point], load: Load) -> str:
         label = "citizens" if axis == "citizens" else "+services"
         rows += [
             "",
-            f"{'':>30}{'RSS MiB':-^32}",
+            f"{'':>30}{'RSS MiB':-^32}{'PSS MiB':>9}",
             f"{label:>10}{'ready s':>9}{'settled s':>11}{'ready':>8}{'settled':>8}{'loaded':>8}"
-            f"{'peak':>8}{'idle CPU':>10}  {'path':<29}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'peak':>8}{'helpers':>9}{'idle CPU':>10}  {'path':<29}{'req/s':>8}{'p50 ms':>9}"
+            f"{'p99 ms':>9}"
             f"{'CPU us/req':>12}",
         ]
         for p in on_axis:
@@ -182,7 +187,7 @@ def table(points: list[Point], load: Load) -> str:
             mib = p.memory
             head = (
                 f"{p.size:>10,}{p.ready_s:>9.2f}{p.settled_s:>11.2f}{mib.ready:>8.0f}"
-                f"{mib.settled:>8.0f}{mib.loaded:>8.0f}{mib.peak:>8.0f}{cpu:>10}"
+                f"{mib.settled:>8.0f}{mib.loaded:>8.0f}{mib.peak:>8.0f}{mib.helpers:>9.0f}{cpu:>10}"
             )
             lines = [(path, m, f"{p.cpu_us[path]:>12,.0f}") for path, m in p.paths.items()]
             lines += [(f"{path} (settling)", m, "") for path, m in p.settling.items()]
@@ -242,6 +247,34 @@ def rss_mib(pid: int, key: str = "VmRSS") -> float:
             if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
     raise BenchError(f"/proc/{pid}/status has no {key}")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, theirs, ...), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command may hold spaces and parentheses: the fields after the last ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it ended as it was read
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+def pss_mib(pid: int) -> float:
+    """The proportional set size of a process in MiB (0 when it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0  # it ended as it was read
+    pss = next((line for line in text.splitlines() if line.startswith("Pss:")), "Pss: 0")
+    return int(pss.split()[1]) / 1024
 
 
 def cpu_seconds(pid: int) -> float:
@@ -428,11 +461,20 @@ def measure(scale: Scale, axis: str, size: int) -> Point:
         cpu = idle_cpu(pid, scale.idle_s)
         at_settled = rss_mib(pid)
         measured, cpu_us, warm = _load(scale, name, targets, fleet, pid)
-        memory = Memory(at_ready, at_settled, warm, rss_mib(pid), peak_ready, rss_mib(pid, "VmHWM"))
+        memory = Memory(
+            at_ready,
+            at_settled,
+            warm,
+            rss_mib(pid),
+            peak_ready,
+            rss_mib(pid, "VmHWM"),
+            sum(pss_mib(child) for child in descendants(pid)),
+        )
     print(
         f"{name}: ready {ready_s:.2f} s, settled {settled_s:.2f} s, "
         f"RSS {memory.ready:.0f}, {memory.settled:.0f}, {memory.loaded:.0f} MiB "
-        f"(ready, settled, loaded; peak {memory.peak:.0f})",
+        f"(ready, settled, loaded; peak {memory.peak:.0f}); its helper processes "
+        f"{memory.helpers:.0f} MiB PSS",
         flush=True,
     )
     return Point(

@@ -6,8 +6,10 @@ document say what was measured."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -103,6 +105,7 @@ def _point(axis: str, size: int, rps: dict[str, float], loaded_mib: float) -> sc
             loaded=loaded_mib,
             peak_ready=loaded_mib,
             peak=loaded_mib * 2,
+            helpers=90,
         ),
         paths={path: _measured(r) for path, r in rps.items()},
         cpu_us={path: 1e6 / r for path, r in rps.items()},
@@ -164,6 +167,7 @@ def test_the_results_document_holds_the_machine_the_load_and_every_point() -> No
         "loaded": 250.0,
         "peak_ready": 250.0,
         "peak": 500.0,
+        "helpers": 90,
     }
     assert first["idle_cpu_percent"] == 0.4
     assert first["paths"][scale.LAND]["requests_per_second"] == 6000.0
@@ -179,3 +183,22 @@ def test_memory_and_cpu_are_read_from_proc_for_a_running_process() -> None:
     before = scale.cpu_seconds(pid)
     sum(i * i for i in range(200_000))  # some work of this process's own
     assert scale.cpu_seconds(pid) > before
+
+
+def test_the_processes_a_process_started_are_found_with_their_memory() -> None:
+    script = "import subprocess; subprocess.run(['sleep', '30'])"
+    with subprocess.Popen([sys.executable, "-c", script], start_new_session=True) as child:
+        try:
+
+            def grandchildren() -> list[int]:
+                return [p for p in scale.descendants(os.getpid()) if p != child.pid]
+
+            deadline = time.monotonic() + 10
+            while not grandchildren():  # polled: the child starts its own
+                assert time.monotonic() < deadline, "the grandchild never started"
+                time.sleep(0.01)
+            assert child.pid in scale.descendants(os.getpid())
+            assert scale.pss_mib(child.pid) > 1
+        finally:
+            os.killpg(child.pid, signal.SIGKILL)
+    assert scale.pss_mib(child.pid) == 0.0  # gone
