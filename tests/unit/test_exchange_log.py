@@ -45,11 +45,11 @@ from lgsp.observe.exchange_log import (
     Query,
     Row,
     Verdict,
+    appender,
     archive,
     read,
     verify,
 )
-from lgsp.observe.exchange_log import sqlite as sqlite_engine
 from lgsp.observe.exchange_log.sqlite import SqliteStore
 from lgsp.observe.record import ExchangeRecord
 from lgsp.store import STEPS, SchemaTooNew, StoreUnavailable
@@ -476,7 +476,7 @@ class _NoProcesses:
 async def test_where_no_process_can_start_the_records_are_written_in_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_engine, "_WRITER_CONTEXT", _NoProcesses())
+    monkeypatch.setattr(appender, "_CONTEXT", _NoProcesses())
     log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
     with structlog.testing.capture_logs() as lines:
         await log.start()

@@ -5,8 +5,8 @@ beside it (``audit.key``, ``exchanges.head``).
 :class:`SqliteLog` is the database, used from one thread at a time (it
 blocks); :class:`SqliteStore` is the recorder's engine, which calls it
 through ``asyncio.to_thread``, and appends to a data folder's log through
-:class:`Appender`, a process of its own; :class:`SqliteReader` reads a data
-folder's log read-only while gateways keep writing.
+an :class:`~.appender.Appender`, a process of its own; :class:`SqliteReader`
+reads a data folder's log read-only while gateways keep writing.
 """
 
 from __future__ import annotations
@@ -14,21 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import multiprocessing
+import functools
 import os
 import secrets
-import signal
 import sqlite3
-import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TypeVar
 
 import structlog
 
+from lgsp.observe.exchange_log.appender import Appender, AppenderUnavailable
 from lgsp.observe.exchange_log.chain import (
     COLUMNS,
     DB_FILE,
@@ -165,7 +161,9 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()
         self.name = str(data_dir) if data_dir is not None else "memory"
         # A log in memory lives in this process: its appends cannot leave it.
-        self._appender = Appender(data_dir) if data_dir is not None else None
+        self._appender = (
+            Appender(functools.partial(SqliteLog, data_dir)) if data_dir is not None else None
+        )
 
     @classmethod
     async def open(cls, data_dir: Path | None) -> SqliteStore:
@@ -228,127 +226,6 @@ class SqliteStore(Store):
             if self._appender is not None:
                 await self._appender.close()
             await asyncio.to_thread(self._log.close)
-
-
-# -- the appender's process ------------------------------------------------------
-
-_WRITER_CONTEXT = multiprocessing.get_context("forkserver")
-# The fork server imports this module once; each appender is then a fork of
-# it (milliseconds), not a new interpreter importing lgsp (most of a second).
-_WRITER_CONTEXT.set_forkserver_preload([__name__])
-
-
-class AppenderUnavailable(Exception):
-    """No process can be started here to append."""
-
-
-class Appender:
-    """A data folder's appends in a process of their own.
-
-    Chaining a record (its HMAC) and inserting it hold the GIL: in a thread
-    of the gateway's they took it from the event loop, which waited for it
-    after every socket write, and the loop's answers stalled each time a
-    batch was written. In a process, the loop keeps its interpreter; what
-    crosses is the prepared rows, pickled, once a batch.
-
-    The process ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole
-    process group): it ends when this process shuts it down, after the last
-    batch, or when this process is gone. When it ends otherwise, the append
-    raises :class:`OSError` (the batch is kept by the recorder) and the next
-    one starts a new process; when no process can be started at all,
-    :class:`AppenderUnavailable`."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
-        self._pool: ProcessPoolExecutor | None = None
-        self._alive: Connection | None = None
-        self.pid: int | None = None
-        """The appender's process id, once it has answered."""
-
-    def start(self) -> None:
-        """Start the process now, without waiting for it: its start-up
-        overlaps the gateway's."""
-        # The pool starts its process with the first job it is given.
-        self._submit(os.getpid)
-
-    def _submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
-        try:
-            return self._executor().submit(fn, *args)
-        except BrokenProcessPool:
-            raise
-        except (OSError, ImportError, RuntimeError, EOFError) as exc:
-            self._discard()
-            raise AppenderUnavailable(f"no process can be started: {exc!r}") from exc
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # Only this process writes to the pipe: when it is gone, however
-            # it ended, the appender reads the end of it and ends too.
-            theirs, self._alive = _WRITER_CONTEXT.Pipe(duplex=False)
-            self._pool = ProcessPoolExecutor(
-                1,
-                mp_context=_WRITER_CONTEXT,
-                initializer=_open_in_appender,
-                initargs=(str(self._data_dir), theirs),
-            )
-        return self._pool
-
-    async def append(self, prepared: Sequence[list[Value]]) -> None:
-        try:
-            self.pid = await asyncio.wrap_future(self._submit(_append_in_appender, prepared))
-        except BrokenProcessPool as exc:
-            self._discard()
-            raise OSError(f"its appender process ended ({exc})") from exc
-
-    def _discard(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._alive is not None:
-            self._alive.close()
-        self._pool, self._alive, self.pid = None, None, None
-
-    async def close(self) -> None:
-        """Wait for the batch being written, then end the process."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.to_thread(pool.shutdown)
-        self._discard()
-
-
-_APPENDER_LOG: SqliteLog | None = None
-_APPENDING = threading.Lock()
-
-
-def _open_in_appender(data_dir: str, alive: Connection) -> None:
-    global _APPENDER_LOG
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Not the gateway's output: a pipe its supervisor reads to the end would
-    # stay open after the gateway died. Failures come back as exceptions.
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    _APPENDER_LOG = SqliteLog(Path(data_dir))
-    threading.Thread(target=_end_with_the_gateway, args=(alive,), daemon=True).start()
-
-
-def _end_with_the_gateway(alive: Connection) -> None:
-    # Nothing is ever sent: the read ends when the gateway's end closes (a
-    # gateway killed never shut the pool down). The batch being written is
-    # finished first.
-    with contextlib.suppress(EOFError, OSError):
-        while True:
-            alive.recv_bytes()
-    with _APPENDING:
-        os._exit(0)
-
-
-def _append_in_appender(prepared: Sequence[list[Value]]) -> int:
-    assert _APPENDER_LOG is not None, "the appender's initializer opens the log"
-    with _APPENDING:
-        _APPENDER_LOG.append(prepared)
-    return os.getpid()
 
 
 class SqliteReader(Reader):
