@@ -406,14 +406,21 @@ def _appender_pid(log: ExchangeLog) -> int:
     return store.writer_pid
 
 
+async def _flushed(data_dir: Path, record: ExchangeRecord) -> ExchangeLog:
+    """A started log in ``data_dir`` (written only when flushed) that has
+    written ``record``: its appender is up."""
+    log = ExchangeLog(Settings(data_dir=data_dir), interval=3600)
+    await log.start()
+    log.record(record)
+    await log.flush()
+    return log
+
+
 async def test_a_data_folders_log_is_appended_by_a_process_of_its_own(tmp_path: Path) -> None:
     # The chain's HMAC and the inserts hold the GIL: off the gateway's process,
     # they no longer stall its event loop.
-    log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
-    await log.start()
+    log = await _flushed(tmp_path, _record(1))
     try:
-        log.record(_record(1))
-        await log.flush()
         assert _appender_pid(log) != os.getpid()
     finally:
         await log.close()
@@ -421,11 +428,8 @@ async def test_a_data_folders_log_is_appended_by_a_process_of_its_own(tmp_path: 
 
 
 async def test_an_appender_killed_between_batches_loses_nothing(tmp_path: Path) -> None:
-    log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
-    await log.start()
+    log = await _flushed(tmp_path, _record(1))
     try:
-        log.record(_record(1))
-        await log.flush()
         first = _appender_pid(log)
         os.kill(first, signal.SIGKILL)
         log.record(_record(2))
@@ -445,10 +449,7 @@ async def test_an_appender_killed_between_batches_loses_nothing(tmp_path: Path) 
 async def test_a_ctrl_c_does_not_end_the_appender_before_the_last_batch(tmp_path: Path) -> None:
     # Ctrl-C reaches the whole process group: the appender must stay for the
     # batch the gateway writes as it shuts down.
-    log = ExchangeLog(Settings(data_dir=tmp_path), interval=3600)
-    await log.start()
-    log.record(_record(1))
-    await log.flush()
+    log = await _flushed(tmp_path, _record(1))
     pid = _appender_pid(log)
     os.kill(pid, signal.SIGINT)
     os.kill(pid, signal.SIGTERM)
@@ -493,14 +494,18 @@ import asyncio, os, signal, sys
 from pathlib import Path
 from lgsp.config import Settings
 from lgsp.observe.exchange_log import ExchangeLog
-from tests.unit.test_exchange_log import _appender_pid, _record
+from lgsp.observe.record import ExchangeRecord
 
 async def main():
     log = ExchangeLog(Settings(data_dir=Path(sys.argv[1])), interval=3600)
     await log.start()
-    log.record(_record(1))
+    log.record(ExchangeRecord(
+        kind="service", request_id="req-1", client="dongthap.onestop", name="test.echo.call",
+        version=1, received=1.0, sent=1.001, answered=1.002, status=200, code=None,
+        request=b"{}", response=b"{}", event_id=None,
+    ))
     await log.flush()
-    print(_appender_pid(log), flush=True)
+    print(log._store.writer_pid, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 
 asyncio.run(main())
