@@ -87,6 +87,7 @@ class Appender:
         try:
             return self._executor().submit(fn, *args)
         except BrokenProcessPool:
+            # A RuntimeError too, but a process that died: the next starts anew.
             raise
         except (OSError, ImportError, RuntimeError, EOFError) as exc:
             self._discard()
